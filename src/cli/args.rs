@@ -1,0 +1,145 @@
+//! Command-line arguments, parsed into plain values.
+
+use crate::render::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Flags shared with Terraform also take its single-dash spelling (-var, -out, -target, -chdir, -no-color).
+
+Exit codes:
+  0  success; for `plan -detailed-exitcode`: no changes
+  1  error (bad spec, unreachable system, refused plan); nothing was changed
+  2  `plan -detailed-exitcode`: the plan has changes
+  3  `fmt -check`: some files are not formatted";
+
+#[derive(Parser, Debug)]
+#[command(name = "cutover", version, about = "Production migration runbooks as code: plan, apply in gated waves, resume, roll back", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Act on the migration in DIR instead of the current directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// Never colour the output (also: NO_COLOR=1).
+    #[arg(long = "no-color", global = true)]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct VarArgs {
+    /// Set a variable: -var NAME=VALUE (repeatable; overrides -var-file and CUTOVER_VAR_NAME).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from an HCL file of NAME = VALUE lines (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Save the plan, with a fingerprint of everything observed, for `cutover apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+    /// Plan only ADDR and what it depends on (repeatable; a module or rollout address selects all of it).
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Plan to run the done step ADDR again (repeatable).
+    #[arg(long = "replace", value_name = "ADDR")]
+    pub replace: Vec<String>,
+    /// How many reads of real systems run at once (default: the migration's, else 10).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub parallelism: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scaffold a migration directory with a commented example spec.
+    Init {
+        /// Where to create it (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Check the spec: syntax, block types, attributes, references, cycles, types.
+    Validate {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Rewrite spec files in the canonical layout.
+    Fmt {
+        /// Change nothing; exit 3 if any file is not formatted.
+        #[arg(long)]
+        check: bool,
+        /// Print the changes as a unified diff.
+        #[arg(long)]
+        diff: bool,
+        /// Files or directories (default: the current directory).
+        paths: Vec<PathBuf>,
+    },
+    /// Print the dependency graph.
+    Graph {
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Show what apply would do, wave by wave, with the rollback plan.
+    Plan(PlanArgs),
+    /// Print a shell completion script.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Rewrites Terraform's single-dash long flags (`-var`, `-auto-approve`) to
+/// the GNU spelling clap parses, for every long flag the command knows.
+pub fn normalize(argv: Vec<OsString>, cmd: &clap::Command) -> Vec<OsString> {
+    let mut longs = Vec::new();
+    collect_longs(cmd, &mut longs);
+    let mut out = Vec::with_capacity(argv.len());
+    let mut rest_verbatim = false;
+    for (i, a) in argv.into_iter().enumerate() {
+        let s = a.to_string_lossy();
+        if i == 0 || rest_verbatim || !s.starts_with('-') || s.starts_with("--") || s.len() < 3 {
+            if s == "--" {
+                rest_verbatim = true;
+            }
+            out.push(a);
+            continue;
+        }
+        let name = s[1..].split('=').next().unwrap_or("");
+        if longs.iter().any(|l| l == name) {
+            out.push(OsString::from(format!("-{s}")));
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn collect_longs(cmd: &clap::Command, out: &mut Vec<String>) {
+    for a in cmd.get_arguments() {
+        if let Some(l) = a.get_long() {
+            out.push(l.to_string());
+        }
+    }
+    out.push("help".into());
+    out.push("version".into());
+    for s in cmd.get_subcommands() {
+        collect_longs(s, out);
+    }
+}

@@ -1,0 +1,66 @@
+//! `cutover fmt`: rewrite, check or diff spec files.
+
+use super::{report, EXIT_OK, EXIT_UNFORMATTED};
+use crate::spec::diagnostic::{Diagnostic, Diagnostics, SourceFile, SourceSpan};
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let roots: Vec<PathBuf> = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
+    let mut out = Vec::new();
+    for r in roots {
+        if r.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(&r)
+                .with_context(|| format!("cannot read {}", r.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "hcl"))
+                .collect();
+            v.sort();
+            out.extend(v);
+        } else {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(paths: &[PathBuf], check: bool, diff: bool) -> Result<i32> {
+    let mut diags = Diagnostics::default();
+    let mut changed = Vec::new();
+    for path in files(paths)? {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if let Err(e) = hcl::edit::parser::parse_body(&text) {
+            let file = SourceFile::new(path.clone(), text);
+            let o = e.location().offset();
+            diags.push(
+                Diagnostic::error("Malformed HCL", format!("The file could not be parsed: {}.", e.message()))
+                    .at(Some(SourceSpan::new(&file, o..o + 1))),
+            );
+            continue;
+        }
+        let formatted = crate::spec::format::format(&text);
+        if formatted != text {
+            changed.push((path, text, formatted));
+        }
+    }
+    if diags.has_errors() {
+        return Err(report(&diags.sorted()));
+    }
+    for (path, before, after) in &changed {
+        let shown = path.strip_prefix("./").unwrap_or(path);
+        if diff {
+            let d = similar::TextDiff::from_lines(before, after);
+            print!("{}", d.unified_diff().header(&format!("a/{}", shown.display()), &format!("b/{}", shown.display())));
+        } else {
+            println!("{}", shown.display());
+        }
+        if !check {
+            crate::providers::local::write_atomic(Path::new(path), after.as_bytes(), None)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    if check && !changed.is_empty() {
+        return Ok(EXIT_UNFORMATTED);
+    }
+    Ok(EXIT_OK)
+}

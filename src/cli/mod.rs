@@ -1,0 +1,171 @@
+//! The command line: clap definitions, one handler per command, exit codes
+//! and TTY detection. Handlers glue library calls together and write what
+//! `render` returns; anything a library user would need lives elsewhere.
+
+mod args;
+mod fmt;
+mod init;
+
+use anyhow::{Context as _, Result};
+use args::{Cli, Command, GraphFormat, PlanArgs, VarArgs};
+use clap::{CommandFactory, Parser};
+use crate::plan::{self, saved, PlanError, PlanOptions};
+use crate::providers::Registry;
+use crate::render;
+use crate::spec::{Diagnostics, VarInputs};
+use crate::state::lockfile::{Lockfile, LOCKFILE_NAME};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// Exit codes, as `--help` and the README document them.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_CHANGES: i32 = 2;
+pub const EXIT_UNFORMATTED: i32 = 3;
+
+/// An error whose message has been printed already.
+#[derive(Debug)]
+struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reported")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let argv = args::normalize(std::env::args_os().collect(), &Cli::command());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_ERROR } else { EXIT_OK };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if e.is::<Reported>() => EXIT_ERROR,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    if let Some(dir) = &cli.chdir {
+        std::env::set_current_dir(dir).with_context(|| format!("cannot change to directory {}", dir.display()))?;
+    }
+    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    match cli.command {
+        Command::Init { dir } => init::run(dir.as_deref().unwrap_or(Path::new("."))),
+        Command::Validate { vars } => validate(&vars),
+        Command::Fmt { check, diff, paths } => fmt::run(&paths, check, diff),
+        Command::Graph { format, vars } => graph(format, &vars),
+        Command::Plan(args) => plan(&args, color),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "cutover", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn report(d: &Diagnostics) -> anyhow::Error {
+    eprint!("{}", d.render(Path::new(".")));
+    let n = d.len();
+    eprintln!("\n{n} {} found; nothing was changed.", if n == 1 { "problem" } else { "problems" });
+    anyhow::Error::new(Reported)
+}
+
+fn inputs(v: &VarArgs, allow_missing: bool) -> Result<VarInputs> {
+    let mut vars = Vec::new();
+    for kv in &v.vars {
+        let (k, val) = kv
+            .split_once('=')
+            .with_context(|| format!("-var {kv}: expected NAME=VALUE"))?;
+        vars.push((k.trim().to_string(), val.to_string()));
+    }
+    Ok(VarInputs { vars, files: v.var_files.clone(), env: Vec::new(), allow_missing }.with_process_env())
+}
+
+fn registry() -> Registry {
+    Registry::builtin(&Default::default())
+}
+
+fn compile(v: &VarArgs, allow_missing: bool) -> Result<(crate::spec::Spec, crate::graph::Graph, Registry)> {
+    let reg = registry();
+    let inputs = inputs(v, allow_missing)?;
+    let (spec, graph) = crate::compile(Path::new("."), &inputs, &reg).map_err(|d| report(&d))?;
+    Ok((spec, graph, reg))
+}
+
+fn validate(v: &VarArgs) -> Result<i32> {
+    let (spec, graph, reg) = compile(v, true)?;
+    let d = plan::check(&spec, &graph, &reg);
+    if d.has_errors() {
+        return Err(report(&d));
+    }
+    println!(
+        "The migration \"{}\" is valid: {} nodes in {} waves.",
+        spec.settings.name,
+        spec.nodes.len(),
+        graph.wave_count()
+    );
+    Ok(EXIT_OK)
+}
+
+fn graph(format: GraphFormat, v: &VarArgs) -> Result<i32> {
+    let (spec, graph, _) = compile(v, true)?;
+    let view = render::graph::GraphView::of_spec(&spec, &graph);
+    let text = match format {
+        GraphFormat::Dot => view.dot(),
+        GraphFormat::Mermaid => view.mermaid(),
+    };
+    print_out(&text)?;
+    Ok(EXIT_OK)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
+    let (spec, graph, reg) = compile(&args.vars, false)?;
+    let lock = Lockfile::read(Path::new(LOCKFILE_NAME), &spec.settings.name)?;
+    let opts = PlanOptions {
+        parallelism: args.parallelism.or(spec.settings.parallelism).unwrap_or(10),
+        targets: args.targets.clone(),
+        replace: args.replace.clone(),
+        lineage: None,
+    };
+    let planned = runtime()?
+        .block_on(plan::plan(&spec, &graph, &reg, lock.as_ref(), &opts))
+        .map_err(|e| match e {
+            PlanError::Diagnostics(d) => report(&d),
+            other => anyhow::Error::new(other),
+        })?;
+    print_out(&render::plan(&planned.plan, args.format, color))?;
+    if let Some(out) = &args.out {
+        saved::save(&planned.plan, out)?;
+        eprintln!("Saved the plan to {}; apply it with `cutover apply {}`.", out.display(), out.display());
+    }
+    if args.detailed_exitcode && planned.plan.summary.has_changes() {
+        return Ok(EXIT_CHANGES);
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_out(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
+    }
+}

@@ -1,0 +1,348 @@
+//! The function library available to spec expressions.
+//!
+//! hcl-rs ships no standard library; these follow Terraform's functions of the
+//! same names closely enough that a Terraform user's expectations hold.
+
+use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::{Number, Value};
+use sha2::Digest;
+
+/// A context holding every function and no variables.
+pub fn context() -> Context<'static> {
+    use ParamType::*;
+    let mut ctx = Context::new();
+    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
+    let s = || FuncDef::builder();
+    f("format", s().param(String).variadic_param(Any).build(format));
+    f("join", s().param(String).variadic_param(Any).build(join));
+    f("split", s().params([String, String]).build(split));
+    f("lower", s().param(String).build(|a| Ok(str_arg(&a, 0).to_lowercase().into())));
+    f("upper", s().param(String).build(|a| Ok(str_arg(&a, 0).to_uppercase().into())));
+    f("trimspace", s().param(String).build(|a| Ok(str_arg(&a, 0).trim().into())));
+    f("replace", s().params([String, String, String]).build(replace));
+    f("length", s().param(Any).build(length));
+    f("lookup", s().params([Any, String]).variadic_param(Any).build(lookup));
+    f("merge", s().variadic_param(Any).build(merge));
+    f("concat", s().variadic_param(Any).build(concat));
+    f("min", s().variadic_param(Number).build(|a| min_max(a, true)));
+    f("max", s().variadic_param(Number).build(|a| min_max(a, false)));
+    f("tostring", s().param(Any).build(tostring));
+    f("tonumber", s().param(Any).build(tonumber));
+    f("jsonencode", s().param(Any).build(jsonencode));
+    f("jsondecode", s().param(String).build(jsondecode));
+    f("file", s().param(String).build(file));
+    f("sha256", s().param(String).build(|a| Ok(hex::encode(sha2::Sha256::digest(str_arg(&a, 0))).into())));
+    f("timeadd", s().params([String, String]).build(timeadd));
+    f("contains", s().params([Any, Any]).build(contains));
+    f("keys", s().param(Any).build(keys));
+    f("coalesce", s().variadic_param(Any).build(coalesce));
+    f("abs", s().param(Number).build(|a| num(num_arg(&a, 0).abs())));
+    f("floor", s().param(Number).build(|a| num(num_arg(&a, 0).floor())));
+    f("ceil", s().param(Number).build(|a| num(num_arg(&a, 0).ceil())));
+    f("range", s().variadic_param(Number).build(range));
+    ctx
+}
+
+fn str_arg(a: &FuncArgs, i: usize) -> &str {
+    a[i].as_str().unwrap_or_default()
+}
+
+fn num_arg(a: &FuncArgs, i: usize) -> f64 {
+    a[i].as_f64().unwrap_or_default()
+}
+
+fn num(n: f64) -> Result<Value, String> {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        return Ok(Value::from(n as i64));
+    }
+    Number::from_f64(n)
+        .map(Value::Number)
+        .ok_or_else(|| format!("{n} is not a finite number"))
+}
+
+/// The string form of a primitive value, as `tostring` and templates give it.
+fn display(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Err("null cannot be converted to a string".into()),
+        _ => Err("a collection cannot be converted to a string; use jsonencode".into()),
+    }
+}
+
+fn format(a: FuncArgs) -> Result<Value, String> {
+    let spec = str_arg(&a, 0).to_string();
+    let args: Vec<Value> = a.variadic_args().cloned().collect();
+    let mut out = String::new();
+    let mut next = 0;
+    let mut chars = spec.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut flags = String::new();
+        while let Some(&p) = chars.peek() {
+            if p.is_ascii_digit() || p == '.' || p == '-' || p == '+' {
+                flags.push(p);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let Some(verb) = chars.next() else {
+            return Err("format string ends with a lone %".into());
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let arg = args
+            .get(next)
+            .ok_or_else(|| format!("not enough arguments for format string \"{spec}\""))?;
+        next += 1;
+        let piece = match verb {
+            's' | 'v' => match arg {
+                Value::String(_) | Value::Number(_) | Value::Bool(_) => display(arg)?,
+                other => serde_json::to_string(other).map_err(|e| e.to_string())?,
+            },
+            'q' => format!("{:?}", display(arg)?),
+            'd' => {
+                let n = arg.as_f64().ok_or("%d needs a number")?;
+                format!("{}", n.trunc() as i64)
+            }
+            'f' => {
+                let n = arg.as_f64().ok_or("%f needs a number")?;
+                let prec = flags
+                    .split('.')
+                    .nth(1)
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(6);
+                format!("{n:.prec$}")
+            }
+            't' => arg.as_bool().ok_or("%t needs a bool")?.to_string(),
+            other => return Err(format!("unsupported format verb %{other}")),
+        };
+        let width: usize = flags
+            .split('.')
+            .next()
+            .and_then(|w| w.trim_start_matches(['-', '+']).parse().ok())
+            .unwrap_or(0);
+        if flags.starts_with('-') {
+            out.push_str(&format!("{piece:<width$}"));
+        } else {
+            out.push_str(&format!("{piece:>width$}"));
+        }
+    }
+    if next < args.len() {
+        return Err(format!("too many arguments for format string \"{spec}\""));
+    }
+    Ok(out.into())
+}
+
+fn join(a: FuncArgs) -> Result<Value, String> {
+    let sep = str_arg(&a, 0).to_string();
+    let mut parts = Vec::new();
+    for list in a.variadic_args() {
+        let items = list.as_array().ok_or("join takes lists of strings")?;
+        for v in items {
+            parts.push(display(v)?);
+        }
+    }
+    Ok(parts.join(&sep).into())
+}
+
+fn split(a: FuncArgs) -> Result<Value, String> {
+    let (sep, s) = (str_arg(&a, 0), str_arg(&a, 1));
+    if s.is_empty() {
+        return Ok(Value::Array(vec![]));
+    }
+    Ok(Value::Array(s.split(sep).map(Value::from).collect()))
+}
+
+fn replace(a: FuncArgs) -> Result<Value, String> {
+    Ok(str_arg(&a, 0).replace(str_arg(&a, 1), str_arg(&a, 2)).into())
+}
+
+fn length(a: FuncArgs) -> Result<Value, String> {
+    match &a[0] {
+        Value::String(s) => Ok(Value::from(s.chars().count() as u64)),
+        Value::Array(v) => Ok(Value::from(v.len() as u64)),
+        Value::Object(m) => Ok(Value::from(m.len() as u64)),
+        _ => Err("length takes a string, list or map".into()),
+    }
+}
+
+fn lookup(a: FuncArgs) -> Result<Value, String> {
+    let m = a[0].as_object().ok_or("lookup takes a map first")?;
+    let key = str_arg(&a, 1);
+    match (m.get(key), a.variadic_args().next()) {
+        (Some(v), _) => Ok(v.clone()),
+        (None, Some(default)) => Ok(default.clone()),
+        (None, None) => Err(format!("the map has no key \"{key}\" and no default was given")),
+    }
+}
+
+fn merge(a: FuncArgs) -> Result<Value, String> {
+    let mut out = hcl::Map::new();
+    for m in a.variadic_args() {
+        match m {
+            Value::Object(m) => out.extend(m.clone()),
+            Value::Null => {}
+            _ => return Err("merge takes maps".into()),
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+fn concat(a: FuncArgs) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for l in a.variadic_args() {
+        out.extend(l.as_array().ok_or("concat takes lists")?.iter().cloned());
+    }
+    Ok(Value::Array(out))
+}
+
+fn min_max(a: FuncArgs, min: bool) -> Result<Value, String> {
+    let nums: Vec<f64> = a.variadic_args().filter_map(Value::as_f64).collect();
+    let pick = if min {
+        nums.iter().copied().reduce(f64::min)
+    } else {
+        nums.iter().copied().reduce(f64::max)
+    };
+    num(pick.ok_or("needs at least one number")?)
+}
+
+fn tostring(a: FuncArgs) -> Result<Value, String> {
+    display(&a[0]).map(Value::from)
+}
+
+fn tonumber(a: FuncArgs) -> Result<Value, String> {
+    match &a[0] {
+        Value::Number(n) => Ok(Value::Number(*n)),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("\"{s}\" is not a number"))
+            .and_then(num),
+        _ => Err("tonumber takes a number or a string".into()),
+    }
+}
+
+fn jsonencode(a: FuncArgs) -> Result<Value, String> {
+    serde_json::to_string(&a[0]).map(Value::from).map_err(|e| e.to_string())
+}
+
+fn jsondecode(a: FuncArgs) -> Result<Value, String> {
+    serde_json::from_str::<Value>(str_arg(&a, 0)).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+fn file(a: FuncArgs) -> Result<Value, String> {
+    let p = str_arg(&a, 0);
+    std::fs::read_to_string(p)
+        .map(Value::from)
+        .map_err(|e| format!("cannot read file \"{p}\": {e}"))
+}
+
+fn timeadd(a: FuncArgs) -> Result<Value, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(str_arg(&a, 0))
+        .map_err(|e| format!("\"{}\" is not an RFC 3339 timestamp: {e}", str_arg(&a, 0)))?;
+    let d = super::duration::parse(str_arg(&a, 1).trim_start_matches('-'))?;
+    let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
+    let t = if str_arg(&a, 1).starts_with('-') { t - d } else { t + d };
+    Ok(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true).into())
+}
+
+fn contains(a: FuncArgs) -> Result<Value, String> {
+    let list = a[0].as_array().ok_or("contains takes a list first")?;
+    Ok(Value::Bool(list.contains(&a[1])))
+}
+
+fn keys(a: FuncArgs) -> Result<Value, String> {
+    let m = a[0].as_object().ok_or("keys takes a map")?;
+    let mut k: Vec<&String> = m.keys().collect();
+    k.sort();
+    Ok(Value::Array(k.into_iter().map(|s| Value::from(s.clone())).collect()))
+}
+
+fn coalesce(a: FuncArgs) -> Result<Value, String> {
+    a.variadic_args()
+        .find(|v| !v.is_null() && v.as_str() != Some(""))
+        .cloned()
+        .ok_or_else(|| "no non-null, non-empty argument".into())
+}
+
+fn range(a: FuncArgs) -> Result<Value, String> {
+    let n: Vec<f64> = a.variadic_args().filter_map(Value::as_f64).collect();
+    let (start, end, step) = match n.as_slice() {
+        [e] => (0.0, *e, 1.0),
+        [s, e] => (*s, *e, 1.0),
+        [s, e, st] => (*s, *e, *st),
+        _ => return Err("range takes one to three numbers".into()),
+    };
+    if step == 0.0 {
+        return Err("range step must not be zero".into());
+    }
+    let mut out = Vec::new();
+    let mut x = start;
+    while (step > 0.0 && x < end) || (step < 0.0 && x > end) {
+        out.push(num(x)?);
+        x += step;
+        if out.len() > 100_000 {
+            return Err("range would produce more than 100000 elements".into());
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hcl::eval::Evaluate;
+
+    fn eval(src: &str) -> Result<Value, String> {
+        let e: hcl::Expression = src.parse().map_err(|e: hcl::Error| e.to_string())?;
+        e.evaluate(&context()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn string_functions() {
+        assert_eq!(eval(r#"format("%s-%03d %.1f%%", "v", 7, 2.25)"#).unwrap(), Value::from("v-  7 2.2%"));
+        assert_eq!(eval(r#"join(",", ["a", "b"], ["c"])"#).unwrap(), Value::from("a,b,c"));
+        assert_eq!(eval(r#"split(",", "a,b")"#).unwrap(), Value::from(vec!["a", "b"]));
+        assert_eq!(eval(r#"upper(lower("AbC"))"#).unwrap(), Value::from("ABC"));
+        assert_eq!(
+            eval(r#"sha256("abc")"#).unwrap(),
+            Value::from("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+    }
+
+    #[test]
+    fn collection_functions() {
+        assert_eq!(eval(r#"length({a = 1, b = 2})"#).unwrap(), Value::from(2u64));
+        assert_eq!(eval(r#"lookup({a = 1}, "b", 9)"#).unwrap(), Value::from(9));
+        assert!(eval(r#"lookup({a = 1}, "b")"#).is_err());
+        assert_eq!(eval(r#"merge({a = 1}, {a = 2, b = 3})["a"]"#).unwrap(), Value::from(2));
+        assert_eq!(eval(r#"length(concat([1], [2, 3]))"#).unwrap(), Value::from(3u64));
+        assert_eq!(eval("max(1, 5, 3)").unwrap(), Value::from(5));
+        assert_eq!(eval("min(4, 2.5)").unwrap(), Value::from(2.5));
+    }
+
+    #[test]
+    fn conversions_and_json() {
+        assert_eq!(eval(r#"tonumber("42")"#).unwrap(), Value::from(42));
+        assert_eq!(eval("tostring(42)").unwrap(), Value::from("42"));
+        assert_eq!(eval(r#"jsonencode({a = [1, true]})"#).unwrap(), Value::from(r#"{"a":[1,true]}"#));
+        assert_eq!(eval(r#"jsondecode("{\"x\": 2}")["x"]"#).unwrap(), Value::from(2));
+        assert!(eval(r#"tonumber("x")"#).is_err());
+    }
+
+    #[test]
+    fn timeadd_adds_go_durations() {
+        assert_eq!(
+            eval(r#"timeadd("2026-01-01T00:00:00Z", "1h30m")"#).unwrap(),
+            Value::from("2026-01-01T01:30:00Z")
+        );
+    }
+}

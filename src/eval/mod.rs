@@ -1,0 +1,337 @@
+//! Evaluation of spec expressions — the step between the graph and the plan.
+//!
+//! `eval` owns the evaluation context, the function library ([`functions`]),
+//! unknown ("known after apply") values and sensitive marking. An expression
+//! that references any unknown value is unknown as a whole; one that
+//! references any sensitive value is sensitive. Locals, module inputs and
+//! module outputs are evaluated on first use and memoised.
+
+pub mod duration;
+pub mod functions;
+
+use crate::spec::ast::{Expr, RefPart};
+use crate::spec::resolve::Target;
+use crate::spec::{Diagnostic, NodeId, ScopeId, Spec, StageRef};
+use hcl::eval::Evaluate;
+use hcl::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// An evaluated expression: its value and whether it is sensitive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    pub val: Option<Value>,
+    pub sensitive: bool,
+}
+
+impl Evaluated {
+    pub fn known(v: Value) -> Evaluated {
+        Evaluated { val: Some(v), sensitive: false }
+    }
+
+    pub fn unknown() -> Evaluated {
+        Evaluated { val: None, sensitive: false }
+    }
+
+    pub fn is_known(&self) -> bool {
+        self.val.is_some()
+    }
+}
+
+/// Where node values come from: the planner's predicted values, or nothing at all.
+pub trait NodeValues {
+    /// The attribute or output `attr` of node `id`; `None` when it has no such attribute.
+    fn attr(&self, id: NodeId, attr: &str) -> Option<Evaluated>;
+    /// The whole node as one object.
+    fn object(&self, id: NodeId) -> Evaluated;
+}
+
+/// Node values when none are known yet (at spec time): every node value is unknown.
+pub struct NoNodes;
+
+impl NodeValues for NoNodes {
+    fn attr(&self, _: NodeId, _: &str) -> Option<Evaluated> {
+        Some(Evaluated::unknown())
+    }
+    fn object(&self, _: NodeId) -> Evaluated {
+        Evaluated::unknown()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum MemoKey {
+    Local(ScopeId, String),
+    Var(ScopeId, String),
+    Output(ScopeId, String),
+}
+
+/// Evaluates expressions of one spec against one source of node values.
+pub struct Evaluator<'s> {
+    spec: &'s Spec,
+    base: hcl::eval::Context<'static>,
+    memo: RefCell<HashMap<MemoKey, Result<Evaluated, Diagnostic>>>,
+    in_progress: RefCell<Vec<MemoKey>>,
+}
+
+impl<'s> Evaluator<'s> {
+    pub fn new(spec: &'s Spec) -> Evaluator<'s> {
+        Evaluator {
+            spec,
+            base: functions::context(),
+            memo: RefCell::default(),
+            in_progress: RefCell::default(),
+        }
+    }
+
+    /// Evaluates `e`, written in `scope` (inside `stage` when in a rollout).
+    pub fn eval(&self, e: &Expr, scope: ScopeId, stage: Option<&StageRef>, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+        let mut ctx = self.base.clone();
+        let mut roots: HashMap<String, Value> = HashMap::new();
+        let mut sensitive = false;
+        for r in &e.refs {
+            let target = self.spec.resolve(r, scope, stage)?;
+            let (key_len, ev) = match &target {
+                Target::Var { scope, name } => (2, self.var(*scope, name, nodes)?),
+                Target::Local { scope, name } => (2, self.local(*scope, name, nodes)?),
+                Target::ModuleOutput { scope, name } => (3, self.output(*scope, name, nodes)?),
+                Target::Node { id, key_len } => match r.attr(*key_len) {
+                    Some(a) => match nodes.attr(*id, a) {
+                        Some(v) => (key_len + 1, v),
+                        None => {
+                            return Err(Diagnostic::error(
+                                "Unsupported attribute",
+                                format!(
+                                    "`{}` has no attribute or output named `{a}`.",
+                                    self.spec.nodes[*id].address
+                                ),
+                            )
+                            .at(Some(r.span.clone())))
+                        }
+                    },
+                    None => (*key_len, nodes.object(*id)),
+                },
+                Target::Stage => {
+                    let st = stage.expect("resolve checked the stage");
+                    let mut m = hcl::Map::new();
+                    m.insert("value".into(), st.value.clone());
+                    m.insert("index".into(), Value::from(st.index as u64));
+                    (1, Evaluated::known(Value::Object(m)))
+                }
+                Target::Path => (1, Evaluated::known(self.paths(scope))),
+                Target::Module { .. } | Target::Rollout { .. } => {
+                    return Err(Diagnostic::error(
+                        "Invalid reference",
+                        format!("`{}` can only be used in depends_on.", r.display()),
+                    )
+                    .at(Some(r.span.clone())))
+                }
+            };
+            sensitive |= ev.sensitive;
+            let Some(v) = ev.val else {
+                return Ok(Evaluated { val: None, sensitive });
+            };
+            let mut keys = Vec::new();
+            for p in &r.parts[..key_len.min(r.parts.len())] {
+                keys.push(match p {
+                    RefPart::Attr(a) => Key::Name(a.clone()),
+                    RefPart::Index(hcl::Value::String(s)) => Key::Name(s.clone()),
+                    RefPart::Index(i) => match i.as_u64() {
+                        Some(n) if n < 100_000 => Key::Pos(n as usize),
+                        _ => {
+                            return Err(Diagnostic::error(
+                                "Invalid reference",
+                                format!("`{}`: only whole-number or string stage values can be referenced by index.", r.display()),
+                            )
+                            .at(Some(r.span.clone())))
+                        }
+                    },
+                    RefPart::Dynamic => Key::Name(String::new()),
+                });
+            }
+            insert_path(&mut roots, &keys, v);
+        }
+        for (k, v) in roots {
+            ctx.declare_var(k, v);
+        }
+        match e.expr.evaluate(&ctx) {
+            Ok(v) => Ok(Evaluated { val: Some(v), sensitive }),
+            Err(err) => Err(Diagnostic::error(
+                "Invalid expression",
+                format!("Evaluating `{}` failed: {}.", e.source(), eval_error_text(&err)),
+            )
+            .at(Some(e.span.clone()))),
+        }
+    }
+
+    fn memoised(
+        &self,
+        key: MemoKey,
+        span_of_cycle: impl FnOnce() -> Diagnostic,
+        compute: impl FnOnce() -> Result<Evaluated, Diagnostic>,
+    ) -> Result<Evaluated, Diagnostic> {
+        if let Some(v) = self.memo.borrow().get(&key) {
+            return v.clone();
+        }
+        if self.in_progress.borrow().contains(&key) {
+            return Err(span_of_cycle());
+        }
+        self.in_progress.borrow_mut().push(key.clone());
+        let v = compute();
+        self.in_progress.borrow_mut().retain(|k| k != &key);
+        self.memo.borrow_mut().insert(key, v.clone());
+        v
+    }
+
+    fn local(&self, scope: ScopeId, name: &str, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+        let attr = self.spec.scopes[scope]
+            .source
+            .locals
+            .iter()
+            .find(|l| l.name == name)
+            .expect("resolve checked the local");
+        self.memoised(
+            MemoKey::Local(scope, name.into()),
+            || cycle("local", name, &attr.value),
+            || self.eval(&attr.value, scope, None, nodes),
+        )
+    }
+
+    fn var(&self, scope: ScopeId, name: &str, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+        let s = &self.spec.scopes[scope];
+        let sensitive_decl = s
+            .source
+            .variables
+            .iter()
+            .any(|v| v.name == name && v.sensitive);
+        match s.parent {
+            None => Ok(self
+                .spec
+                .variables
+                .get(name)
+                .map(|v| Evaluated { val: Some(v.value.clone()), sensitive: v.sensitive })
+                .unwrap_or_else(Evaluated::unknown)),
+            Some((parent, call)) => {
+                let call = &self.spec.scopes[parent].source.modules[call];
+                match call.inputs.iter().find(|a| a.name == name) {
+                    Some(input) => self
+                        .memoised(
+                            MemoKey::Var(scope, name.into()),
+                            || cycle("variable", name, &input.value),
+                            || self.eval(&input.value, parent, None, nodes),
+                        )
+                        .map(|mut ev| {
+                            ev.sensitive |= sensitive_decl;
+                            ev
+                        }),
+                    None => {
+                        let decl = s.source.variables.iter().find(|v| v.name == name);
+                        match decl.and_then(|d| d.default.as_ref()).and_then(|d| d.literal()) {
+                            Some(v) => Ok(Evaluated { val: Some(v), sensitive: sensitive_decl }),
+                            None => Ok(Evaluated { val: Some(Value::Null), sensitive: sensitive_decl }),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn output(&self, scope: ScopeId, name: &str, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+        let out = self.spec.scopes[scope]
+            .source
+            .outputs
+            .iter()
+            .find(|o| o.name == name)
+            .expect("resolve checked the output");
+        self.memoised(
+            MemoKey::Output(scope, name.into()),
+            || cycle("output", name, &out.value),
+            || {
+                self.eval(&out.value, scope, None, nodes).map(|mut ev| {
+                    ev.sensitive |= out.sensitive;
+                    ev
+                })
+            },
+        )
+    }
+
+    fn paths(&self, scope: ScopeId) -> Value {
+        let mut m = hcl::Map::new();
+        let module_dir = self.spec.scopes[scope].source.dir.display().to_string();
+        m.insert("module".into(), Value::from(module_dir));
+        m.insert("root".into(), Value::from(self.spec.dir.display().to_string()));
+        m.insert("cwd".into(), Value::from(".".to_string()));
+        Value::Object(m)
+    }
+}
+
+fn cycle(what: &str, name: &str, e: &Expr) -> Diagnostic {
+    Diagnostic::error(
+        "Cycle in values",
+        format!("The {what} `{name}` depends on itself through the values it references."),
+    )
+    .at(Some(e.span.clone()))
+}
+
+enum Key {
+    Name(String),
+    /// A numeric index: the context holds an array there.
+    Pos(usize),
+}
+
+/// Puts `v` at `keys` inside the context roots, creating objects and arrays on the way.
+fn insert_path(roots: &mut HashMap<String, Value>, keys: &[Key], v: Value) {
+    let Some((Key::Name(first), rest)) = keys.split_first() else { return };
+    let mut cur = roots.entry(first.clone()).or_insert(Value::Null);
+    for k in rest {
+        cur = match k {
+            Key::Name(name) => {
+                if !cur.is_object() {
+                    *cur = Value::Object(hcl::Map::new());
+                }
+                let Value::Object(m) = cur else { return };
+                m.entry(name.clone()).or_insert(Value::Null)
+            }
+            Key::Pos(i) => {
+                if !cur.is_array() {
+                    *cur = Value::Array(Vec::new());
+                }
+                let Value::Array(a) = cur else { return };
+                if a.len() <= *i {
+                    a.resize(i + 1, Value::Null);
+                }
+                &mut a[*i]
+            }
+        };
+    }
+    *cur = v;
+}
+
+fn eval_error_text(err: &hcl::eval::Error) -> String {
+    err.kind().to_string()
+}
+
+/// How a value appears in an address: `10`, `"blue"`.
+pub fn value_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// Converts an HCL value to JSON (the plan's and lockfile's value model).
+pub fn to_json(v: &Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Converts JSON to an HCL value.
+pub fn from_json(v: &serde_json::Value) -> Value {
+    serde_json::from_value(v.clone()).unwrap_or(Value::Null)
+}
+
+/// A short, single-line rendering of a value for messages.
+pub fn short(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => serde_json::to_string(&to_json(other)).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,168 @@
+//! The ready set: which nodes may start now, given which have finished.
+//!
+//! Pure and synchronous: apply's coordinator asks it what is ready, reports
+//! completions and failures, and decides itself how many to start. A failed
+//! node's dependents, transitively, are skipped rather than failed.
+
+use super::Graph;
+use crate::spec::NodeId;
+
+/// The state of one node in a walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Waiting,
+    Ready,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// Tracks, for one walk of the graph, how many dependencies each node still awaits.
+#[derive(Debug, Clone)]
+pub struct ReadySet {
+    pending: Vec<usize>,
+    marks: Vec<Mark>,
+    dependents: Vec<Vec<NodeId>>,
+    ready: std::collections::BTreeSet<(u32, NodeId)>,
+    waves: Vec<u32>,
+}
+
+impl ReadySet {
+    /// A walk over the nodes for which `include` is true; the others count as done.
+    pub fn new(graph: &Graph, include: &[bool]) -> ReadySet {
+        let n = graph.len();
+        let mut rs = ReadySet {
+            pending: vec![0; n],
+            marks: vec![Mark::Done; n],
+            dependents: vec![Vec::new(); n],
+            ready: Default::default(),
+            waves: (0..n).map(|i| graph.wave(i)).collect(),
+        };
+        for (a, b) in graph.edges() {
+            if include[a] && include[b] {
+                rs.pending[b] += 1;
+                rs.dependents[a].push(b);
+            }
+        }
+        for (id, &inc) in include.iter().enumerate().take(n) {
+            if inc {
+                rs.marks[id] = Mark::Waiting;
+                if rs.pending[id] == 0 {
+                    rs.marks[id] = Mark::Ready;
+                    rs.ready.insert((rs.waves[id], id));
+                }
+            }
+        }
+        rs
+    }
+
+    /// Takes the next ready node, lowest wave first; it becomes running.
+    pub fn take(&mut self) -> Option<NodeId> {
+        let (_, id) = self.ready.pop_first()?;
+        self.marks[id] = Mark::Running;
+        Some(id)
+    }
+
+    /// Takes the next ready node only if it is in a wave no later than `max_wave`.
+    pub fn take_within(&mut self, max_wave: u32) -> Option<NodeId> {
+        match self.ready.first() {
+            Some(&(w, _)) if w <= max_wave => self.take(),
+            _ => None,
+        }
+    }
+
+    /// Records that `id` finished; returns the nodes that became ready.
+    pub fn complete(&mut self, id: NodeId) -> Vec<NodeId> {
+        self.marks[id] = Mark::Done;
+        let mut newly = Vec::new();
+        for i in 0..self.dependents[id].len() {
+            let d = self.dependents[id][i];
+            self.pending[d] -= 1;
+            if self.pending[d] == 0 && self.marks[d] == Mark::Waiting {
+                self.marks[d] = Mark::Ready;
+                self.ready.insert((self.waves[d], d));
+                newly.push(d);
+            }
+        }
+        newly
+    }
+
+    /// Records that `id` failed; returns its dependents, transitively, now skipped.
+    pub fn fail(&mut self, id: NodeId) -> Vec<NodeId> {
+        self.marks[id] = Mark::Failed;
+        let mut skipped = Vec::new();
+        let mut stack = self.dependents[id].clone();
+        while let Some(d) = stack.pop() {
+            if matches!(self.marks[d], Mark::Waiting | Mark::Ready) {
+                self.ready.remove(&(self.waves[d], d));
+                self.marks[d] = Mark::Skipped;
+                skipped.push(d);
+                stack.extend(self.dependents[d].iter().copied());
+            }
+        }
+        skipped.sort_unstable();
+        skipped
+    }
+
+    pub fn mark(&self, id: NodeId) -> Mark {
+        self.marks[id]
+    }
+
+    /// True when nothing is ready or running and nothing can become ready.
+    pub fn is_finished(&self) -> bool {
+        !self
+            .marks
+            .iter()
+            .any(|m| matches!(m, Mark::Waiting | Mark::Ready | Mark::Running))
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0 → 1 → 3, 0 → 2 → 3, 4 alone.
+    fn diamond() -> Graph {
+        Graph::from_edges(5, &[(0, 1), (0, 2), (1, 3), (2, 3)]).unwrap()
+    }
+
+    #[test]
+    fn releases_a_node_when_all_its_dependencies_are_done() {
+        let g = diamond();
+        let mut rs = ReadySet::new(&g, &[true; 5]);
+        assert_eq!((rs.take(), rs.take(), rs.take()), (Some(0), Some(4), None));
+        assert_eq!(rs.complete(0), vec![1, 2]);
+        assert_eq!((rs.take(), rs.take()), (Some(1), Some(2)));
+        assert!(rs.complete(1).is_empty());
+        assert_eq!(rs.complete(2), vec![3]);
+        assert_eq!(rs.take(), Some(3));
+        rs.complete(3);
+        rs.complete(4);
+        assert!(rs.is_finished());
+    }
+
+    #[test]
+    fn failure_skips_dependents_transitively() {
+        let g = diamond();
+        let mut rs = ReadySet::new(&g, &[true; 5]);
+        assert_eq!(rs.take(), Some(0));
+        rs.complete(0);
+        assert_eq!((rs.take(), rs.take()), (Some(4), Some(1)));
+        assert_eq!(rs.fail(1), vec![3]);
+        assert_eq!(rs.mark(3), Mark::Skipped);
+        assert_eq!(rs.take(), Some(2), "independent work may still finish");
+    }
+
+    #[test]
+    fn excluded_nodes_count_as_done_and_waves_bound_what_is_taken() {
+        let g = diamond();
+        let mut rs = ReadySet::new(&g, &[false, true, true, true, false]);
+        assert_eq!(rs.take_within(1), None, "nodes 1 and 2 are in wave 2");
+        assert_eq!(rs.take_within(2), Some(1));
+    }
+}

@@ -1,0 +1,212 @@
+//! The plan: what apply would do, as plain data — pipeline step three.
+//!
+//! `plan` owns the refresh of observed state through providers (concurrent,
+//! bounded), the evaluation of every node in topological order with "known
+//! after apply" values, the predicted-state chain for blocks that share one
+//! real object, the diff with an action and a reason for every node, the
+//! rollback plan, and the fingerprint that makes a saved plan detectably
+//! stale. It prints nothing: `render` does.
+
+mod diff;
+mod planner;
+mod rollback;
+pub mod saved;
+mod value;
+
+pub use planner::{check, plan, PlanError, PlanOptions, Planned};
+pub use value::PlannedValue;
+
+use crate::spec::ast::NodeKind;
+use crate::spec::OnFailure;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The plan format this build writes.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// What apply will do with a node, with the symbol the plan shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `+` the object does not exist and will be created.
+    Create,
+    /// `~` the object exists and some attributes will change.
+    Update,
+    /// `-` the object's block was removed from the spec; it is restored to its prior state.
+    Delete,
+    /// `=` nothing to do.
+    NoChange,
+    /// `>` the step will run.
+    Run,
+    /// `✓` already done (lockfile or `done_when`).
+    Done,
+    /// `!` changed since it was applied; not re-run unless replaced.
+    Changed,
+    /// `?` the gate will be checked.
+    Check,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Delete => "-",
+            Action::NoChange => "=",
+            Action::Run => ">",
+            Action::Done => "✓",
+            Action::Changed => "!",
+            Action::Check => "?",
+        }
+    }
+
+    /// Whether apply has work to do for this node.
+    pub fn is_change(self) -> bool {
+        !matches!(self, Action::NoChange | Action::Done | Action::Changed)
+    }
+}
+
+/// One attribute's change on a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttrChange {
+    pub name: String,
+    /// Absent when the object does not exist yet.
+    pub before: Option<PlannedValue>,
+    /// Absent when the object will be removed.
+    pub after: Option<PlannedValue>,
+}
+
+/// Where a node sits in a rollout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageInfo {
+    pub rollout: String,
+    pub index: usize,
+    pub value: serde_json::Value,
+}
+
+/// What the plan says about one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedNode {
+    pub address: String,
+    pub kind: NodeKind,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub wave: u32,
+    /// Addresses this node waits for.
+    pub depends_on: Vec<String>,
+    pub action: Action,
+    /// Why: "file does not exist", "definition changed since applied", …
+    pub reason: String,
+    /// The evaluated attributes (desired state of a resource, arguments of a step or gate).
+    pub attributes: BTreeMap<String, PlannedValue>,
+    /// Attribute-level changes of a resource, against its predicted prior state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<AttrChange>,
+    /// The evaluated `rollback {}` block of a step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<BTreeMap<String, PlannedValue>>,
+    /// A step without rollback marked `irreversible = true`: a point of no return.
+    #[serde(default)]
+    pub irreversible: bool,
+    /// The real object a resource names ("local_file path=\"config.json\"").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The previous block in the spec that manages the same object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<StageInfo>,
+    /// Declared or recorded duration, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_duration_ms: Option<u64>,
+    /// sha256 of the evaluated definition (unknown values count as unknown).
+    pub digest: String,
+}
+
+/// The longest chain of dependent nodes by duration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriticalPath {
+    pub duration_ms: u64,
+    pub nodes: Vec<String>,
+}
+
+/// What a rollback does for one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RollbackAction {
+    /// Put the object back as it was before the migration (`absent`: remove it).
+    Restore { object: String, absent: bool },
+    /// Run the step's `rollback {}` block.
+    RunRollback,
+    /// The step cannot be undone once it has run.
+    Irreversible,
+    /// The step has no rollback block; its effects stay.
+    NoRollback,
+}
+
+/// One entry of the rollback plan, in the order rollback would run them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackEntry {
+    pub address: String,
+    /// The wave the node runs in: a failure in a later wave undoes this entry.
+    pub wave: u32,
+    pub action: RollbackAction,
+}
+
+/// Counts per action.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub run: usize,
+    pub check: usize,
+    pub done: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+}
+
+impl Summary {
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.delete + self.run + self.check > 0
+    }
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub cutover_version: String,
+    pub migration: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub on_failure: OnFailure,
+    pub spec_digest: String,
+    /// The lockfile lineage this plan belongs to (new when there is no lockfile yet);
+    /// it salts the digests of sensitive values.
+    pub lineage: String,
+    /// Serial of the lockfile the plan was made against (absent: no lockfile yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockfile_serial: Option<u64>,
+    /// `-target` addresses, if the plan is limited to them and their dependencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    pub waves: u32,
+    /// Nodes in topological order.
+    pub nodes: Vec<PlannedNode>,
+    pub critical_path: CriticalPath,
+    /// Entries in the order a rollback would run them (reverse topological).
+    pub rollback: Vec<RollbackEntry>,
+    pub outputs: BTreeMap<String, PlannedValue>,
+    pub summary: Summary,
+    /// Digest of each observed object and check, by address.
+    pub observed: BTreeMap<String, String>,
+    /// sha256 over the spec digest, variables, lockfile serial and everything observed.
+    pub fingerprint: String,
+}
+
+impl Plan {
+    pub fn node(&self, address: &str) -> Option<&PlannedNode> {
+        self.nodes.iter().find(|n| n.address == address)
+    }
+}

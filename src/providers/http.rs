@@ -1,0 +1,251 @@
+//! The `http` provider: health gates and HTTP calls.
+//!
+//! Types: `gate "http"` (status, body substring, JSON pointer comparisons),
+//! `step "http_request"`, `data "http"`. TLS through rustls.
+
+use super::schema::{AttrSchema, AttrType, TypeSchema};
+use super::{Attrs, CheckOutcome, Provider, ProviderError};
+use crate::spec::ast::NodeKind;
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub struct HttpProvider {
+    client: reqwest::Client,
+}
+
+impl HttpProvider {
+    pub fn new() -> HttpProvider {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("cutover/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        HttpProvider { client }
+    }
+
+    async fn send(&self, attrs: &Attrs) -> Result<Response, ProviderError> {
+        let url = attrs
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::failed("`url` must be a string"))?;
+        let method = attrs.get("method").and_then(Value::as_str).unwrap_or("GET");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())
+            .map_err(|_| ProviderError::failed(format!("\"{method}\" is not an HTTP method")))?;
+        let mut req = self.client.request(method, url);
+        if let Some(Value::Object(h)) = attrs.get("headers") {
+            for (k, v) in h {
+                req = req.header(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            }
+        }
+        if let Some(body) = attrs.get("body") {
+            req = match body {
+                Value::String(s) => req.body(s.clone()),
+                other => req.json(other),
+            };
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ProviderError::failed(format!("{url}: {}", error_chain(&e))))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| ProviderError::failed(format!("{url}: reading the body: {e}")))?;
+        let json = serde_json::from_str::<Value>(&body).ok();
+        Ok(Response { status, body, json })
+    }
+}
+
+impl Default for HttpProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct Response {
+    status: u16,
+    body: String,
+    json: Option<Value>,
+}
+
+impl Response {
+    fn into_attrs(self) -> Attrs {
+        let mut a = Attrs::new();
+        a.insert("status".into(), json!(self.status));
+        a.insert("body".into(), json!(self.body));
+        a.insert("json".into(), self.json.unwrap_or(Value::Null));
+        a
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+fn request_attrs() -> Vec<AttrSchema> {
+    use AttrType::*;
+    vec![
+        AttrSchema::new("url", String).required(),
+        AttrSchema::new("method", String),
+        AttrSchema::new("headers", StringMap),
+        AttrSchema::new("body", Any),
+        AttrSchema::new("expect_status", Number),
+    ]
+}
+
+/// `$.a.b` or `/a/b` → a JSON pointer.
+fn pointer(path: &str) -> String {
+    match path.strip_prefix("$") {
+        Some(rest) => rest.replace('.', "/"),
+        None if path.starts_with('/') => path.to_string(),
+        None => format!("/{}", path.replace('.', "/")),
+    }
+}
+
+/// Checks one `json` expectation; returns whether it holds and what was seen.
+fn check_json(doc: Option<&Value>, path: &str, want: &Value) -> (bool, String) {
+    let got = doc.and_then(|d| d.pointer(&pointer(path)));
+    let shown = got.map(|g| g.to_string()).unwrap_or_else(|| "missing".into());
+    let num = got.and_then(|g| g.as_f64().or_else(|| g.as_str().and_then(|s| s.parse().ok())));
+    let ok = match want {
+        Value::Object(cmp) => cmp.iter().all(|(op, limit)| {
+            let limit = limit.as_f64();
+            match (op.as_str(), num, limit) {
+                ("below", Some(n), Some(l)) => n < l,
+                ("above", Some(n), Some(l)) => n > l,
+                ("at_most", Some(n), Some(l)) => n <= l,
+                ("at_least", Some(n), Some(l)) => n >= l,
+                ("equals", _, _) => got == cmp.get("equals"),
+                _ => false,
+            }
+        }),
+        scalar => match (got, scalar) {
+            (Some(g), Value::Number(w)) => g.as_f64() == w.as_f64(),
+            (Some(g), w) => g == w,
+            (None, _) => false,
+        },
+    };
+    (ok, format!("{path} = {shown}"))
+}
+
+#[async_trait]
+impl Provider for HttpProvider {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn schemas(&self) -> Vec<TypeSchema> {
+        use AttrType::*;
+        let mut gate = request_attrs();
+        gate.push(AttrSchema::new("body_contains", String));
+        gate.push(AttrSchema::new("json", Any));
+        vec![
+            TypeSchema {
+                kind: NodeKind::Gate,
+                type_name: "http",
+                attrs: gate,
+                exactly_one_of: vec![],
+                outputs: vec![],
+                rollback: None,
+            },
+            TypeSchema {
+                kind: NodeKind::Step,
+                type_name: "http_request",
+                attrs: request_attrs(),
+                exactly_one_of: vec![],
+                outputs: vec!["status", "body", "json"],
+                rollback: Some(request_attrs()),
+            },
+            TypeSchema {
+                kind: NodeKind::Data,
+                type_name: "http",
+                attrs: vec![AttrSchema::new("url", String).identity(), AttrSchema::new("headers", StringMap)],
+                exactly_one_of: vec![],
+                outputs: vec!["status", "body", "json"],
+                rollback: None,
+            },
+        ]
+    }
+
+    async fn read(&self, kind: NodeKind, type_name: &str, attrs: &Attrs) -> Result<Option<Attrs>, ProviderError> {
+        if (kind, type_name) != (NodeKind::Data, "http") {
+            return Err(ProviderError::Unsupported { provider: "http".into(), kind: "read of", type_name: type_name.into() });
+        }
+        Ok(Some(self.send(attrs).await?.into_attrs()))
+    }
+
+    async fn apply(&self, type_name: &str, _: Option<&Attrs>, _: &Attrs) -> Result<Option<Attrs>, ProviderError> {
+        Err(ProviderError::Unsupported { provider: "http".into(), kind: "resource", type_name: type_name.into() })
+    }
+
+    async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError> {
+        if type_name != "http_request" {
+            return Err(ProviderError::Unsupported { provider: "http".into(), kind: "step", type_name: type_name.into() });
+        }
+        let resp = self.send(attrs).await?;
+        let ok = match attrs.get("expect_status").and_then(Value::as_u64) {
+            Some(want) => u64::from(resp.status) == want,
+            None => (200..300).contains(&resp.status),
+        };
+        if !ok {
+            return Err(ProviderError::failed(format!(
+                "HTTP {} from {}: {}",
+                resp.status,
+                attrs.get("url").and_then(Value::as_str).unwrap_or_default(),
+                resp.body.chars().take(200).collect::<String>()
+            )));
+        }
+        Ok(resp.into_attrs())
+    }
+
+    async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
+        if type_name != "http" {
+            return Err(ProviderError::Unsupported { provider: "http".into(), kind: "gate", type_name: type_name.into() });
+        }
+        let resp = match self.send(attrs).await {
+            Ok(r) => r,
+            // An unreachable endpoint is a gate that does not hold yet, not an error.
+            Err(e) => return Ok(CheckOutcome { holds: false, measured: e.to_string() }),
+        };
+        let want = attrs.get("expect_status").and_then(Value::as_u64).unwrap_or(200);
+        let mut holds = u64::from(resp.status) == want;
+        let mut seen = vec![format!("HTTP {}", resp.status)];
+        if let Some(needle) = attrs.get("body_contains").and_then(Value::as_str) {
+            let found = resp.body.contains(needle);
+            holds &= found;
+            seen.push(format!("body {} {needle:?}", if found { "contains" } else { "lacks" }));
+        }
+        if let Some(Value::Object(expectations)) = attrs.get("json") {
+            for (path, expected) in expectations {
+                let (ok, text) = check_json(resp.json.as_ref(), path, expected);
+                holds &= ok;
+                seen.push(text);
+            }
+        }
+        Ok(CheckOutcome { holds, measured: seen.join(", ") })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_expectations() {
+        let doc = json!({"error_rate": 0.4, "status": "ok", "p95": "120"});
+        assert!(check_json(Some(&doc), "/error_rate", &json!({"below": 1})).0);
+        assert!(!check_json(Some(&doc), "/error_rate", &json!({"above": 1})).0);
+        assert!(check_json(Some(&doc), "$.status", &json!("ok")).0);
+        assert!(check_json(Some(&doc), "p95", &json!({"below": 200})).0);
+        assert_eq!(check_json(Some(&doc), "/nope", &json!(1)), (false, "/nope = missing".into()));
+    }
+}

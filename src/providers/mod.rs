@@ -1,0 +1,136 @@
+//! Providers: the systems cutover reads and changes.
+//!
+//! `providers` owns the [`Provider`] trait, the [`Registry`] that maps a node
+//! type to its provider, each type's [`schema`], and one sub-module per
+//! provider, each behind a cargo feature. Providers see evaluated attributes
+//! as JSON values; they never see the graph or the lockfile.
+
+pub mod schema;
+
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "local")]
+pub mod local;
+
+use crate::spec::ast::NodeKind;
+use async_trait::async_trait;
+use schema::TypeSchema;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Evaluated attributes, or a resource's observed state, or a step's outputs.
+pub type Attrs = BTreeMap<String, serde_json::Value>;
+
+/// Why a provider call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("timed out after {0}")]
+    Timeout(String),
+    #[error("{kind} \"{type_name}\" is not supported by the {provider} provider")]
+    Unsupported {
+        provider: String,
+        kind: &'static str,
+        type_name: String,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl ProviderError {
+    pub fn failed(msg: impl Into<String>) -> ProviderError {
+        ProviderError::Failed(msg.into())
+    }
+}
+
+/// One poll of a gate (or of a step's `done_when`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckOutcome {
+    /// Whether the condition holds now.
+    pub holds: bool,
+    /// What was measured, for the operator: "HTTP 200, $.error_rate = 0.4".
+    pub measured: String,
+}
+
+/// The systems cutover works with implement this.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The provider's name, as in `provider "NAME" { … }`.
+    fn name(&self) -> &'static str;
+
+    /// The schema of every type this provider serves.
+    fn schemas(&self) -> Vec<TypeSchema>;
+
+    /// Reads the object a resource or data block names; `None` if it does not exist.
+    async fn read(&self, kind: NodeKind, type_name: &str, attrs: &Attrs) -> Result<Option<Attrs>, ProviderError>;
+
+    /// Makes the object match `desired` (or removes it when `desired` is `None`);
+    /// returns its new observed state.
+    async fn apply(&self, type_name: &str, desired: Option<&Attrs>, identity: &Attrs) -> Result<Option<Attrs>, ProviderError>;
+
+    /// Runs a step once; returns its outputs.
+    async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError>;
+
+    /// Polls a gate once.
+    async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError>;
+
+    /// Evaluates a step's `done_when` (a command, a query, …) against the real system.
+    async fn step_done(&self, type_name: &str, _attrs: &Attrs, _done_when: &serde_json::Value) -> Result<CheckOutcome, ProviderError> {
+        Err(ProviderError::Unsupported {
+            provider: self.name().into(),
+            kind: "done_when on step",
+            type_name: type_name.into(),
+        })
+    }
+}
+
+/// Maps node types to the providers that serve them.
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: Vec<Arc<dyn Provider>>,
+    by_type: BTreeMap<(NodeKind, String), (usize, TypeSchema)>,
+}
+
+impl Registry {
+    /// Every provider compiled in, configured from the spec's `provider` blocks.
+    pub fn builtin(_configs: &BTreeMap<String, Attrs>) -> Registry {
+        let mut r = Registry::default();
+        #[cfg(feature = "local")]
+        r.add(Arc::new(local::LocalProvider));
+        #[cfg(feature = "http")]
+        r.add(Arc::new(http::HttpProvider::new()));
+        r
+    }
+
+    pub fn add(&mut self, p: Arc<dyn Provider>) {
+        let ix = self.providers.len();
+        for s in p.schemas() {
+            self.by_type.insert((s.kind, s.type_name.to_string()), (ix, s));
+        }
+        self.providers.push(p);
+    }
+
+    pub fn provider_names(&self) -> Vec<&'static str> {
+        self.providers.iter().map(|p| p.name()).collect()
+    }
+
+    pub fn schema(&self, kind: NodeKind, type_name: &str) -> Option<&TypeSchema> {
+        self.by_type.get(&(kind, type_name.to_string())).map(|(_, s)| s)
+    }
+
+    pub fn provider(&self, kind: NodeKind, type_name: &str) -> Option<&Arc<dyn Provider>> {
+        self.by_type
+            .get(&(kind, type_name.to_string()))
+            .map(|(ix, _)| &self.providers[*ix])
+    }
+
+    /// The type names known for a kind of block, for suggestions.
+    pub fn type_names(&self, kind: NodeKind) -> Vec<&str> {
+        self.by_type
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, t)| t.as_str())
+            .collect()
+    }
+}

@@ -1,0 +1,242 @@
+//! Type schemas: which attributes each node type takes, their types, which
+//! are required, which identify the real object, which are sensitive — and
+//! the check of every block of a spec against them.
+
+use crate::eval::duration;
+use crate::spec::ast::{Body, Expr, NodeKind};
+use crate::spec::load::{missing_attr, unexpected_attr, unexpected_block};
+use crate::spec::{Diagnostic, Diagnostics, Spec};
+use hcl::Value;
+
+/// The type of an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    String,
+    Number,
+    Bool,
+    /// A list of strings (argv).
+    StringList,
+    /// A map of strings (env, headers).
+    StringMap,
+    /// A Go-style duration string.
+    Duration,
+    Any,
+}
+
+impl AttrType {
+    fn describe(self) -> &'static str {
+        match self {
+            AttrType::String => "a string",
+            AttrType::Number => "a number",
+            AttrType::Bool => "true or false",
+            AttrType::StringList => "a list of strings",
+            AttrType::StringMap => "a map of strings",
+            AttrType::Duration => "a duration such as \"30s\" or \"15m\"",
+            AttrType::Any => "any value",
+        }
+    }
+
+    /// Checks an evaluated value against the type.
+    pub fn check(self, v: &Value) -> Result<(), String> {
+        let ok = match (self, v) {
+            (_, Value::Null) | (AttrType::Any, _) => true,
+            (AttrType::String, Value::String(_) | Value::Number(_) | Value::Bool(_)) => true,
+            (AttrType::Number, Value::Number(_)) => true,
+            (AttrType::Bool, Value::Bool(_)) => true,
+            (AttrType::StringList, Value::Array(items)) => items.iter().all(|i| !i.is_array() && !i.is_object()),
+            (AttrType::StringMap, Value::Object(m)) => m.values().all(|i| !i.is_array() && !i.is_object()),
+            (AttrType::Duration, Value::String(s)) => return duration::parse(s).map(|_| ()),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("expected {}, got {}", self.describe(), crate::spec::variables::kind_of(v)))
+        }
+    }
+}
+
+/// One attribute of a type.
+#[derive(Debug, Clone)]
+pub struct AttrSchema {
+    pub name: &'static str,
+    pub ty: AttrType,
+    pub required: bool,
+    /// Part of the identity of the real object (a path, an ARN).
+    pub identity: bool,
+    pub sensitive: bool,
+}
+
+impl AttrSchema {
+    pub const fn new(name: &'static str, ty: AttrType) -> AttrSchema {
+        AttrSchema { name, ty, required: false, identity: false, sensitive: false }
+    }
+    pub const fn required(mut self) -> AttrSchema {
+        self.required = true;
+        self
+    }
+    pub const fn identity(mut self) -> AttrSchema {
+        self.identity = true;
+        self.required = true;
+        self
+    }
+    pub const fn sensitive(mut self) -> AttrSchema {
+        self.sensitive = true;
+        self
+    }
+}
+
+/// The schema of one node type.
+#[derive(Debug, Clone)]
+pub struct TypeSchema {
+    pub kind: NodeKind,
+    pub type_name: &'static str,
+    pub attrs: Vec<AttrSchema>,
+    /// Groups of attributes of which exactly one must be set (`command` or `shell`).
+    pub exactly_one_of: Vec<&'static [&'static str]>,
+    /// Outputs known after the node ran (steps) or was read (data).
+    pub outputs: Vec<&'static str>,
+    /// The schema of the `rollback {}` block, for steps that support one.
+    pub rollback: Option<Vec<AttrSchema>>,
+}
+
+impl TypeSchema {
+    pub fn attr(&self, name: &str) -> Option<&AttrSchema> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    pub fn identity_attrs(&self) -> impl Iterator<Item = &AttrSchema> {
+        self.attrs.iter().filter(|a| a.identity)
+    }
+}
+
+/// Attributes every step, gate or resource takes, whatever its type.
+pub fn common_attrs(kind: NodeKind) -> Vec<AttrSchema> {
+    use AttrType::*;
+    let mut v = vec![
+        AttrSchema::new("depends_on", Any),
+        AttrSchema::new("description", String),
+        AttrSchema::new("expected_duration", Duration),
+    ];
+    match kind {
+        NodeKind::Step => v.extend([
+            AttrSchema::new("timeout", Duration),
+            AttrSchema::new("idempotent", Bool),
+            AttrSchema::new("irreversible", Bool),
+            AttrSchema::new("done_when", Any),
+        ]),
+        NodeKind::Gate => v.extend([
+            AttrSchema::new("timeout", Duration),
+            AttrSchema::new("interval", Duration),
+            AttrSchema::new("for", Duration),
+        ]),
+        NodeKind::Resource | NodeKind::Data => {}
+    }
+    v
+}
+
+const RETRY: &[&str] = &["attempts", "backoff"];
+
+/// Checks every node of `spec` against the schemas in `registry`.
+pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let mut seen_decls = std::collections::HashSet::new();
+    for node in &spec.nodes {
+        // Stages of one rollout share a declaration: check it once.
+        if !seen_decls.insert(std::sync::Arc::as_ptr(&node.decl)) {
+            continue;
+        }
+        let d = &node.decl;
+        let Some(schema) = registry.schema(d.kind, &d.type_name) else {
+            let known = registry.type_names(d.kind);
+            let hint = match crate::spec::diagnostic::did_you_mean(&d.type_name, known.iter().copied()) {
+                Some(s) => format!(" Did you mean \"{s}\"?"),
+                None => format!(" Known {} types: {}.", d.kind.keyword(), known.join(", ")),
+            };
+            diags.push(
+                Diagnostic::error(
+                    "Unknown block type",
+                    format!("No provider serves {} \"{}\".{hint}", d.kind.keyword(), d.type_name),
+                )
+                .at(Some(d.type_span.clone())),
+            );
+            continue;
+        };
+        let common = common_attrs(d.kind);
+        let what = format!("{} \"{}\" block", d.kind.keyword(), d.type_name);
+        check_body(&d.body, &schema.attrs, &common, &what, &d.span, &mut diags);
+        for group in &schema.exactly_one_of {
+            let set: Vec<&str> = group.iter().copied().filter(|a| d.body.attr(a).is_some()).collect();
+            if set.len() != 1 {
+                diags.push(
+                    Diagnostic::error(
+                        "Invalid combination of arguments",
+                        format!(
+                            "A {what} needs exactly one of {}; {}.",
+                            group.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(" or "),
+                            if set.is_empty() { "none is set".to_string() } else { format!("{} are set", set.join(" and ")) }
+                        ),
+                    )
+                    .at(Some(d.span.clone())),
+                );
+            }
+        }
+        for b in &d.body.blocks {
+            match (b.kind.as_str(), &schema.rollback) {
+                ("rollback", Some(rb)) if d.kind == NodeKind::Step => {
+                    check_body(&b.body, rb, &[], "rollback block", &b.span, &mut diags);
+                }
+                ("retry", _) if d.kind != NodeKind::Resource => {
+                    let attrs: Vec<AttrSchema> = vec![
+                        AttrSchema::new(RETRY[0], AttrType::Number),
+                        AttrSchema::new(RETRY[1], AttrType::Duration),
+                    ];
+                    check_body(&b.body, &attrs, &[], "retry block", &b.span, &mut diags);
+                }
+                (other, _) => {
+                    let mut allowed = Vec::new();
+                    if schema.rollback.is_some() {
+                        allowed.push("rollback");
+                    }
+                    if d.kind != NodeKind::Resource {
+                        allowed.push("retry");
+                    }
+                    diags.push(unexpected_block(other, &what, &allowed, &b.span));
+                }
+            }
+        }
+    }
+    diags
+}
+
+fn check_body(body: &Body, attrs: &[AttrSchema], common: &[AttrSchema], what: &str, span: &crate::spec::SourceSpan, diags: &mut Diagnostics) {
+    let all = || attrs.iter().chain(common.iter());
+    for a in &body.attrs {
+        match all().find(|s| s.name == a.name) {
+            Some(s) => {
+                if let Some(v) = a.value.literal() {
+                    if let Err(e) = s.ty.check(&v) {
+                        diags.push(type_error(&a.value, &a.name, &e));
+                    }
+                }
+            }
+            None => {
+                let names: Vec<&str> = all().map(|s| s.name).collect();
+                diags.push(unexpected_attr(&a.name, what, &names, &a.name_span));
+            }
+        }
+    }
+    for s in attrs.iter().filter(|s| s.required) {
+        if body.attr(s.name).is_none() {
+            diags.push(missing_attr(s.name, what, span));
+        }
+    }
+}
+
+pub fn type_error(e: &Expr, name: &str, err: &str) -> Diagnostic {
+    Diagnostic::error(
+        "Incorrect attribute value type",
+        format!("Invalid value for `{name}`: {err}."),
+    )
+    .at(Some(e.span.clone()))
+}

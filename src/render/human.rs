@@ -1,0 +1,167 @@
+//! The human view of a plan: waves, one line per node with its symbol and
+//! reason, attribute details, the critical path and the rollback plan.
+
+use super::values::{multiline, show, unified};
+use crate::eval::duration;
+use crate::plan::{Action, Plan, PlannedNode, RollbackAction};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// ANSI styling, or none.
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub fn action(&self, a: Action) -> String {
+        let code = match a {
+            Action::Create => "32",
+            Action::Update => "33",
+            Action::Delete => "31",
+            Action::Run => "36",
+            Action::Check => "34",
+            Action::Changed => "35",
+            Action::Done | Action::NoChange => "2",
+        };
+        self.paint(code, a.symbol())
+    }
+}
+
+pub fn plan(plan: &Plan, color: bool) -> String {
+    let st = Style { color };
+    let mut out = String::new();
+    let _ = write!(out, "{}", st.bold(&format!("Migration \"{}\"", plan.migration)));
+    if let Some(d) = &plan.description {
+        let _ = write!(out, ": {d}");
+    }
+    out.push('\n');
+    if !plan.targets.is_empty() {
+        let _ = writeln!(out, "Limited to -target {} and its dependencies.", plan.targets.join(", "));
+    }
+    let width = plan.nodes.iter().map(|n| n.address.chars().count()).max().unwrap_or(0).min(60);
+    for wave in 1..=plan.waves {
+        let nodes: Vec<&PlannedNode> = plan.nodes.iter().filter(|n| n.wave == wave).collect();
+        if nodes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}", st.bold(&format!("Wave {wave}")));
+        for n in nodes {
+            node(&mut out, n, width, st);
+        }
+    }
+    if plan.critical_path.duration_ms > 0 {
+        let _ = writeln!(
+            out,
+            "\nCritical path: {} — {}",
+            duration::format(Duration::from_millis(plan.critical_path.duration_ms)),
+            plan.critical_path.nodes.join(" → ")
+        );
+    }
+    rollback(&mut out, plan, st);
+    if !plan.outputs.is_empty() {
+        let _ = writeln!(out, "\nOutputs:");
+        for (k, v) in &plan.outputs {
+            let _ = writeln!(out, "  {k} = {}", show(v));
+        }
+    }
+    let _ = writeln!(out, "\n{} {}", st.bold("Plan:"), super::summary_line(plan));
+    out
+}
+
+fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
+    let marker = if n.irreversible { "  (point of no return)" } else { "" };
+    let _ = writeln!(out, "  {} {:<width$}  {}{marker}", st.action(n.action), n.address, n.reason);
+    match n.action {
+        Action::Update | Action::Create if !n.changes.is_empty() => {
+            for c in &n.changes {
+                let (sym, code) = if c.before.is_none() { ("+", "32") } else { ("~", "33") };
+                match (multiline(c.before.as_ref()), multiline(c.after.as_ref())) {
+                    (Some(b), Some(a)) => {
+                        let _ = writeln!(out, "      {} {}:", st.paint(code, sym), c.name);
+                        diff_lines(out, &unified(b, a), st, 10);
+                    }
+                    (None, Some(a)) if c.before.is_none() => {
+                        let _ = writeln!(out, "      {} {} = <<EOT", st.paint(code, sym), c.name);
+                        for line in a.lines() {
+                            let _ = writeln!(out, "          {line}");
+                        }
+                        let _ = writeln!(out, "          EOT");
+                    }
+                    _ => {
+                        let after = c.after.as_ref().map(show).unwrap_or_else(|| "null".into());
+                        match &c.before {
+                            Some(b) => {
+                                let _ = writeln!(out, "      {} {} = {} → {after}", st.paint(code, sym), c.name, show(b));
+                            }
+                            None => {
+                                let _ = writeln!(out, "      {} {} = {after}", st.paint(code, sym), c.name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Action::Run | Action::Check => {
+            for (k, v) in &n.attributes {
+                if matches!(k.as_str(), "description" | "expected_duration") {
+                    continue;
+                }
+                let _ = writeln!(out, "      {k} = {}", show(v));
+            }
+        }
+        Action::Changed => {
+            let _ = writeln!(out, "      digest now {}", &n.digest[..12.min(n.digest.len())]);
+        }
+        _ => {}
+    }
+}
+
+fn diff_lines(out: &mut String, diff: &str, st: Style, indent: usize) {
+    for line in diff.lines() {
+        let painted = match line.chars().next() {
+            Some('+') => st.paint("32", line),
+            Some('-') => st.paint("31", line),
+            Some('@') => st.paint("36", line),
+            _ => line.to_string(),
+        };
+        let _ = writeln!(out, "{:indent$}{painted}", "");
+    }
+}
+
+fn rollback(out: &mut String, plan: &Plan, st: Style) {
+    if plan.rollback.is_empty() {
+        return;
+    }
+    let policy = match plan.on_failure {
+        crate::spec::OnFailure::Rollback => "on_failure = \"rollback\": runs automatically",
+        crate::spec::OnFailure::Stop => "on_failure = \"stop\": runs with `cutover rollback`",
+    };
+    let _ = writeln!(
+        out,
+        "\n{} ({policy}). A failure in wave N undoes what completed, newest first:",
+        st.bold("Rollback plan")
+    );
+    for e in &plan.rollback {
+        let text = match &e.action {
+            RollbackAction::Restore { object, absent: true } => format!("remove {object} (it did not exist before)"),
+            RollbackAction::Restore { object, absent: false } => format!("restore {object} to its state before the migration"),
+            RollbackAction::RunRollback => format!("run the rollback of {}", e.address),
+            RollbackAction::Irreversible => format!("{} cannot be undone once it has run: a point of no return", e.address),
+            RollbackAction::NoRollback => format!("{} has no rollback block; its effects stay", e.address),
+        };
+        let _ = writeln!(out, "  wave {:<3} {text}", e.wave);
+    }
+}

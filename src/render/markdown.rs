@@ -1,0 +1,89 @@
+//! The markdown view of a plan, for a pull-request comment: summary line,
+//! wave table, collapsible per-node details with unified diffs, a Mermaid
+//! graph and the rollback plan.
+
+use super::values::{multiline, show, unified};
+use crate::eval::duration;
+use crate::plan::{Action, Plan, RollbackAction};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### cutover plan: `{}`\n", plan.migration);
+    if let Some(d) = &plan.description {
+        let _ = writeln!(out, "{d}\n");
+    }
+    let _ = writeln!(out, "**Plan:** {}\n", super::summary_line(plan));
+    if plan.critical_path.duration_ms > 0 {
+        let _ = writeln!(
+            out,
+            "**Critical path:** {} — {}\n",
+            duration::format(Duration::from_millis(plan.critical_path.duration_ms)),
+            plan.critical_path.nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")
+        );
+    }
+    let _ = writeln!(out, "| wave | action | node | reason |\n|---:|:---:|---|---|");
+    for n in &plan.nodes {
+        let pnr = if n.irreversible { " ⚠ point of no return" } else { "" };
+        let _ = writeln!(out, "| {} | `{}` | `{}` | {}{pnr} |", n.wave, n.action.symbol(), n.address, cell(&n.reason));
+    }
+    out.push('\n');
+    for n in plan.nodes.iter().filter(|n| n.action.is_change() || n.action == Action::Changed) {
+        let _ = writeln!(out, "<details><summary><code>{} {}</code> — {}</summary>\n", n.action.symbol(), n.address, html(&n.reason));
+        let mut diff = String::new();
+        let mut plain = String::new();
+        if n.changes.is_empty() {
+            for (k, v) in &n.attributes {
+                let _ = writeln!(plain, "{k} = {}", show(v));
+            }
+        }
+        for c in &n.changes {
+            match (multiline(c.before.as_ref()), multiline(c.after.as_ref())) {
+                (Some(b), Some(a)) => {
+                    let _ = writeln!(diff, "# {}", c.name);
+                    diff.push_str(&unified(b, a));
+                }
+                _ => {
+                    if let Some(b) = &c.before {
+                        let _ = writeln!(diff, "- {} = {}", c.name, show(b));
+                    }
+                    if let Some(a) = &c.after {
+                        let _ = writeln!(diff, "+ {} = {}", c.name, show(a));
+                    }
+                }
+            }
+        }
+        if !diff.is_empty() {
+            let _ = writeln!(out, "```diff\n{diff}```\n");
+        }
+        if !plain.is_empty() {
+            let _ = writeln!(out, "```hcl\n{plain}```\n");
+        }
+        let _ = writeln!(out, "</details>\n");
+    }
+    let _ = writeln!(out, "#### Graph\n\n```mermaid\n{}```\n", super::graph::mermaid_of_plan(plan));
+    if !plan.rollback.is_empty() {
+        let _ = writeln!(out, "#### Rollback plan\n\nA failure in wave N undoes what completed, in this order:\n\n| # | wave | node | rollback |\n|---:|---:|---|---|");
+        for (i, e) in plan.rollback.iter().enumerate() {
+            let what = match &e.action {
+                RollbackAction::Restore { object, absent: true } => format!("remove {object}"),
+                RollbackAction::Restore { object, absent: false } => format!("restore {object}"),
+                RollbackAction::RunRollback => "run its rollback block".into(),
+                RollbackAction::Irreversible => "⚠ cannot be undone (point of no return)".into(),
+                RollbackAction::NoRollback => "no rollback block; effects stay".into(),
+            };
+            let _ = writeln!(out, "| {} | {} | `{}` | {} |", i + 1, e.wave, e.address, cell(&what));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}

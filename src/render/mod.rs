@@ -1,0 +1,67 @@
+//! Rendering: plans and graphs as text for people and machines — the last
+//! pipeline step.
+//!
+//! `render` owns the human text view (colour on a TTY), the markdown view for
+//! pull-request comments, JSON, graph DOT and Mermaid, and diffs of long
+//! values via `similar`. It decides nothing and performs no I/O: every
+//! function returns the text for the CLI to write.
+
+pub mod graph;
+pub mod human;
+pub mod markdown;
+mod values;
+
+use crate::plan::Plan;
+
+/// Output formats of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Markdown,
+    Json,
+}
+
+/// The plan in `format`.
+pub fn plan(plan: &Plan, format: Format, color: bool) -> String {
+    match format {
+        Format::Human => human::plan(plan, color),
+        Format::Markdown => markdown::plan(plan),
+        Format::Json => json(plan),
+    }
+}
+
+/// The plan as pretty JSON (schema: `schema/plan.schema.json`).
+pub fn json(plan: &Plan) -> String {
+    let mut s = serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// "1 to create, 2 to update, …" — the one-line summary every view shows.
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    if !s.has_changes() {
+        return format!(
+            "No changes. {} done, {} unchanged{}.",
+            s.done,
+            s.unchanged,
+            if s.changed > 0 { format!(", {} changed since applied (not re-run)", s.changed) } else { String::new() }
+        );
+    }
+    let mut line = format!(
+        "{} to create, {} to update, {} to delete, {} {} to run, {} {} to check",
+        s.create,
+        s.update,
+        s.delete,
+        s.run,
+        if s.run == 1 { "step" } else { "steps" },
+        s.check,
+        if s.check == 1 { "gate" } else { "gates" },
+    );
+    line.push_str(&format!("; {} done, {} unchanged", s.done, s.unchanged));
+    if s.changed > 0 {
+        line.push_str(&format!(", {} changed since applied (not re-run)", s.changed));
+    }
+    line.push('.');
+    line
+}

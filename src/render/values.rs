@@ -1,0 +1,60 @@
+//! Values as the views print them: HCL-like literals, `(sensitive)`,
+//! `(known after apply)`, and unified diffs of multi-line strings.
+
+use crate::plan::PlannedValue;
+use serde_json::Value;
+
+pub const SENSITIVE: &str = "(sensitive)";
+pub const UNKNOWN: &str = "(known after apply)";
+
+/// A one-line literal of a JSON value.
+pub fn literal(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(items) => format!("[{}]", items.iter().map(literal).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => {
+            if m.is_empty() {
+                return "{}".into();
+            }
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| {
+                    let key = if crate::spec::load::is_identifier(k) { k.clone() } else { format!("{k:?}") };
+                    format!("{key} = {}", literal(v))
+                })
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A planned value as one line.
+pub fn show(v: &PlannedValue) -> String {
+    match (&v.value, v.sensitive) {
+        (_, true) => SENSITIVE.into(),
+        (None, false) => UNKNOWN.into(),
+        (Some(x), false) => literal(x),
+    }
+}
+
+/// The multi-line string inside a planned value, when it is one and may be shown.
+pub fn multiline(v: Option<&PlannedValue>) -> Option<&str> {
+    match v {
+        Some(PlannedValue { value: Some(Value::String(s)), sensitive: false }) if s.contains('\n') => Some(s),
+        _ => None,
+    }
+}
+
+/// A unified diff of two texts, without file headers.
+pub fn unified(before: &str, after: &str) -> String {
+    let diff = similar::TextDiff::from_lines(before, after);
+    let mut out = String::new();
+    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+        out.push_str(&hunk.to_string());
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}

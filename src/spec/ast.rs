@@ -1,0 +1,254 @@
+//! The typed AST of a migration directory: blocks with their source spans.
+//!
+//! Expressions stay unevaluated ([`Expr`]) beside the references they contain,
+//! so that the graph can draw edges and `eval` can evaluate them later.
+
+use super::diagnostic::{SourceFile, SourceSpan};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One step of a reference path: `step.backup.path` is `[Attr(step), Attr(backup), Attr(path)]`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefPart {
+    Attr(String),
+    /// A literal index: `rollout.traffic[10]`.
+    Index(hcl::Value),
+    /// An index whose value is computed: the reference stops being static here.
+    Dynamic,
+}
+
+impl RefPart {
+    pub fn as_attr(&self) -> Option<&str> {
+        match self {
+            RefPart::Attr(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// A traversal found inside an expression.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub parts: Vec<RefPart>,
+    pub span: SourceSpan,
+}
+
+impl Reference {
+    pub fn root(&self) -> &str {
+        self.parts.first().and_then(RefPart::as_attr).unwrap_or("")
+    }
+
+    pub fn attr(&self, i: usize) -> Option<&str> {
+        self.parts.get(i).and_then(RefPart::as_attr)
+    }
+
+    /// The reference as written: `step.backup.path`, `rollout.traffic[10]`.
+    pub fn display(&self) -> String {
+        let mut s = String::new();
+        for (i, p) in self.parts.iter().enumerate() {
+            match p {
+                RefPart::Attr(a) if i == 0 => s.push_str(a),
+                RefPart::Attr(a) => {
+                    s.push('.');
+                    s.push_str(a);
+                }
+                RefPart::Index(v) => s.push_str(&format!("[{}]", crate::eval::value_key(v))),
+                RefPart::Dynamic => s.push_str("[…]"),
+            }
+        }
+        s
+    }
+}
+
+/// An unevaluated expression with its span and the references inside it.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub expr: hcl::Expression,
+    pub span: SourceSpan,
+    pub refs: Vec<Reference>,
+}
+
+impl Expr {
+    /// The literal value of the expression, when it needs no evaluation context.
+    pub fn literal(&self) -> Option<hcl::Value> {
+        if !self.refs.is_empty() {
+            return None;
+        }
+        use hcl::eval::Evaluate;
+        self.expr.evaluate(&hcl::eval::Context::new()).ok()
+    }
+
+    /// The source text of the expression.
+    pub fn source(&self) -> &str {
+        self.span
+            .file
+            .text
+            .get(self.span.range.clone())
+            .unwrap_or("")
+    }
+}
+
+/// `name = expr` inside a block.
+#[derive(Debug, Clone)]
+pub struct Attr {
+    pub name: String,
+    pub name_span: SourceSpan,
+    pub value: Expr,
+}
+
+/// A nested block such as `rollback { … }` or `retry { … }`.
+#[derive(Debug, Clone)]
+pub struct NestedBlock {
+    pub kind: String,
+    pub labels: Vec<String>,
+    pub body: Body,
+    pub span: SourceSpan,
+}
+
+/// The attributes and nested blocks of a block, in source order.
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    pub attrs: Vec<Attr>,
+    pub blocks: Vec<NestedBlock>,
+}
+
+impl Body {
+    pub fn attr(&self, name: &str) -> Option<&Attr> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    pub fn block(&self, kind: &str) -> Option<&NestedBlock> {
+        self.blocks.iter().find(|b| b.kind == kind)
+    }
+}
+
+/// What a node block is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    Resource,
+    Step,
+    Gate,
+    Data,
+}
+
+impl NodeKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            NodeKind::Resource => "resource",
+            NodeKind::Step => "step",
+            NodeKind::Gate => "gate",
+            NodeKind::Data => "data",
+        }
+    }
+
+    /// The local part of a node's address: `step.NAME`, `TYPE.NAME`, `data.TYPE.NAME`.
+    pub fn local_address(self, type_name: &str, name: &str) -> String {
+        match self {
+            NodeKind::Resource => format!("{type_name}.{name}"),
+            NodeKind::Step => format!("step.{name}"),
+            NodeKind::Gate => format!("gate.{name}"),
+            NodeKind::Data => format!("data.{type_name}.{name}"),
+        }
+    }
+}
+
+/// `resource|step|gate|data "TYPE" "NAME" { … }`.
+#[derive(Debug, Clone)]
+pub struct NodeDecl {
+    pub kind: NodeKind,
+    pub type_name: String,
+    pub name: String,
+    pub body: Body,
+    /// The block's header (keyword and labels).
+    pub span: SourceSpan,
+    pub type_span: SourceSpan,
+}
+
+impl NodeDecl {
+    pub fn local_address(&self) -> String {
+        self.kind.local_address(&self.type_name, &self.name)
+    }
+}
+
+/// `rollout "NAME" { stages = [...]  <node blocks>  depends_on = [...] }`.
+#[derive(Debug, Clone)]
+pub struct RolloutDecl {
+    pub name: String,
+    pub stages: Option<Expr>,
+    pub depends_on: Option<Expr>,
+    pub description: Option<Expr>,
+    pub nodes: Vec<NodeDecl>,
+    pub span: SourceSpan,
+}
+
+/// `variable "NAME" { type, default, description, sensitive, validation {…} }`.
+#[derive(Debug, Clone)]
+pub struct VariableDecl {
+    pub name: String,
+    pub type_constraint: Option<Expr>,
+    pub default: Option<Expr>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub validations: Vec<Validation>,
+    pub span: SourceSpan,
+}
+
+#[derive(Debug, Clone)]
+pub struct Validation {
+    pub condition: Expr,
+    pub error_message: String,
+}
+
+/// `module "NAME" { source = "./modules/x"  inputs… }`.
+#[derive(Debug, Clone)]
+pub struct ModuleCall {
+    pub name: String,
+    pub source: String,
+    pub source_span: SourceSpan,
+    pub inputs: Vec<Attr>,
+    pub depends_on: Option<Expr>,
+    pub span: SourceSpan,
+}
+
+/// `output "NAME" { value, description, sensitive }`.
+#[derive(Debug, Clone)]
+pub struct OutputDecl {
+    pub name: String,
+    pub value: Expr,
+    pub description: Option<String>,
+    pub sensitive: bool,
+    pub span: SourceSpan,
+}
+
+/// `provider "NAME" { … }`.
+#[derive(Debug, Clone)]
+pub struct ProviderDecl {
+    pub name: String,
+    pub body: Body,
+    pub span: SourceSpan,
+}
+
+/// `migration "NAME" { description, on_failure, parallelism, state "…" {…}, notify {…} }`.
+#[derive(Debug, Clone)]
+pub struct MigrationDecl {
+    pub name: String,
+    pub body: Body,
+    pub span: SourceSpan,
+}
+
+/// One directory of `*.hcl` files: the root migration or a module's source.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleSource {
+    pub dir: PathBuf,
+    /// The files read, in name order.
+    pub files: Vec<Arc<SourceFile>>,
+    pub migration: Option<MigrationDecl>,
+    pub variables: Vec<VariableDecl>,
+    pub locals: Vec<Attr>,
+    pub providers: Vec<ProviderDecl>,
+    pub nodes: Vec<NodeDecl>,
+    pub rollouts: Vec<RolloutDecl>,
+    pub modules: Vec<ModuleCall>,
+    pub outputs: Vec<OutputDecl>,
+}

@@ -1,0 +1,611 @@
+//! Reading a directory of `*.hcl` files into a [`ModuleSource`].
+//!
+//! Files are parsed with `hcl-edit` (which keeps byte spans), then each block
+//! is checked for its kind, labels and top-level shape. Schema checks of node
+//! attributes happen later, once providers are known.
+
+use super::ast::*;
+use super::diagnostic::{did_you_mean, Diagnostic, Diagnostics, SourceFile, SourceSpan};
+use hcl::edit::expr::{Expression as EExpr, TraversalOperator};
+use hcl::edit::structure::{Block, Body as EBody, Structure};
+use hcl::edit::visit::{self, Visit};
+use hcl::edit::Span;
+use std::path::Path;
+use std::sync::Arc;
+
+const TOP_BLOCKS: &[&str] = &[
+    "migration", "variable", "locals", "provider", "resource", "step", "gate", "data", "rollout",
+    "module", "output",
+];
+
+/// Loads every `*.hcl` file of `dir` (sorted by name) into one module source.
+pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> ModuleSource {
+    let mut module = ModuleSource {
+        dir: dir.to_path_buf(),
+        ..ModuleSource::default()
+    };
+    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_spec_file(p))
+            .collect(),
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                "Cannot read migration directory",
+                format!("{}: {e}", dir.display()),
+            ));
+            return module;
+        }
+    };
+    files.sort();
+    if files.is_empty() {
+        diags.push(Diagnostic::error(
+            "No spec files",
+            format!(
+                "{} holds no *.hcl files. Run `cutover init` to scaffold a migration, or pass -chdir DIR.",
+                dir.display()
+            ),
+        ));
+    }
+    for path in files {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let file = SourceFile::new(path, text);
+                load_source(&file, &mut module, diags);
+            }
+            Err(e) => diags.push(Diagnostic::error(
+                "Cannot read spec file",
+                format!("{}: {e}", path.display()),
+            )),
+        }
+    }
+    module
+}
+
+/// Parses one file and adds its blocks to `module`.
+pub fn load_source(file: &Arc<SourceFile>, module: &mut ModuleSource, diags: &mut Diagnostics) {
+    module.files.push(Arc::clone(file));
+    let body = match hcl::edit::parser::parse_body(&file.text) {
+        Ok(b) => b,
+        Err(e) => {
+            let offset = e.location().offset();
+            diags.push(
+                Diagnostic::error(
+                    "Malformed HCL",
+                    format!("The file could not be parsed: {}.", e.message()),
+                )
+                .at(Some(SourceSpan::new(file, offset..offset + 1))),
+            );
+            return;
+        }
+    };
+    let cx = Cx { file };
+    for structure in body.iter() {
+        match structure {
+            Structure::Attribute(a) => diags.push(
+                Diagnostic::error(
+                    "Unexpected attribute",
+                    format!(
+                        "`{}` cannot be set at the top level of a spec; attributes belong inside a block such as `locals {{ … }}`.",
+                        a.key.as_str()
+                    ),
+                )
+                .at(cx.span(a.span())),
+            ),
+            Structure::Block(b) => cx.top_block(b, module, diags),
+        }
+    }
+}
+
+struct Cx<'a> {
+    file: &'a Arc<SourceFile>,
+}
+
+impl Cx<'_> {
+    fn span(&self, range: Option<std::ops::Range<usize>>) -> Option<SourceSpan> {
+        range.map(|r| SourceSpan::new(self.file, r))
+    }
+
+    fn must_span(&self, range: Option<std::ops::Range<usize>>) -> SourceSpan {
+        SourceSpan::new(self.file, range.unwrap_or(0..0))
+    }
+
+    /// The span of a block's header: its keyword through its last label.
+    fn header_span(&self, b: &Block) -> SourceSpan {
+        let start = b.ident.span().map(|r| r.start).unwrap_or(0);
+        let end = b
+            .labels
+            .last()
+            .and_then(|l| l.span())
+            .or_else(|| b.ident.span())
+            .map(|r| r.end)
+            .unwrap_or(start);
+        SourceSpan::new(self.file, start..end)
+    }
+
+    fn labels(&self, b: &Block, want: &[&str], diags: &mut Diagnostics) -> Option<Vec<String>> {
+        let labels: Vec<String> = b.labels.iter().map(|l| l.as_str().to_string()).collect();
+        if labels.len() == want.len() {
+            return Some(labels);
+        }
+        let kind = b.ident.as_str();
+        let expected = if want.is_empty() {
+            "no labels".to_string()
+        } else {
+            want.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
+        };
+        diags.push(
+            Diagnostic::error(
+                "Wrong number of block labels",
+                format!(
+                    "A `{kind}` block takes {} label(s): `{kind} {expected} {{ … }}`; this one has {}.",
+                    want.len(),
+                    labels.len()
+                ),
+            )
+            .at(Some(self.header_span(b))),
+        );
+        None
+    }
+
+    fn top_block(&self, b: &Block, module: &mut ModuleSource, diags: &mut Diagnostics) {
+        let kind = b.ident.as_str();
+        let span = self.header_span(b);
+        match kind {
+            "migration" => {
+                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                if let Some(prev) = &module.migration {
+                    diags.push(
+                        Diagnostic::error(
+                            "Duplicate migration block",
+                            format!(
+                                "A migration has one `migration` block; another is declared at {}:{}.",
+                                prev.span.path().display(),
+                                prev.span.start().0
+                            ),
+                        )
+                        .at(Some(span)),
+                    );
+                    return;
+                }
+                module.migration = Some(MigrationDecl {
+                    name: l[0].clone(),
+                    body: self.body(&b.body, diags),
+                    span,
+                });
+            }
+            "variable" => {
+                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                if let Some(v) = self.variable(&l[0], b, span, diags) {
+                    module.variables.push(v);
+                }
+            }
+            "locals" => {
+                if self.labels(b, &[], diags).is_none() {
+                    return;
+                }
+                let body = self.body(&b.body, diags);
+                for nb in &body.blocks {
+                    diags.push(unexpected_block(&nb.kind, "locals", &[], &nb.span));
+                }
+                module.locals.extend(body.attrs);
+            }
+            "provider" => {
+                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                module.providers.push(ProviderDecl {
+                    name: l[0].clone(),
+                    body: self.body(&b.body, diags),
+                    span,
+                });
+            }
+            "resource" | "step" | "gate" | "data" => {
+                if let Some(n) = self.node(b, diags) {
+                    module.nodes.push(n);
+                }
+            }
+            "rollout" => {
+                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                module.rollouts.push(self.rollout(&l[0], b, span, diags));
+            }
+            "module" => {
+                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                if let Some(m) = self.module_call(&l[0], b, span, diags) {
+                    module.modules.push(m);
+                }
+            }
+            "output" => {
+                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                let body = self.body(&b.body, diags);
+                check_attrs(&body, &["value", "description", "sensitive"], &[], "output", diags);
+                let Some(value) = body.attr("value").map(|a| a.value.clone()) else {
+                    diags.push(missing_attr("value", "output", &span));
+                    return;
+                };
+                module.outputs.push(OutputDecl {
+                    name: l[0].clone(),
+                    value,
+                    description: literal_string(&body, "description", diags),
+                    sensitive: literal_bool(&body, "sensitive", diags).unwrap_or(false),
+                    span,
+                });
+            }
+            _ => diags.push(unexpected_block(kind, "spec", TOP_BLOCKS, &span)),
+        }
+    }
+
+    fn node(&self, b: &Block, diags: &mut Diagnostics) -> Option<NodeDecl> {
+        let kind = match b.ident.as_str() {
+            "resource" => NodeKind::Resource,
+            "step" => NodeKind::Step,
+            "gate" => NodeKind::Gate,
+            "data" => NodeKind::Data,
+            other => {
+                diags.push(unexpected_block(
+                    other,
+                    "rollout",
+                    &["resource", "step", "gate"],
+                    &self.header_span(b),
+                ));
+                return None;
+            }
+        };
+        let l = self.labels(b, &["TYPE", "NAME"], diags)?;
+        for (label, what) in b.labels.iter().zip(["type", "name"]) {
+            if !is_identifier(label.as_str()) {
+                diags.push(
+                    Diagnostic::error(
+                        "Invalid block label",
+                        format!(
+                            "A {what} label must be an identifier (letters, digits, `_` and `-`, not starting with a digit); got \"{}\".",
+                            label.as_str()
+                        ),
+                    )
+                    .at(self.span(label.span())),
+                );
+                return None;
+            }
+        }
+        Some(NodeDecl {
+            kind,
+            type_name: l[0].clone(),
+            name: l[1].clone(),
+            body: self.body(&b.body, diags),
+            span: self.header_span(b),
+            type_span: self.must_span(b.labels[0].span()),
+        })
+    }
+
+    fn rollout(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> RolloutDecl {
+        let mut r = RolloutDecl {
+            name: name.to_string(),
+            stages: None,
+            depends_on: None,
+            description: None,
+            nodes: Vec::new(),
+            span: span.clone(),
+        };
+        for s in b.body.iter() {
+            match s {
+                Structure::Attribute(a) => {
+                    let attr = self.attr(a);
+                    match attr.name.as_str() {
+                        "stages" => r.stages = Some(attr.value),
+                        "depends_on" => r.depends_on = Some(attr.value),
+                        "description" => r.description = Some(attr.value),
+                        other => diags.push(unexpected_attr(
+                            other,
+                            "rollout",
+                            &["stages", "depends_on", "description"],
+                            &attr.name_span,
+                        )),
+                    }
+                }
+                Structure::Block(nb) => {
+                    if nb.ident.as_str() == "data" {
+                        diags.push(
+                            Diagnostic::error(
+                                "Unsupported block type",
+                                "`data` blocks are read once at plan time and cannot be staged; declare them outside the rollout.",
+                            )
+                            .at(Some(self.header_span(nb))),
+                        );
+                    } else if let Some(n) = self.node(nb, diags) {
+                        r.nodes.push(n);
+                    }
+                }
+            }
+        }
+        if r.stages.is_none() {
+            diags.push(missing_attr("stages", "rollout", &span));
+        }
+        r
+    }
+
+    fn variable(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> Option<VariableDecl> {
+        let body = self.body(&b.body, diags);
+        check_attrs(
+            &body,
+            &["type", "default", "description", "sensitive"],
+            &["validation"],
+            "variable",
+            diags,
+        );
+        let mut validations = Vec::new();
+        for v in body.blocks.iter().filter(|v| v.kind == "validation") {
+            check_attrs(&v.body, &["condition", "error_message"], &[], "validation", diags);
+            let Some(condition) = v.body.attr("condition") else {
+                diags.push(missing_attr("condition", "validation", &v.span));
+                continue;
+            };
+            validations.push(Validation {
+                condition: condition.value.clone(),
+                error_message: literal_string(&v.body, "error_message", diags)
+                    .unwrap_or_else(|| format!("Invalid value for variable \"{name}\".")),
+            });
+        }
+        if let Some(d) = body.attr("default") {
+            if !d.value.refs.is_empty() {
+                diags.push(
+                    Diagnostic::error(
+                        "Variables not allowed",
+                        "A variable's default must be a literal value; use a `locals` block to compute values.",
+                    )
+                    .at(Some(d.value.span.clone())),
+                );
+            }
+        }
+        Some(VariableDecl {
+            name: name.to_string(),
+            type_constraint: body.attr("type").map(|a| a.value.clone()),
+            default: body.attr("default").map(|a| a.value.clone()),
+            description: literal_string(&body, "description", diags),
+            sensitive: literal_bool(&body, "sensitive", diags).unwrap_or(false),
+            validations,
+            span,
+        })
+    }
+
+    fn module_call(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> Option<ModuleCall> {
+        let body = self.body(&b.body, diags);
+        for nb in &body.blocks {
+            diags.push(unexpected_block(&nb.kind, "module", &[], &nb.span));
+        }
+        let Some(source_attr) = body.attr("source") else {
+            diags.push(missing_attr("source", "module", &span));
+            return None;
+        };
+        let Some(source) = source_attr.value.literal().and_then(|v| v.as_str().map(str::to_string)) else {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid module source",
+                    "`source` must be a literal path to a local directory, such as \"./modules/pg-verified-backup\".",
+                )
+                .at(Some(source_attr.value.span.clone())),
+            );
+            return None;
+        };
+        Some(ModuleCall {
+            name: name.to_string(),
+            source,
+            source_span: source_attr.value.span.clone(),
+            depends_on: body.attr("depends_on").map(|a| a.value.clone()),
+            inputs: body
+                .attrs
+                .into_iter()
+                .filter(|a| a.name != "source" && a.name != "depends_on")
+                .collect(),
+            span,
+        })
+    }
+
+    fn body(&self, body: &EBody, diags: &mut Diagnostics) -> Body {
+        let mut out = Body::default();
+        for s in body.iter() {
+            match s {
+                // hcl-edit already rejects an attribute set twice in one body.
+                Structure::Attribute(a) => out.attrs.push(self.attr(a)),
+                Structure::Block(b) => out.blocks.push(NestedBlock {
+                    kind: b.ident.as_str().to_string(),
+                    labels: b.labels.iter().map(|l| l.as_str().to_string()).collect(),
+                    body: self.body(&b.body, diags),
+                    span: self.header_span(b),
+                }),
+            }
+        }
+        out
+    }
+
+    fn attr(&self, a: &hcl::edit::structure::Attribute) -> Attr {
+        Attr {
+            name: a.key.as_str().to_string(),
+            name_span: self.must_span(a.key.span()),
+            value: self.expr(&a.value),
+        }
+    }
+
+    fn expr(&self, e: &EExpr) -> Expr {
+        let mut finder = RefFinder {
+            cx: self,
+            refs: Vec::new(),
+            bound: Vec::new(),
+        };
+        finder.visit_expr(e);
+        Expr {
+            expr: hcl::Expression::from(e.clone()),
+            span: self.must_span(e.span()),
+            refs: finder.refs,
+        }
+    }
+}
+
+/// Collects the traversals rooted at a variable, skipping `for` iteration variables.
+struct RefFinder<'a, 'b> {
+    cx: &'a Cx<'b>,
+    refs: Vec<Reference>,
+    bound: Vec<String>,
+}
+
+impl Visit for RefFinder<'_, '_> {
+    fn visit_expr(&mut self, e: &EExpr) {
+        match e {
+            EExpr::Variable(v) => {
+                let name = v.as_str();
+                if !self.bound.iter().any(|b| b == name) {
+                    self.refs.push(Reference {
+                        parts: vec![RefPart::Attr(name.to_string())],
+                        span: self.cx.must_span(v.span()),
+                    });
+                }
+            }
+            EExpr::Traversal(t) => {
+                if let EExpr::Variable(v) = &t.expr {
+                    if self.bound.iter().any(|b| b == v.as_str()) {
+                        visit::visit_traversal(self, t);
+                        return;
+                    }
+                    let mut parts = vec![RefPart::Attr(v.as_str().to_string())];
+                    let mut end = v.span().map(|r| r.end).unwrap_or(0);
+                    for op in &t.operators {
+                        let part = match op.value() {
+                            TraversalOperator::GetAttr(id) => RefPart::Attr(id.as_str().to_string()),
+                            TraversalOperator::Index(ix) => {
+                                match hcl::Expression::from(ix.clone()) {
+                                    hcl::Expression::Number(n) => RefPart::Index(hcl::Value::Number(n)),
+                                    hcl::Expression::String(s) => RefPart::Index(hcl::Value::String(s)),
+                                    _ => {
+                                        self.visit_expr(ix);
+                                        RefPart::Dynamic
+                                    }
+                                }
+                            }
+                            TraversalOperator::LegacyIndex(i) => RefPart::Index(hcl::Value::from(*i.value())),
+                            _ => RefPart::Dynamic,
+                        };
+                        let dynamic = part == RefPart::Dynamic;
+                        parts.push(part);
+                        if let Some(r) = op.span() {
+                            end = r.end;
+                        }
+                        if dynamic {
+                            break;
+                        }
+                    }
+                    let start = v.span().map(|r| r.start).unwrap_or(0);
+                    self.refs.push(Reference {
+                        parts,
+                        span: SourceSpan::new(self.cx.file, start..end),
+                    });
+                } else {
+                    visit::visit_traversal(self, t);
+                }
+            }
+            EExpr::ForExpr(f) => {
+                self.visit_expr(&f.intro.collection_expr);
+                let n = self.bound.len();
+                if let Some(k) = &f.intro.key_var {
+                    self.bound.push(k.as_str().to_string());
+                }
+                self.bound.push(f.intro.value_var.as_str().to_string());
+                if let Some(k) = &f.key_expr {
+                    self.visit_expr(k);
+                }
+                self.visit_expr(&f.value_expr);
+                if let Some(c) = &f.cond {
+                    self.visit_expr(&c.expr);
+                }
+                self.bound.truncate(n);
+            }
+            _ => visit::visit_expr(self, e),
+        }
+    }
+}
+
+/// `*.hcl` files, except variable files (`*.vars.hcl`), which only `-var-file` reads.
+pub fn is_spec_file(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    name.ends_with(".hcl") && !name.ends_with(".vars.hcl") && p.is_file()
+}
+
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
+
+pub fn unexpected_block(kind: &str, inside: &str, allowed: &[&str], span: &SourceSpan) -> Diagnostic {
+    let hint = match did_you_mean(kind, allowed.iter().copied()) {
+        Some(s) => format!(" Did you mean `{s}`?"),
+        None if allowed.is_empty() => String::new(),
+        None => format!(" Expected one of: {}.", allowed.join(", ")),
+    };
+    Diagnostic::error(
+        "Unsupported block type",
+        format!("Blocks of type `{kind}` are not expected in a {inside}.{hint}"),
+    )
+    .at(Some(span.clone()))
+}
+
+pub fn unexpected_attr(name: &str, inside: &str, allowed: &[&str], span: &SourceSpan) -> Diagnostic {
+    let hint = match did_you_mean(name, allowed.iter().copied()) {
+        Some(s) => format!(" Did you mean `{s}`?"),
+        None if allowed.is_empty() => String::new(),
+        None => format!(" Expected one of: {}.", allowed.join(", ")),
+    };
+    Diagnostic::error(
+        "Unsupported argument",
+        format!("An argument named `{name}` is not expected in a {inside}.{hint}"),
+    )
+    .at(Some(span.clone()))
+}
+
+pub fn missing_attr(name: &str, inside: &str, span: &SourceSpan) -> Diagnostic {
+    Diagnostic::error(
+        "Missing required argument",
+        format!("The argument `{name}` is required in a {inside}, but no definition was found."),
+    )
+    .at(Some(span.clone()))
+}
+
+/// Reports attributes and nested blocks that are not in the allowed lists.
+pub fn check_attrs(body: &Body, attrs: &[&str], blocks: &[&str], inside: &str, diags: &mut Diagnostics) {
+    for a in &body.attrs {
+        if !attrs.contains(&a.name.as_str()) {
+            diags.push(unexpected_attr(&a.name, inside, attrs, &a.name_span));
+        }
+    }
+    for b in &body.blocks {
+        if !blocks.contains(&b.kind.as_str()) {
+            diags.push(unexpected_block(&b.kind, inside, blocks, &b.span));
+        }
+    }
+}
+
+fn literal_string(body: &Body, name: &str, diags: &mut Diagnostics) -> Option<String> {
+    let a = body.attr(name)?;
+    match a.value.literal() {
+        Some(hcl::Value::String(s)) => Some(s),
+        _ => {
+            diags.push(type_mismatch(&a.value, "a literal string"));
+            None
+        }
+    }
+}
+
+fn literal_bool(body: &Body, name: &str, diags: &mut Diagnostics) -> Option<bool> {
+    let a = body.attr(name)?;
+    match a.value.literal() {
+        Some(hcl::Value::Bool(b)) => Some(b),
+        _ => {
+            diags.push(type_mismatch(&a.value, "true or false"));
+            None
+        }
+    }
+}
+
+pub fn type_mismatch(e: &Expr, expected: &str) -> Diagnostic {
+    Diagnostic::error(
+        "Incorrect attribute value type",
+        format!("Expected {expected}, got `{}`.", e.source()),
+    )
+    .at(Some(e.span.clone()))
+}

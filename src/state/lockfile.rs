@@ -1,0 +1,111 @@
+//! The lockfile document: `cutover.lock`, pretty JSON with sorted keys.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The lockfile format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The file name of the local lockfile, beside the spec.
+pub const LOCKFILE_NAME: &str = "cutover.lock";
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid cutover lockfile: {reason}. It was left untouched; restore it from version control or move it aside")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path} has format version {found}, newer than this cutover understands ({FORMAT_VERSION}); upgrade cutover")]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("{path} belongs to migration \"{found}\", not \"{expected}\"; use another directory or state key")]
+    Foreign { path: PathBuf, found: String, expected: String },
+}
+
+/// Where a node stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    Pending,
+    Started,
+    Done,
+    Failed,
+    RolledBack,
+    Skipped,
+}
+
+/// What the lockfile records for one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    pub status: NodeStatus,
+    /// sha256 of the node's evaluated definition when it last ran.
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Outputs of a step, observed state of a data source.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, serde_json::Value>,
+    /// A resource's object before the migration first changed it (`null`: it did not exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<serde_json::Value>,
+    /// A resource's object as apply left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<serde_json::Value>,
+    /// Identity attributes of a resource's object, so it can be restored after its block is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<serde_json::Value>,
+}
+
+/// The whole lockfile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lockfile {
+    pub format_version: u32,
+    pub migration: String,
+    pub lineage: String,
+    pub serial: u64,
+    pub spec_digest: String,
+    pub nodes: BTreeMap<String, NodeState>,
+}
+
+impl Lockfile {
+    /// Reads the lockfile at `path`; `Ok(None)` when there is none (nothing applied yet).
+    pub fn read(path: &Path, migration: &str) -> Result<Option<Lockfile>, StateError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Io { path: path.into(), source }),
+        };
+        Lockfile::parse(&text, path, migration).map(Some)
+    }
+
+    /// Parses and checks a lockfile document.
+    pub fn parse(text: &str, path: &Path, migration: &str) -> Result<Lockfile, StateError> {
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let version = raw.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        if version > FORMAT_VERSION {
+            return Err(StateError::TooNew { path: path.into(), found: version });
+        }
+        let lock: Lockfile = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        if lock.migration != migration {
+            return Err(StateError::Foreign {
+                path: path.into(),
+                found: lock.migration,
+                expected: migration.into(),
+            });
+        }
+        Ok(lock)
+    }
+}

@@ -1,0 +1,104 @@
+//! A throwaway migration directory and the real binary run inside it.
+
+use std::path::{Path, PathBuf};
+
+pub struct Project {
+    pub root: tempfile::TempDir,
+    /// The migration directory inside `root`.
+    pub dir: PathBuf,
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        let name_s = name.to_string_lossy();
+        if name_s == "state" || name_s.starts_with("cutover.lock") {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(&name));
+        } else {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+impl Project {
+    /// An empty migration directory.
+    pub fn new() -> Project {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("mig");
+        std::fs::create_dir_all(&dir).unwrap();
+        Project { root, dir }
+    }
+
+    /// A copy of `examples/NAME` (or a fixture under tests/fixtures), with `modules/` beside it
+    /// at the same relative place as in the repository.
+    pub fn example(rel: &str) -> Project {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(rel);
+        copy_dir(&repo().join(rel), &dir);
+        copy_dir(&repo().join("modules"), &root.path().join("modules"));
+        Project { root, dir }
+    }
+
+    pub fn file(self, path: &str, content: &str) -> Project {
+        let p = self.dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+        self
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.join(path)).unwrap()
+    }
+
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::cargo_bin("cutover").unwrap();
+        c.current_dir(&self.dir).env_remove("NO_COLOR").env("CUTOVER_TEST", "1");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CUTOVER_VAR_") {
+                c.env_remove(k);
+            }
+        }
+        c
+    }
+
+    /// Runs the binary; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// Starts an HTTP server on loopback that answers every request with `body`
+/// (JSON, status 200); returns its base URL. It lives as long as the test process.
+pub fn serve_once_per_request(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut s = stream;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes());
+        }
+    });
+    format!("http://{addr}")
+}
