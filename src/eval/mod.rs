@@ -134,7 +134,7 @@ impl<'s> Evaluator<'s> {
             for p in &r.parts[..key_len.min(r.parts.len())] {
                 keys.push(match p {
                     RefPart::Attr(a) => Key::Name(a.clone()),
-                    RefPart::Index(hcl::Value::String(s)) => Key::Name(s.clone()),
+                    RefPart::Index(i) if i.is_string() => Key::Name(i.as_str().unwrap_or_default().to_string()),
                     RefPart::Index(i) => match i.as_u64() {
                         Some(n) if n < 100_000 => Key::Pos(n as usize),
                         _ => {

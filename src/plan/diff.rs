@@ -1,8 +1,7 @@
 //! Attribute-level diff of a resource's desired state against its predicted prior state.
 
-use super::{AttrChange, PlannedValue};
+use super::{AttrChange, Attributes, PlannedValue};
 use crate::providers::Attrs;
-use std::collections::BTreeMap;
 
 /// JSON equality that treats 1 and 1.0 as equal.
 pub fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
@@ -17,7 +16,7 @@ pub fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 /// The changes that turn `prior` into `desired`. Only attributes the spec
 /// sets are compared; an unknown desired value always counts as a change.
-pub fn diff(desired: &BTreeMap<String, PlannedValue>, prior: Option<&Attrs>, sensitive: impl Fn(&str) -> bool) -> Vec<AttrChange> {
+pub fn diff(desired: &Attributes, prior: Option<&Attrs>, sensitive: impl Fn(&str) -> bool) -> Vec<AttrChange> {
     let mut out = Vec::new();
     for (name, want) in desired {
         let before = prior.map(|p| PlannedValue {
@@ -37,7 +36,7 @@ pub fn diff(desired: &BTreeMap<String, PlannedValue>, prior: Option<&Attrs>, sen
 }
 
 /// The state an object is predicted to be in after a block applied `desired` to `prior`.
-pub fn predicted_after(desired: &BTreeMap<String, PlannedValue>, prior: Option<&Attrs>) -> Option<Attrs> {
+pub fn predicted_after(desired: &Attributes, prior: Option<&Attrs>) -> Option<Attrs> {
     let mut out = prior.cloned().unwrap_or_default();
     for (k, v) in desired {
         match &v.value {
@@ -60,7 +59,7 @@ mod tests {
 
     #[test]
     fn compares_only_desired_attributes() {
-        let desired: BTreeMap<String, PlannedValue> =
+        let desired: Attributes =
             [("content".to_string(), PlannedValue::known(json!("b"))), ("path".to_string(), PlannedValue::known(json!("x")))].into();
         let prior: Attrs = [("content".to_string(), json!("a")), ("path".to_string(), json!("x")), ("mode".to_string(), json!("0644"))].into();
         let d = diff(&desired, Some(&prior), |_| false);

@@ -21,6 +21,10 @@ use crate::spec::OnFailure;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Evaluated attributes by name, sorted by name (small maps: an IndexMap is far
+/// leaner than a BTreeMap here, which matters at 100,000 nodes).
+pub type Attributes = indexmap::IndexMap<String, PlannedValue>;
+
 /// The plan format this build writes.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -98,13 +102,13 @@ pub struct PlannedNode {
     /// Why: "file does not exist", "definition changed since applied", …
     pub reason: String,
     /// The evaluated attributes (desired state of a resource, arguments of a step or gate).
-    pub attributes: BTreeMap<String, PlannedValue>,
+    pub attributes: Attributes,
     /// Attribute-level changes of a resource, against its predicted prior state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<AttrChange>,
     /// The evaluated `rollback {}` block of a step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<BTreeMap<String, PlannedValue>>,
+    pub rollback: Option<Attributes>,
     /// A step without rollback marked `irreversible = true`: a point of no return.
     #[serde(default)]
     pub irreversible: bool,

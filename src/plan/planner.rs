@@ -57,11 +57,13 @@ pub struct Planned {
     pub lineage: String,
 }
 
+type EvalMap = indexmap::IndexMap<String, Evaluated>;
+
 /// Evaluated values of one node.
 #[derive(Debug, Clone, Default)]
 struct NodeEval {
-    attrs: BTreeMap<String, Evaluated>,
-    rollback: Option<BTreeMap<String, Evaluated>>,
+    attrs: EvalMap,
+    rollback: Option<EvalMap>,
     /// Known outputs (done steps, read data sources); `None`: known after apply.
     outputs: Option<Attrs>,
     output_names: Vec<&'static str>,
@@ -276,7 +278,7 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
         let schema = schemas[id];
         let lock_state = lock.and_then(|l| l.nodes.get(&node.address));
         let sensitive_attr = |name: &str| schema.and_then(|s| s.attr(name)).is_some_and(|a| a.sensitive);
-        let attributes: BTreeMap<String, PlannedValue> = ne
+        let attributes: Attributes = ne
             .attrs
             .iter()
             .map(|(k, v)| (k.clone(), planned(v, sensitive_attr(k))))
@@ -287,7 +289,7 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
         let object = object_of.get(&id).cloned();
         let (action, reason) = match node.decl.kind {
             NodeKind::Resource => {
-                let desired: BTreeMap<String, PlannedValue> = attributes
+                let desired: Attributes = attributes
                     .iter()
                     .filter(|(k, _)| ne.schema_attrs.contains(&k.as_str()))
                     .map(|(k, v)| (k.clone(), v.clone()))
@@ -485,9 +487,9 @@ fn select_targets(spec: &Spec, graph: &Graph, targets: &[String]) -> Result<Vec<
     Ok(graph.with_dependencies(&roots))
 }
 
-fn evaluate_body(spec: &Spec, ev: &Evaluator, values: &Values, id: NodeId, body: &Body, skip: &[&str], diags: &mut Diagnostics) -> BTreeMap<String, Evaluated> {
+fn evaluate_body(spec: &Spec, ev: &Evaluator, values: &Values, id: NodeId, body: &Body, skip: &[&str], diags: &mut Diagnostics) -> EvalMap {
     let node = &spec.nodes[id];
-    let mut out = BTreeMap::new();
+    let mut out = EvalMap::with_capacity(body.attrs.len());
     for a in &body.attrs {
         if skip.contains(&a.name.as_str()) {
             continue;
@@ -499,6 +501,7 @@ fn evaluate_body(spec: &Spec, ev: &Evaluator, values: &Values, id: NodeId, body:
             Err(d) => diags.push(d),
         }
     }
+    out.sort_keys();
     out
 }
 
@@ -510,6 +513,7 @@ fn evaluate_node(spec: &Spec, ev: &Evaluator, values: &Values, id: NodeId, schem
         let retry = evaluate_body(spec, ev, values, id, &b.body, &[], diags);
         let obj: hcl::Map<String, hcl::Value> = retry.into_iter().filter_map(|(k, v)| v.val.map(|x| (k, x))).collect();
         attrs.insert("retry".into(), Evaluated::known(hcl::Value::Object(obj)));
+        attrs.sort_keys();
     }
     let rollback = body.block("rollback").map(|b| evaluate_body(spec, ev, values, id, &b.body, &[], diags));
     let mut ne = NodeEval { attrs, rollback, outputs: None, output_names: Vec::new(), schema_attrs: Vec::new() };
@@ -572,7 +576,7 @@ fn digest_json(v: &serde_json::Value) -> String {
 }
 
 /// sha256 of a node's evaluated definition; sensitive values enter only as salted digests.
-fn node_digest(attrs: &BTreeMap<String, PlannedValue>, rollback: Option<&BTreeMap<String, Evaluated>>, salt: &str) -> String {
+fn node_digest(attrs: &Attributes, rollback: Option<&EvalMap>, salt: &str) -> String {
     let show = |v: &PlannedValue| -> serde_json::Value {
         match (&v.value, v.sensitive) {
             (None, _) => serde_json::json!({ "unknown": true }),
@@ -716,7 +720,7 @@ fn removed_blocks(spec: &Spec, lock: Option<&Lockfile>, targets: &[String], node
             } else {
                 "its block was removed from the spec; the object is restored to its state before the migration".into()
             },
-            attributes: BTreeMap::new(),
+            attributes: Attributes::new(),
             changes: Vec::new(),
             rollback: None,
             irreversible: false,

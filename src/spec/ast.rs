@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub enum RefPart {
     Attr(String),
     /// A literal index: `rollout.traffic[10]`.
-    Index(hcl::Value),
+    Index(Box<hcl::Value>),
     /// An index whose value is computed: the reference stops being static here.
     Dynamic,
 }
@@ -178,7 +178,7 @@ pub struct RolloutDecl {
     pub stages: Option<Expr>,
     pub depends_on: Option<Expr>,
     pub description: Option<Expr>,
-    pub nodes: Vec<NodeDecl>,
+    pub nodes: Vec<Arc<NodeDecl>>,
     pub span: SourceSpan,
 }
 
@@ -247,7 +247,7 @@ pub struct ModuleSource {
     pub variables: Vec<VariableDecl>,
     pub locals: Vec<Attr>,
     pub providers: Vec<ProviderDecl>,
-    pub nodes: Vec<NodeDecl>,
+    pub nodes: Vec<Arc<NodeDecl>>,
     pub rollouts: Vec<RolloutDecl>,
     pub modules: Vec<ModuleCall>,
     pub outputs: Vec<OutputDecl>,

@@ -72,7 +72,7 @@ fn add_scope(
         let node = spec.nodes.len();
         spec.nodes.push(NodeInstance {
             address: format!("{prefix}{local}"),
-            decl: Arc::new(decl.clone()),
+            decl: Arc::clone(decl),
             scope: id,
             stage: None,
         });
@@ -225,7 +225,7 @@ fn add_rollout(spec: &mut Spec, scope: ScopeId, name: &str, values: Vec<hcl::Val
     let Some(decl) = source.rollouts.iter().find(|r| r.name == name) else { return };
     let prefix = spec.scopes[scope].prefix.clone();
     let address = format!("{prefix}rollout.{name}");
-    let mut locals: HashMap<String, &NodeDecl> = HashMap::new();
+    let mut locals: HashMap<String, &Arc<NodeDecl>> = HashMap::new();
     for n in &decl.nodes {
         let local = n.local_address();
         if let Some(first) = locals.get(&local) {
@@ -243,13 +243,13 @@ fn add_rollout(spec: &mut Spec, scope: ScopeId, name: &str, values: Vec<hcl::Val
         let mut m = BTreeMap::new();
         for n in &decl.nodes {
             let local = n.local_address();
-            if locals.get(&local).map(|d| std::ptr::eq(*d, n)) != Some(true) {
+            if locals.get(&local).map(|d| Arc::ptr_eq(d, n)) != Some(true) {
                 continue;
             }
             let id = spec.nodes.len();
             spec.nodes.push(NodeInstance {
                 address: format!("{address}[{}].{local}", value_key(value)),
-                decl: Arc::new(n.clone()),
+                decl: Arc::clone(n),
                 scope,
                 stage: Some(StageRef {
                     rollout: name.to_string(),

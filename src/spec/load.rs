@@ -170,7 +170,7 @@ impl Cx<'_> {
                 }
                 module.migration = Some(MigrationDecl {
                     name: l[0].clone(),
-                    body: self.body(&b.body, diags),
+                    body: self.body(&b.body),
                     span,
                 });
             }
@@ -184,7 +184,7 @@ impl Cx<'_> {
                 if self.labels(b, &[], diags).is_none() {
                     return;
                 }
-                let body = self.body(&b.body, diags);
+                let body = self.body(&b.body);
                 for nb in &body.blocks {
                     diags.push(unexpected_block(&nb.kind, "locals", &[], &nb.span));
                 }
@@ -194,13 +194,13 @@ impl Cx<'_> {
                 let Some(l) = self.labels(b, &["NAME"], diags) else { return };
                 module.providers.push(ProviderDecl {
                     name: l[0].clone(),
-                    body: self.body(&b.body, diags),
+                    body: self.body(&b.body),
                     span,
                 });
             }
             "resource" | "step" | "gate" | "data" => {
                 if let Some(n) = self.node(b, diags) {
-                    module.nodes.push(n);
+                    module.nodes.push(Arc::new(n));
                 }
             }
             "rollout" => {
@@ -215,7 +215,7 @@ impl Cx<'_> {
             }
             "output" => {
                 let Some(l) = self.labels(b, &["NAME"], diags) else { return };
-                let body = self.body(&b.body, diags);
+                let body = self.body(&b.body);
                 check_attrs(&body, &["value", "description", "sensitive"], &[], "output", diags);
                 let Some(value) = body.attr("value").map(|a| a.value.clone()) else {
                     diags.push(missing_attr("value", "output", &span));
@@ -269,7 +269,7 @@ impl Cx<'_> {
             kind,
             type_name: l[0].clone(),
             name: l[1].clone(),
-            body: self.body(&b.body, diags),
+            body: self.body(&b.body),
             span: self.header_span(b),
             type_span: self.must_span(b.labels[0].span()),
         })
@@ -310,7 +310,7 @@ impl Cx<'_> {
                             .at(Some(self.header_span(nb))),
                         );
                     } else if let Some(n) = self.node(nb, diags) {
-                        r.nodes.push(n);
+                        r.nodes.push(Arc::new(n));
                     }
                 }
             }
@@ -322,7 +322,7 @@ impl Cx<'_> {
     }
 
     fn variable(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> Option<VariableDecl> {
-        let body = self.body(&b.body, diags);
+        let body = self.body(&b.body);
         check_attrs(
             &body,
             &["type", "default", "description", "sensitive"],
@@ -366,7 +366,7 @@ impl Cx<'_> {
     }
 
     fn module_call(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> Option<ModuleCall> {
-        let body = self.body(&b.body, diags);
+        let body = self.body(&b.body);
         for nb in &body.blocks {
             diags.push(unexpected_block(&nb.kind, "module", &[], &nb.span));
         }
@@ -398,7 +398,7 @@ impl Cx<'_> {
         })
     }
 
-    fn body(&self, body: &EBody, diags: &mut Diagnostics) -> Body {
+    fn body(&self, body: &EBody) -> Body {
         let mut out = Body::default();
         for s in body.iter() {
             match s {
@@ -407,7 +407,7 @@ impl Cx<'_> {
                 Structure::Block(b) => out.blocks.push(NestedBlock {
                     kind: b.ident.as_str().to_string(),
                     labels: b.labels.iter().map(|l| l.as_str().to_string()).collect(),
-                    body: self.body(&b.body, diags),
+                    body: self.body(&b.body),
                     span: self.header_span(b),
                 }),
             }
@@ -470,15 +470,15 @@ impl Visit for RefFinder<'_, '_> {
                             TraversalOperator::GetAttr(id) => RefPart::Attr(id.as_str().to_string()),
                             TraversalOperator::Index(ix) => {
                                 match hcl::Expression::from(ix.clone()) {
-                                    hcl::Expression::Number(n) => RefPart::Index(hcl::Value::Number(n)),
-                                    hcl::Expression::String(s) => RefPart::Index(hcl::Value::String(s)),
+                                    hcl::Expression::Number(n) => RefPart::Index(Box::new(hcl::Value::Number(n))),
+                                    hcl::Expression::String(s) => RefPart::Index(Box::new(hcl::Value::String(s))),
                                     _ => {
                                         self.visit_expr(ix);
                                         RefPart::Dynamic
                                     }
                                 }
                             }
-                            TraversalOperator::LegacyIndex(i) => RefPart::Index(hcl::Value::from(*i.value())),
+                            TraversalOperator::LegacyIndex(i) => RefPart::Index(Box::new(hcl::Value::from(*i.value()))),
                             _ => RefPart::Dynamic,
                         };
                         let dynamic = part == RefPart::Dynamic;
@@ -491,6 +491,7 @@ impl Visit for RefFinder<'_, '_> {
                         }
                     }
                     let start = v.span().map(|r| r.start).unwrap_or(0);
+                    parts.shrink_to_fit();
                     self.refs.push(Reference {
                         parts,
                         span: SourceSpan::new(self.cx.file, start..end),

@@ -134,7 +134,7 @@ impl Spec {
                 match r.parts.get(2) {
                     None => Ok(Target::Rollout { scope, name: name.into() }),
                     Some(RefPart::Index(v)) => {
-                        let Some(ix) = ro.stage_values.iter().position(|sv| sv == v) else {
+                        let Some(ix) = ro.stage_values.iter().position(|sv| sv == v.as_ref()) else {
                             return Err(unknown(r, "a rollout stage", None));
                         };
                         let kind = need(3, "a node address")?;

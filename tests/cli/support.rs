@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 pub struct Project {
-    pub root: tempfile::TempDir,
+    /// Keeps the temporary directory alive.
+    _root: tempfile::TempDir,
     /// The migration directory inside `root`.
     pub dir: PathBuf,
 }
@@ -36,7 +37,7 @@ impl Project {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("mig");
         std::fs::create_dir_all(&dir).unwrap();
-        Project { root, dir }
+        Project { _root: root, dir }
     }
 
     /// A copy of `examples/NAME` (or a fixture under tests/fixtures), with `modules/` beside it
@@ -46,7 +47,7 @@ impl Project {
         let dir = root.path().join(rel);
         copy_dir(&repo().join(rel), &dir);
         copy_dir(&repo().join("modules"), &root.path().join("modules"));
-        Project { root, dir }
+        Project { _root: root, dir }
     }
 
     pub fn file(self, path: &str, content: &str) -> Project {
