@@ -27,7 +27,11 @@ use std::path::Path;
 
 /// Loads the spec in `dir`, builds its graph and checks every block against
 /// the providers' schemas: everything `validate` reports short of evaluation.
-pub fn compile(dir: &Path, inputs: &VarInputs, registry: &providers::Registry) -> Result<(Spec, graph::Graph), Diagnostics> {
+pub fn compile(
+    dir: &Path,
+    inputs: &VarInputs,
+    registry: &providers::Registry,
+) -> Result<(Spec, graph::Graph), Diagnostics> {
     let spec = Spec::load(dir, inputs)?;
     let mut diags = providers::schema::check_spec(&spec, registry);
     match graph::Graph::build(&spec) {

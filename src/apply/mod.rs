@@ -1,1 +1,51 @@
-//! apply
+//! Apply: the one coordinator that executes a plan — the last pipeline step.
+//!
+//! # Design
+//!
+//! The plan decided what changes; apply only carries it out. One task, the
+//! coordinator ([`coordinator`]), owns everything mutable: the pure
+//! [`ReadySet`](crate::graph::ReadySet) that says which nodes may start, the
+//! lockfile document and the journal. Workers are tokio tasks, one per
+//! running node ([`execute`]); they talk to providers and send messages back.
+//! They never print and never touch the state.
+//!
+//! Every transition is journaled durably before anything that depends on it
+//! starts: a node's `started` record (with a resource's prior state) is
+//! fsynced before the node runs, its `done` record before its dependents are
+//! released. Completions that arrive together share one fsync. A node found
+//! `started` after a crash is re-run only if it is idempotent or its
+//! `done_when` says it is done; otherwise apply refuses before doing anything.
+//!
+//! When a node fails, its dependents are skipped, nothing new starts, and the
+//! coordinator keeps draining the running nodes; then, with
+//! `on_failure = "rollback"`, completed nodes are undone in reverse
+//! topological order ([`undo`]). A first Ctrl-C stops starting nodes; a
+//! second cancels the running ones (their process groups are killed).
+
+pub mod coordinator;
+pub mod events;
+mod execute;
+pub mod undo;
+
+pub use coordinator::{apply, ApplyError, ApplyOptions, Context, Outcome};
+pub use events::Event;
+pub use undo::rollback;
+
+/// Receives every event; the only way apply talks to the operator.
+pub trait Reporter: Send {
+    fn report(&mut self, event: &Event);
+}
+
+/// Asks the operator a yes/no question (crossing a point of no return).
+pub trait Confirm: Send {
+    fn confirm(&mut self, question: &str) -> bool;
+}
+
+/// Says yes to everything (`-auto-approve`).
+pub struct AutoApprove;
+
+impl Confirm for AutoApprove {
+    fn confirm(&mut self, _: &str) -> bool {
+        true
+    }
+}

@@ -61,6 +61,71 @@ pub struct PlanArgs {
     pub parallelism: Option<usize>,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ApplyArgs {
+    /// A plan saved with `cutover plan -out FILE`; refused if what it observed has changed.
+    pub plan_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Apply without asking (also at points of no return).
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    /// How many nodes run at once (default: the migration's, else 10).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub parallelism: Option<usize>,
+    /// Start a wave only when every node of the wave before has finished.
+    #[arg(long = "strict-waves")]
+    pub strict_waves: bool,
+    /// Stop after wave N; apply again to continue.
+    #[arg(long = "max-waves", value_name = "N")]
+    pub max_waves: Option<u32>,
+    /// Apply only ADDR and what it depends on (repeatable).
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Run the done step ADDR again (repeatable).
+    #[arg(long = "replace", value_name = "ADDR")]
+    pub replace: Vec<String>,
+    /// Wait this long for another operation's lock (e.g. "30s"; default: do not wait).
+    #[arg(long = "lock-timeout", value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+    /// Print one JSON event per line instead of the progress view.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Roll back without asking.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    /// Wait this long for another operation's lock.
+    #[arg(long = "lock-timeout", value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+    /// Print one JSON event per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum StateCommand {
+    /// Every node the lockfile records, with its status.
+    List,
+    /// One node's record as JSON.
+    Show { address: String },
+    /// Record by hand how an interrupted step ended.
+    Resolve {
+        address: String,
+        /// It completed.
+        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        done: bool,
+        /// It did not complete.
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GraphFormat {
     Dot,
@@ -99,10 +164,24 @@ pub enum Command {
     },
     /// Show what apply would do, wave by wave, with the rollback plan.
     Plan(PlanArgs),
-    /// Print a shell completion script.
-    Completions {
-        shell: clap_complete::Shell,
+    /// Carry out the plan wave by wave, gate by gate, recording every step in the lockfile.
+    Apply(ApplyArgs),
+    /// Undo what the migration completed, newest first.
+    Rollback(RollbackArgs),
+    /// Inspect or correct the lockfile.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print the outputs recorded by the last complete apply.
+    Output {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
+    /// Remove a lock whose holder is gone.
+    #[command(name = "force-unlock")]
+    ForceUnlock { id: String },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
 }
 
 /// Rewrites Terraform's single-dash long flags (`-var`, `-auto-approve`) to

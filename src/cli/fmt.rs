@@ -6,7 +6,11 @@ use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 
 fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let roots: Vec<PathBuf> = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
+    let roots: Vec<PathBuf> = if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    };
     let mut out = Vec::new();
     for r in roots {
         if r.is_dir() {
@@ -28,13 +32,17 @@ pub fn run(paths: &[PathBuf], check: bool, diff: bool) -> Result<i32> {
     let mut diags = Diagnostics::default();
     let mut changed = Vec::new();
     for path in files(paths)? {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if let Err(e) = hcl::edit::parser::parse_body(&text) {
             let file = SourceFile::new(path.clone(), text);
             let o = e.location().offset();
             diags.push(
-                Diagnostic::error("Malformed HCL", format!("The file could not be parsed: {}.", e.message()))
-                    .at(Some(SourceSpan::new(&file, o..o + 1))),
+                Diagnostic::error(
+                    "Malformed HCL",
+                    format!("The file could not be parsed: {}.", e.message()),
+                )
+                .at(Some(SourceSpan::new(&file, o..o + 1))),
             );
             continue;
         }
@@ -50,7 +58,13 @@ pub fn run(paths: &[PathBuf], check: bool, diff: bool) -> Result<i32> {
         let shown = path.strip_prefix("./").unwrap_or(path);
         if diff {
             let d = similar::TextDiff::from_lines(before, after);
-            print!("{}", d.unified_diff().header(&format!("a/{}", shown.display()), &format!("b/{}", shown.display())));
+            print!(
+                "{}",
+                d.unified_diff().header(
+                    &format!("a/{}", shown.display()),
+                    &format!("b/{}", shown.display())
+                )
+            );
         } else {
             println!("{}", shown.display());
         }

@@ -44,10 +44,17 @@ pub fn run(dir: &Path) -> Result<i32> {
         .filter_map(|e| e.ok())
         .any(|e| e.path().extension().is_some_and(|x| x == "hcl"));
     if existing {
-        bail!("{} already holds *.hcl files; init leaves an existing migration alone", dir.display());
+        bail!(
+            "{} already holds *.hcl files; init leaves an existing migration alone",
+            dir.display()
+        );
     }
     let path = dir.join("main.hcl");
-    std::fs::write(&path, crate::spec::format::format(MAIN)).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("Created {}. Next: `cutover validate`, then `cutover plan`.", path.display());
+    std::fs::write(&path, crate::spec::format::format(MAIN))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "Created {}. Next: `cutover validate`, then `cutover plan`.",
+        path.display()
+    );
     Ok(EXIT_OK)
 }

@@ -2,18 +2,19 @@
 //! and TTY detection. Handlers glue library calls together and write what
 //! `render` returns; anything a library user would need lives elsewhere.
 
+mod apply;
 mod args;
 mod fmt;
 mod init;
+mod state;
 
-use anyhow::{Context as _, Result};
-use args::{Cli, Command, GraphFormat, PlanArgs, VarArgs};
-use clap::{CommandFactory, Parser};
 use crate::plan::{self, saved, PlanError, PlanOptions};
 use crate::providers::Registry;
 use crate::render;
 use crate::spec::{Diagnostics, VarInputs};
-use crate::state::lockfile::{Lockfile, LOCKFILE_NAME};
+use anyhow::{Context as _, Result};
+use args::{Cli, Command, GraphFormat, PlanArgs, VarArgs};
+use clap::{CommandFactory, Parser};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -57,17 +58,29 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<i32> {
     if let Some(dir) = &cli.chdir {
-        std::env::set_current_dir(dir).with_context(|| format!("cannot change to directory {}", dir.display()))?;
+        std::env::set_current_dir(dir)
+            .with_context(|| format!("cannot change to directory {}", dir.display()))?;
     }
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
     match cli.command {
         Command::Init { dir } => init::run(dir.as_deref().unwrap_or(Path::new("."))),
         Command::Validate { vars } => validate(&vars),
         Command::Fmt { check, diff, paths } => fmt::run(&paths, check, diff),
         Command::Graph { format, vars } => graph(format, &vars),
         Command::Plan(args) => plan(&args, color),
+        Command::Apply(args) => apply::run_apply(&args, color),
+        Command::Rollback(args) => apply::run_rollback(&args, color),
+        Command::State(cmd) => state::run(&cmd),
+        Command::Output { name, json } => state::output(name.as_deref(), json),
+        Command::ForceUnlock { id } => state::force_unlock(&id),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "cutover", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "cutover",
+                &mut std::io::stdout(),
+            );
             Ok(EXIT_OK)
         }
     }
@@ -76,7 +89,10 @@ fn run(cli: Cli) -> Result<i32> {
 fn report(d: &Diagnostics) -> anyhow::Error {
     eprint!("{}", d.render(Path::new(".")));
     let n = d.len();
-    eprintln!("\n{n} {} found; nothing was changed.", if n == 1 { "problem" } else { "problems" });
+    eprintln!(
+        "\n{n} {} found; nothing was changed.",
+        if n == 1 { "problem" } else { "problems" }
+    );
     anyhow::Error::new(Reported)
 }
 
@@ -88,14 +104,23 @@ fn inputs(v: &VarArgs, allow_missing: bool) -> Result<VarInputs> {
             .with_context(|| format!("-var {kv}: expected NAME=VALUE"))?;
         vars.push((k.trim().to_string(), val.to_string()));
     }
-    Ok(VarInputs { vars, files: v.var_files.clone(), env: Vec::new(), allow_missing }.with_process_env())
+    Ok(VarInputs {
+        vars,
+        files: v.var_files.clone(),
+        env: Vec::new(),
+        allow_missing,
+    }
+    .with_process_env())
 }
 
 fn registry() -> Registry {
     Registry::builtin(&Default::default())
 }
 
-fn compile(v: &VarArgs, allow_missing: bool) -> Result<(crate::spec::Spec, crate::graph::Graph, Registry)> {
+fn compile(
+    v: &VarArgs,
+    allow_missing: bool,
+) -> Result<(crate::spec::Spec, crate::graph::Graph, Registry)> {
     let reg = registry();
     let inputs = inputs(v, allow_missing)?;
     let (spec, graph) = crate::compile(Path::new("."), &inputs, &reg).map_err(|d| report(&d))?;
@@ -138,7 +163,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
     let (spec, graph, reg) = compile(&args.vars, false)?;
-    let lock = Lockfile::read(Path::new(LOCKFILE_NAME), &spec.settings.name)?;
+    let lock = apply::backend(&spec)?.read(&spec.settings.name)?;
     let opts = PlanOptions {
         parallelism: args.parallelism.or(spec.settings.parallelism).unwrap_or(10),
         targets: args.targets.clone(),
@@ -154,7 +179,11 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
     print_out(&render::plan(&planned.plan, args.format, color))?;
     if let Some(out) = &args.out {
         saved::save(&planned.plan, out)?;
-        eprintln!("Saved the plan to {}; apply it with `cutover apply {}`.", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}; apply it with `cutover apply {}`.",
+            out.display(),
+            out.display()
+        );
     }
     if args.detailed_exitcode && planned.plan.summary.has_changes() {
         return Ok(EXIT_CHANGES);

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 /// Parses a Go-style duration string; the error says what was expected.
 pub fn parse(s: &str) -> Result<Duration, String> {
-    let bad = || format!("\"{s}\" is not a duration; expected a number and a unit (ms, s, m, h), as in \"90s\", \"15m\" or \"1h30m\"");
+    let bad = || {
+        format!("\"{s}\" is not a duration; expected a number and a unit (ms, s, m, h), as in \"90s\", \"15m\" or \"1h30m\"")
+    };
     let s = s.trim();
     if s.is_empty() {
         return Err(bad());

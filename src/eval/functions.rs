@@ -13,32 +13,72 @@ pub fn context() -> Context<'static> {
     let mut ctx = Context::new();
     let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
     let s = || FuncDef::builder();
-    f("format", s().param(String).variadic_param(Any).build(format));
+    f(
+        "format",
+        s().param(String).variadic_param(Any).build(format),
+    );
     f("join", s().param(String).variadic_param(Any).build(join));
     f("split", s().params([String, String]).build(split));
-    f("lower", s().param(String).build(|a| Ok(str_arg(&a, 0).to_lowercase().into())));
-    f("upper", s().param(String).build(|a| Ok(str_arg(&a, 0).to_uppercase().into())));
-    f("trimspace", s().param(String).build(|a| Ok(str_arg(&a, 0).trim().into())));
-    f("replace", s().params([String, String, String]).build(replace));
+    f(
+        "lower",
+        s().param(String)
+            .build(|a| Ok(str_arg(&a, 0).to_lowercase().into())),
+    );
+    f(
+        "upper",
+        s().param(String)
+            .build(|a| Ok(str_arg(&a, 0).to_uppercase().into())),
+    );
+    f(
+        "trimspace",
+        s().param(String)
+            .build(|a| Ok(str_arg(&a, 0).trim().into())),
+    );
+    f(
+        "replace",
+        s().params([String, String, String]).build(replace),
+    );
     f("length", s().param(Any).build(length));
-    f("lookup", s().params([Any, String]).variadic_param(Any).build(lookup));
+    f(
+        "lookup",
+        s().params([Any, String]).variadic_param(Any).build(lookup),
+    );
     f("merge", s().variadic_param(Any).build(merge));
     f("concat", s().variadic_param(Any).build(concat));
-    f("min", s().variadic_param(Number).build(|a| min_max(a, true)));
-    f("max", s().variadic_param(Number).build(|a| min_max(a, false)));
+    f(
+        "min",
+        s().variadic_param(Number).build(|a| min_max(a, true)),
+    );
+    f(
+        "max",
+        s().variadic_param(Number).build(|a| min_max(a, false)),
+    );
     f("tostring", s().param(Any).build(tostring));
     f("tonumber", s().param(Any).build(tonumber));
     f("jsonencode", s().param(Any).build(jsonencode));
     f("jsondecode", s().param(String).build(jsondecode));
     f("file", s().param(String).build(file));
-    f("sha256", s().param(String).build(|a| Ok(hex::encode(sha2::Sha256::digest(str_arg(&a, 0))).into())));
+    f(
+        "sha256",
+        s().param(String)
+            .build(|a| Ok(hex::encode(sha2::Sha256::digest(str_arg(&a, 0))).into())),
+    );
     f("timeadd", s().params([String, String]).build(timeadd));
     f("contains", s().params([Any, Any]).build(contains));
     f("keys", s().param(Any).build(keys));
     f("coalesce", s().variadic_param(Any).build(coalesce));
-    f("abs", s().param(Number).build(|a| num(num_arg(&a, 0).abs())));
-    f("floor", s().param(Number).build(|a| num(num_arg(&a, 0).floor())));
-    f("ceil", s().param(Number).build(|a| num(num_arg(&a, 0).ceil())));
+    f(
+        "abs",
+        s().param(Number).build(|a| num(num_arg(&a, 0).abs())),
+    );
+    f(
+        "floor",
+        s().param(Number).build(|a| num(num_arg(&a, 0).floor())),
+    );
+    f(
+        "ceil",
+        s().param(Number).build(|a| num(num_arg(&a, 0).ceil())),
+    );
     f("range", s().variadic_param(Number).build(range));
     ctx
 }
@@ -162,7 +202,9 @@ fn split(a: FuncArgs) -> Result<Value, String> {
 }
 
 fn replace(a: FuncArgs) -> Result<Value, String> {
-    Ok(str_arg(&a, 0).replace(str_arg(&a, 1), str_arg(&a, 2)).into())
+    Ok(str_arg(&a, 0)
+        .replace(str_arg(&a, 1), str_arg(&a, 2))
+        .into())
 }
 
 fn length(a: FuncArgs) -> Result<Value, String> {
@@ -180,7 +222,9 @@ fn lookup(a: FuncArgs) -> Result<Value, String> {
     match (m.get(key), a.variadic_args().next()) {
         (Some(v), _) => Ok(v.clone()),
         (None, Some(default)) => Ok(default.clone()),
-        (None, None) => Err(format!("the map has no key \"{key}\" and no default was given")),
+        (None, None) => Err(format!(
+            "the map has no key \"{key}\" and no default was given"
+        )),
     }
 }
 
@@ -231,7 +275,9 @@ fn tonumber(a: FuncArgs) -> Result<Value, String> {
 }
 
 fn jsonencode(a: FuncArgs) -> Result<Value, String> {
-    serde_json::to_string(&a[0]).map(Value::from).map_err(|e| e.to_string())
+    serde_json::to_string(&a[0])
+        .map(Value::from)
+        .map_err(|e| e.to_string())
 }
 
 fn jsondecode(a: FuncArgs) -> Result<Value, String> {
@@ -250,8 +296,13 @@ fn timeadd(a: FuncArgs) -> Result<Value, String> {
         .map_err(|e| format!("\"{}\" is not an RFC 3339 timestamp: {e}", str_arg(&a, 0)))?;
     let d = super::duration::parse(str_arg(&a, 1).trim_start_matches('-'))?;
     let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
-    let t = if str_arg(&a, 1).starts_with('-') { t - d } else { t + d };
-    Ok(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true).into())
+    let t = if str_arg(&a, 1).starts_with('-') {
+        t - d
+    } else {
+        t + d
+    };
+    Ok(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        .into())
 }
 
 fn contains(a: FuncArgs) -> Result<Value, String> {
@@ -263,7 +314,9 @@ fn keys(a: FuncArgs) -> Result<Value, String> {
     let m = a[0].as_object().ok_or("keys takes a map")?;
     let mut k: Vec<&String> = m.keys().collect();
     k.sort();
-    Ok(Value::Array(k.into_iter().map(|s| Value::from(s.clone())).collect()))
+    Ok(Value::Array(
+        k.into_iter().map(|s| Value::from(s.clone())).collect(),
+    ))
 }
 
 fn coalesce(a: FuncArgs) -> Result<Value, String> {
@@ -308,9 +361,18 @@ mod tests {
 
     #[test]
     fn string_functions() {
-        assert_eq!(eval(r#"format("%s-%03d %.1f%%", "v", 7, 2.25)"#).unwrap(), Value::from("v-  7 2.2%"));
-        assert_eq!(eval(r#"join(",", ["a", "b"], ["c"])"#).unwrap(), Value::from("a,b,c"));
-        assert_eq!(eval(r#"split(",", "a,b")"#).unwrap(), Value::from(vec!["a", "b"]));
+        assert_eq!(
+            eval(r#"format("%s-%03d %.1f%%", "v", 7, 2.25)"#).unwrap(),
+            Value::from("v-  7 2.2%")
+        );
+        assert_eq!(
+            eval(r#"join(",", ["a", "b"], ["c"])"#).unwrap(),
+            Value::from("a,b,c")
+        );
+        assert_eq!(
+            eval(r#"split(",", "a,b")"#).unwrap(),
+            Value::from(vec!["a", "b"])
+        );
         assert_eq!(eval(r#"upper(lower("AbC"))"#).unwrap(), Value::from("ABC"));
         assert_eq!(
             eval(r#"sha256("abc")"#).unwrap(),
@@ -320,11 +382,20 @@ mod tests {
 
     #[test]
     fn collection_functions() {
-        assert_eq!(eval(r#"length({a = 1, b = 2})"#).unwrap(), Value::from(2u64));
+        assert_eq!(
+            eval(r#"length({a = 1, b = 2})"#).unwrap(),
+            Value::from(2u64)
+        );
         assert_eq!(eval(r#"lookup({a = 1}, "b", 9)"#).unwrap(), Value::from(9));
         assert!(eval(r#"lookup({a = 1}, "b")"#).is_err());
-        assert_eq!(eval(r#"merge({a = 1}, {a = 2, b = 3})["a"]"#).unwrap(), Value::from(2));
-        assert_eq!(eval(r#"length(concat([1], [2, 3]))"#).unwrap(), Value::from(3u64));
+        assert_eq!(
+            eval(r#"merge({a = 1}, {a = 2, b = 3})["a"]"#).unwrap(),
+            Value::from(2)
+        );
+        assert_eq!(
+            eval(r#"length(concat([1], [2, 3]))"#).unwrap(),
+            Value::from(3u64)
+        );
         assert_eq!(eval("max(1, 5, 3)").unwrap(), Value::from(5));
         assert_eq!(eval("min(4, 2.5)").unwrap(), Value::from(2.5));
     }
@@ -333,8 +404,14 @@ mod tests {
     fn conversions_and_json() {
         assert_eq!(eval(r#"tonumber("42")"#).unwrap(), Value::from(42));
         assert_eq!(eval("tostring(42)").unwrap(), Value::from("42"));
-        assert_eq!(eval(r#"jsonencode({a = [1, true]})"#).unwrap(), Value::from(r#"{"a":[1,true]}"#));
-        assert_eq!(eval(r#"jsondecode("{\"x\": 2}")["x"]"#).unwrap(), Value::from(2));
+        assert_eq!(
+            eval(r#"jsonencode({a = [1, true]})"#).unwrap(),
+            Value::from(r#"{"a":[1,true]}"#)
+        );
+        assert_eq!(
+            eval(r#"jsondecode("{\"x\": 2}")["x"]"#).unwrap(),
+            Value::from(2)
+        );
         assert!(eval(r#"tonumber("x")"#).is_err());
     }
 

@@ -26,11 +26,17 @@ pub struct Evaluated {
 
 impl Evaluated {
     pub fn known(v: Value) -> Evaluated {
-        Evaluated { val: Some(v), sensitive: false }
+        Evaluated {
+            val: Some(v),
+            sensitive: false,
+        }
     }
 
     pub fn unknown() -> Evaluated {
-        Evaluated { val: None, sensitive: false }
+        Evaluated {
+            val: None,
+            sensitive: false,
+        }
     }
 
     pub fn is_known(&self) -> bool {
@@ -84,7 +90,13 @@ impl<'s> Evaluator<'s> {
     }
 
     /// Evaluates `e`, written in `scope` (inside `stage` when in a rollout).
-    pub fn eval(&self, e: &Expr, scope: ScopeId, stage: Option<&StageRef>, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+    pub fn eval(
+        &self,
+        e: &Expr,
+        scope: ScopeId,
+        stage: Option<&StageRef>,
+        nodes: &dyn NodeValues,
+    ) -> Result<Evaluated, Diagnostic> {
         let mut ctx = self.base.clone();
         let mut roots: HashMap<String, Value> = HashMap::new();
         let mut sensitive = false;
@@ -128,7 +140,10 @@ impl<'s> Evaluator<'s> {
             };
             sensitive |= ev.sensitive;
             let Some(v) = ev.val else {
-                return Ok(Evaluated { val: None, sensitive });
+                return Ok(Evaluated {
+                    val: None,
+                    sensitive,
+                });
             };
             let mut keys = Vec::new();
             for p in &r.parts[..key_len.min(r.parts.len())] {
@@ -154,10 +169,17 @@ impl<'s> Evaluator<'s> {
             ctx.declare_var(k, v);
         }
         match e.expr.evaluate(&ctx) {
-            Ok(v) => Ok(Evaluated { val: Some(v), sensitive }),
+            Ok(v) => Ok(Evaluated {
+                val: Some(v),
+                sensitive,
+            }),
             Err(err) => Err(Diagnostic::error(
                 "Invalid expression",
-                format!("Evaluating `{}` failed: {}.", e.source(), eval_error_text(&err)),
+                format!(
+                    "Evaluating `{}` failed: {}.",
+                    e.source(),
+                    eval_error_text(&err)
+                ),
             )
             .at(Some(e.span.clone()))),
         }
@@ -182,7 +204,12 @@ impl<'s> Evaluator<'s> {
         v
     }
 
-    fn local(&self, scope: ScopeId, name: &str, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+    fn local(
+        &self,
+        scope: ScopeId,
+        name: &str,
+        nodes: &dyn NodeValues,
+    ) -> Result<Evaluated, Diagnostic> {
         let attr = self.spec.scopes[scope]
             .source
             .locals
@@ -196,7 +223,12 @@ impl<'s> Evaluator<'s> {
         )
     }
 
-    fn var(&self, scope: ScopeId, name: &str, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+    fn var(
+        &self,
+        scope: ScopeId,
+        name: &str,
+        nodes: &dyn NodeValues,
+    ) -> Result<Evaluated, Diagnostic> {
         let s = &self.spec.scopes[scope];
         let sensitive_decl = s
             .source
@@ -208,7 +240,10 @@ impl<'s> Evaluator<'s> {
                 .spec
                 .variables
                 .get(name)
-                .map(|v| Evaluated { val: Some(v.value.clone()), sensitive: v.sensitive })
+                .map(|v| Evaluated {
+                    val: Some(v.value.clone()),
+                    sensitive: v.sensitive,
+                })
                 .unwrap_or_else(Evaluated::unknown)),
             Some((parent, call)) => {
                 let call = &self.spec.scopes[parent].source.modules[call];
@@ -225,9 +260,18 @@ impl<'s> Evaluator<'s> {
                         }),
                     None => {
                         let decl = s.source.variables.iter().find(|v| v.name == name);
-                        match decl.and_then(|d| d.default.as_ref()).and_then(|d| d.literal()) {
-                            Some(v) => Ok(Evaluated { val: Some(v), sensitive: sensitive_decl }),
-                            None => Ok(Evaluated { val: Some(Value::Null), sensitive: sensitive_decl }),
+                        match decl
+                            .and_then(|d| d.default.as_ref())
+                            .and_then(|d| d.literal())
+                        {
+                            Some(v) => Ok(Evaluated {
+                                val: Some(v),
+                                sensitive: sensitive_decl,
+                            }),
+                            None => Ok(Evaluated {
+                                val: Some(Value::Null),
+                                sensitive: sensitive_decl,
+                            }),
                         }
                     }
                 }
@@ -235,7 +279,12 @@ impl<'s> Evaluator<'s> {
         }
     }
 
-    fn output(&self, scope: ScopeId, name: &str, nodes: &dyn NodeValues) -> Result<Evaluated, Diagnostic> {
+    fn output(
+        &self,
+        scope: ScopeId,
+        name: &str,
+        nodes: &dyn NodeValues,
+    ) -> Result<Evaluated, Diagnostic> {
         let out = self.spec.scopes[scope]
             .source
             .outputs
@@ -258,7 +307,10 @@ impl<'s> Evaluator<'s> {
         let mut m = hcl::Map::new();
         let module_dir = self.spec.scopes[scope].source.dir.display().to_string();
         m.insert("module".into(), Value::from(module_dir));
-        m.insert("root".into(), Value::from(self.spec.dir.display().to_string()));
+        m.insert(
+            "root".into(),
+            Value::from(self.spec.dir.display().to_string()),
+        );
         m.insert("cwd".into(), Value::from(".".to_string()));
         Value::Object(m)
     }
@@ -280,7 +332,9 @@ enum Key {
 
 /// Puts `v` at `keys` inside the context roots, creating objects and arrays on the way.
 fn insert_path(roots: &mut HashMap<String, Value>, keys: &[Key], v: Value) {
-    let Some((Key::Name(first), rest)) = keys.split_first() else { return };
+    let Some((Key::Name(first), rest)) = keys.split_first() else {
+        return;
+    };
     let mut cur = roots.entry(first.clone()).or_insert(Value::Null);
     for k in rest {
         cur = match k {

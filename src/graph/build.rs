@@ -66,8 +66,10 @@ fn order(g: DiGraph<NodeId, ()>) -> Result<Graph, DiGraph<NodeId, ()>> {
             out[a.index()].push(b.index());
         }
     }
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<NodeId>> =
-        (0..n).filter(|i| indeg[*i] == 0).map(std::cmp::Reverse).collect();
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<NodeId>> = (0..n)
+        .filter(|i| indeg[*i] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
     let mut topo = Vec::with_capacity(n);
     let mut waves = vec![1u32; n];
     while let Some(std::cmp::Reverse(a)) = heap.pop() {
@@ -117,7 +119,12 @@ impl Builder<'_> {
     }
 
     /// The nodes a reference reads, following locals and module values.
-    fn deps_of_ref(&mut self, r: &Reference, scope: ScopeId, stage: Option<&StageRef>) -> Vec<NodeId> {
+    fn deps_of_ref(
+        &mut self,
+        r: &Reference,
+        scope: ScopeId,
+        stage: Option<&StageRef>,
+    ) -> Vec<NodeId> {
         match self.spec.resolve(r, scope, stage) {
             Err(d) => {
                 self.diags.push(d);
@@ -135,7 +142,10 @@ impl Builder<'_> {
             Target::Var { scope, name } => match spec.scopes[*scope].parent {
                 None => Vec::new(),
                 Some((parent, call)) => {
-                    let input = spec.scopes[parent].source.modules[call].inputs.iter().find(|a| &a.name == name);
+                    let input = spec.scopes[parent].source.modules[call]
+                        .inputs
+                        .iter()
+                        .find(|a| &a.name == name);
                     match input {
                         Some(a) => self.deps_of_expr(0, *scope, name, &a.value, parent),
                         None => Vec::new(),
@@ -143,14 +153,22 @@ impl Builder<'_> {
                 }
             },
             Target::Local { scope, name } => {
-                let local = spec.scopes[*scope].source.locals.iter().find(|l| &l.name == name);
+                let local = spec.scopes[*scope]
+                    .source
+                    .locals
+                    .iter()
+                    .find(|l| &l.name == name);
                 match local {
                     Some(l) => self.deps_of_expr(1, *scope, name, &l.value, *scope),
                     None => Vec::new(),
                 }
             }
             Target::ModuleOutput { scope, name } => {
-                let out = spec.scopes[*scope].source.outputs.iter().find(|o| &o.name == name);
+                let out = spec.scopes[*scope]
+                    .source
+                    .outputs
+                    .iter()
+                    .find(|o| &o.name == name);
                 match out {
                     Some(o) => self.deps_of_expr(2, *scope, name, &o.value, *scope),
                     None => Vec::new(),
@@ -160,7 +178,10 @@ impl Builder<'_> {
                 self.diags.push(
                     Diagnostic::error(
                         "Invalid reference",
-                        format!("`{}` names a group of nodes and can only be used in depends_on.", r.display()),
+                        format!(
+                            "`{}` names a group of nodes and can only be used in depends_on.",
+                            r.display()
+                        ),
                     )
                     .at(Some(r.span.clone())),
                 );
@@ -169,7 +190,14 @@ impl Builder<'_> {
         }
     }
 
-    fn deps_of_expr(&mut self, kind: u8, scope: ScopeId, name: &str, e: &Expr, eval_scope: ScopeId) -> Vec<NodeId> {
+    fn deps_of_expr(
+        &mut self,
+        kind: u8,
+        scope: ScopeId,
+        name: &str,
+        e: &Expr,
+        eval_scope: ScopeId,
+    ) -> Vec<NodeId> {
         let key = (kind, scope, name.to_string());
         if let Some(v) = self.value_deps.get(&key) {
             return v.clone();
@@ -179,7 +207,9 @@ impl Builder<'_> {
             self.diags.push(
                 Diagnostic::error(
                     "Cycle in values",
-                    format!("The {what} `{name}` depends on itself through the values it references."),
+                    format!(
+                        "The {what} `{name}` depends on itself through the values it references."
+                    ),
                 )
                 .at(Some(e.span.clone())),
             );
@@ -197,7 +227,12 @@ impl Builder<'_> {
     }
 
     /// The nodes named by a `depends_on` list written in `scope`.
-    fn depends_on_targets(&mut self, e: &Expr, scope: ScopeId, stage: Option<&StageRef>) -> Vec<(NodeId, SourceSpan)> {
+    fn depends_on_targets(
+        &mut self,
+        e: &Expr,
+        scope: ScopeId,
+        stage: Option<&StageRef>,
+    ) -> Vec<(NodeId, SourceSpan)> {
         let items: Vec<&hcl::Expression> = match &e.expr {
             hcl::Expression::Array(items) => items.iter().collect(),
             _ => {
@@ -211,7 +246,14 @@ impl Builder<'_> {
                 return Vec::new();
             }
         };
-        if items.len() != e.refs.len() || items.iter().any(|i| !matches!(i, hcl::Expression::Traversal(_) | hcl::Expression::Variable(_))) {
+        if items.len() != e.refs.len()
+            || items.iter().any(|i| {
+                !matches!(
+                    i,
+                    hcl::Expression::Traversal(_) | hcl::Expression::Variable(_)
+                )
+            })
+        {
             self.diags.push(
                 Diagnostic::error(
                     "Invalid depends_on",
@@ -249,15 +291,23 @@ impl Builder<'_> {
         let spec = self.spec;
         for (id, node) in spec.nodes.iter().enumerate() {
             if let Some(a) = node.decl.body.attr("depends_on") {
-                for (dep, span) in self.depends_on_targets(&a.value, node.scope, node.stage.as_ref()) {
+                for (dep, span) in
+                    self.depends_on_targets(&a.value, node.scope, node.stage.as_ref())
+                {
                     self.edge(dep, id, &span);
                 }
             }
         }
         for (scope_id, scope) in spec.scopes.iter().enumerate() {
             for r in &scope.source.rollouts {
-                let (Some(dep), Some(inst)) = (&r.depends_on, scope.rollouts.get(&r.name)) else { continue };
-                let first: Vec<NodeId> = inst.stages.first().map(|m| m.values().copied().collect()).unwrap_or_default();
+                let (Some(dep), Some(inst)) = (&r.depends_on, scope.rollouts.get(&r.name)) else {
+                    continue;
+                };
+                let first: Vec<NodeId> = inst
+                    .stages
+                    .first()
+                    .map(|m| m.values().copied().collect())
+                    .unwrap_or_default();
                 for (d, span) in self.depends_on_targets(dep, scope_id, None) {
                     for &n in &first {
                         self.edge(d, n, &span);
@@ -265,7 +315,10 @@ impl Builder<'_> {
                 }
             }
             for call in &scope.source.modules {
-                let (Some(dep), Some(&child)) = (&call.depends_on, scope.children.get(&call.name)) else { continue };
+                let (Some(dep), Some(&child)) = (&call.depends_on, scope.children.get(&call.name))
+                else {
+                    continue;
+                };
                 let inner = module_nodes(spec, child);
                 for (d, span) in self.depends_on_targets(dep, scope_id, None) {
                     for &n in &inner {
@@ -290,8 +343,9 @@ impl Builder<'_> {
                 let mut prev: Vec<NodeId> = Vec::new();
                 for stage in &r.stages {
                     let ids: Vec<NodeId> = stage.values().copied().collect();
-                    let (gates, others): (Vec<NodeId>, Vec<NodeId>) =
-                        ids.iter().partition(|&&n| spec.nodes[n].decl.kind == NodeKind::Gate);
+                    let (gates, others): (Vec<NodeId>, Vec<NodeId>) = ids
+                        .iter()
+                        .partition(|&&n| spec.nodes[n].decl.kind == NodeKind::Gate);
                     for &o in &others {
                         for &p in &prev {
                             self.edge(p, o, &span);

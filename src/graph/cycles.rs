@@ -36,7 +36,10 @@ pub fn find(g: &DiGraph<NodeId, ()>) -> Vec<Cycle> {
         };
         let nodes = path_back(start, &succ);
         let edges: Vec<(NodeId, NodeId)> = {
-            let mut e: Vec<_> = set.iter().flat_map(|&a| succ(a).into_iter().map(move |b| (a, b))).collect();
+            let mut e: Vec<_> = set
+                .iter()
+                .flat_map(|&a| succ(a).into_iter().map(move |b| (a, b)))
+                .collect();
             e.sort_unstable();
             e
         };
@@ -78,12 +81,20 @@ fn path_back(start: NodeId, succ: &dyn Fn(NodeId) -> Vec<NodeId>) -> Vec<NodeId>
     vec![start]
 }
 
-fn acyclic_without(set: &HashSet<NodeId>, edges: &[(NodeId, NodeId)], cut: (NodeId, NodeId)) -> bool {
+fn acyclic_without(
+    set: &HashSet<NodeId>,
+    edges: &[(NodeId, NodeId)],
+    cut: (NodeId, NodeId),
+) -> bool {
     let mut indeg: HashMap<NodeId, usize> = set.iter().map(|&n| (n, 0)).collect();
     for &e in edges.iter().filter(|&&e| e != cut) {
         *indeg.entry(e.1).or_default() += 1;
     }
-    let mut queue: Vec<NodeId> = indeg.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+    let mut queue: Vec<NodeId> = indeg
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| *n)
+        .collect();
     let mut seen = 0;
     while let Some(n) = queue.pop() {
         seen += 1;
@@ -99,14 +110,23 @@ fn acyclic_without(set: &HashSet<NodeId>, edges: &[(NodeId, NodeId)], cut: (Node
 }
 
 impl Cycle {
-    pub fn diagnostic(&self, spec: &Spec, spans: &HashMap<(NodeId, NodeId), SourceSpan>) -> Diagnostic {
+    pub fn diagnostic(
+        &self,
+        spec: &Spec,
+        spans: &HashMap<(NodeId, NodeId), SourceSpan>,
+    ) -> Diagnostic {
         let addr = |n: NodeId| spec.nodes[n].address.as_str();
         let mut path: Vec<&str> = self.nodes.iter().map(|&n| addr(n)).collect();
         path.push(addr(self.nodes[0]));
         let edge_text = |(a, b): (NodeId, NodeId)| match spans.get(&(a, b)) {
             Some(s) => {
                 let (l, c) = s.start();
-                format!("{} → {} ({}:{l}:{c})", addr(a), addr(b), s.path().file_name().unwrap_or_default().to_string_lossy())
+                format!(
+                    "{} → {} ({}:{l}:{c})",
+                    addr(a),
+                    addr(b),
+                    s.path().file_name().unwrap_or_default().to_string_lossy()
+                )
             }
             None => format!("{} → {}", addr(a), addr(b)),
         };
@@ -115,7 +135,11 @@ impl Cycle {
         } else {
             format!(
                 "Removing any one of these dependencies breaks it: {}.",
-                self.breaking.iter().map(|&e| edge_text(e)).collect::<Vec<_>>().join(", ")
+                self.breaking
+                    .iter()
+                    .map(|&e| edge_text(e))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
         let first = (self.nodes[0], *self.nodes.get(1).unwrap_or(&self.nodes[0]));
@@ -125,7 +149,15 @@ impl Cycle {
             .unwrap_or_else(|| spec.nodes[self.nodes[0]].decl.span.clone());
         Diagnostic::error(
             "Dependency cycle",
-            format!("{} depend on each other: {}. {breaking}", if self.nodes.len() == 1 { "A node and itself" } else { "These nodes" }, path.join(" → ")),
+            format!(
+                "{} depend on each other: {}. {breaking}",
+                if self.nodes.len() == 1 {
+                    "A node and itself"
+                } else {
+                    "These nodes"
+                },
+                path.join(" → ")
+            ),
         )
         .at(Some(span))
     }

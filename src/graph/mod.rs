@@ -132,7 +132,8 @@ impl Graph {
             }
             finish[n] = start + durations.get(n).copied().unwrap_or_default();
         }
-        let Some(end) = (0..self.len()).max_by(|a, b| finish[*a].cmp(&finish[*b]).then(b.cmp(a))) else {
+        let Some(end) = (0..self.len()).max_by(|a, b| finish[*a].cmp(&finish[*b]).then(b.cmp(a)))
+        else {
             return (Duration::ZERO, Vec::new());
         };
         let mut path = vec![end];
@@ -149,7 +150,8 @@ impl Graph {
     /// `groups` lists, per object, the nodes that name it.
     pub fn check_same_object(&self, spec: &Spec, groups: &[(String, Vec<NodeId>)]) -> Diagnostics {
         let mut diags = Diagnostics::default();
-        let pos: HashMap<NodeId, usize> = self.topo.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let pos: HashMap<NodeId, usize> =
+            self.topo.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         for (object, nodes) in groups {
             let mut nodes = nodes.clone();
             nodes.sort_by_key(|n| pos[n]);

@@ -9,14 +9,20 @@ pub fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     match (a, b) {
         (Number(x), Number(y)) => x.as_f64() == y.as_f64(),
         (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
-        (Object(x), Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+        (Object(x), Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
         _ => a == b,
     }
 }
 
 /// The changes that turn `prior` into `desired`. Only attributes the spec
 /// sets are compared; an unknown desired value always counts as a change.
-pub fn diff(desired: &Attributes, prior: Option<&Attrs>, sensitive: impl Fn(&str) -> bool) -> Vec<AttrChange> {
+pub fn diff(
+    desired: &Attributes,
+    prior: Option<&Attrs>,
+    sensitive: impl Fn(&str) -> bool,
+) -> Vec<AttrChange> {
     let mut out = Vec::new();
     for (name, want) in desired {
         let before = prior.map(|p| PlannedValue {
@@ -29,7 +35,11 @@ pub fn diff(desired: &Attributes, prior: Option<&Attrs>, sensitive: impl Fn(&str
             (Some(b), Some(w)) => !same(b.value.as_ref().unwrap_or(&serde_json::Value::Null), w),
         };
         if changed {
-            out.push(AttrChange { name: name.clone(), before, after: Some(want.clone()) });
+            out.push(AttrChange {
+                name: name.clone(),
+                before,
+                after: Some(want.clone()),
+            });
         }
     }
     out
@@ -45,7 +55,10 @@ pub fn predicted_after(desired: &Attributes, prior: Option<&Attrs>) -> Option<At
             }
             // Unknown: the prediction can no longer say what this attribute holds.
             None => {
-                out.insert(k.clone(), serde_json::json!({ "(known after apply)": true }));
+                out.insert(
+                    k.clone(),
+                    serde_json::json!({ "(known after apply)": true }),
+                );
             }
         }
     }
@@ -59,9 +72,17 @@ mod tests {
 
     #[test]
     fn compares_only_desired_attributes() {
-        let desired: Attributes =
-            [("content".to_string(), PlannedValue::known(json!("b"))), ("path".to_string(), PlannedValue::known(json!("x")))].into();
-        let prior: Attrs = [("content".to_string(), json!("a")), ("path".to_string(), json!("x")), ("mode".to_string(), json!("0644"))].into();
+        let desired: Attributes = [
+            ("content".to_string(), PlannedValue::known(json!("b"))),
+            ("path".to_string(), PlannedValue::known(json!("x"))),
+        ]
+        .into();
+        let prior: Attrs = [
+            ("content".to_string(), json!("a")),
+            ("path".to_string(), json!("x")),
+            ("mode".to_string(), json!("0644")),
+        ]
+        .into();
         let d = diff(&desired, Some(&prior), |_| false);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].name, "content");

@@ -8,6 +8,7 @@
 //! stale. It prints nothing: `render` does.
 
 mod diff;
+pub(crate) mod evaluate;
 mod planner;
 mod rollback;
 pub mod saved;

@@ -3,13 +3,13 @@
 //! diff every node in topological order along the predicted-state chain.
 
 use super::diff::{diff, predicted_after};
+use super::evaluate::*;
 use super::rollback::rollback_plan;
 use super::*;
-use crate::eval::{duration, to_json, Evaluated, Evaluator, NodeValues};
+use crate::eval::{duration, to_json, Evaluated, Evaluator};
 use crate::graph::Graph;
-use crate::providers::schema::{common_attrs, type_error, TypeSchema};
+use crate::providers::schema::TypeSchema;
 use crate::providers::{Attrs, CheckOutcome, ProviderError, Registry};
-use crate::spec::ast::Body;
 use crate::spec::{Diagnostic, Diagnostics, NodeId, Spec};
 use crate::state::{Lockfile, NodeStatus};
 use sha2::{Digest, Sha256};
@@ -32,7 +32,12 @@ pub struct PlanOptions {
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { parallelism: 10, targets: Vec::new(), replace: Vec::new(), lineage: None }
+        PlanOptions {
+            parallelism: 10,
+            targets: Vec::new(),
+            replace: Vec::new(),
+            lineage: None,
+        }
     }
 }
 
@@ -42,7 +47,10 @@ pub enum PlanError {
     #[error("{0}")]
     Diagnostics(Diagnostics),
     #[error("refreshing {address} failed: {source}")]
-    Refresh { address: String, source: ProviderError },
+    Refresh {
+        address: String,
+        source: ProviderError,
+    },
 }
 
 /// A plan with what apply needs beside it.
@@ -57,83 +65,14 @@ pub struct Planned {
     pub lineage: String,
 }
 
-type EvalMap = indexmap::IndexMap<String, Evaluated>;
-
-/// Evaluated values of one node.
-#[derive(Debug, Clone, Default)]
-struct NodeEval {
-    attrs: EvalMap,
-    rollback: Option<EvalMap>,
-    /// Known outputs (done steps, read data sources); `None`: known after apply.
-    outputs: Option<Attrs>,
-    output_names: Vec<&'static str>,
-    schema_attrs: Vec<&'static str>,
-}
-
-struct Values<'a>(&'a [Option<NodeEval>]);
-
-impl NodeValues for Values<'_> {
-    fn attr(&self, id: NodeId, attr: &str) -> Option<Evaluated> {
-        // A node left out by -target is not evaluated: its values are unknown.
-        let Some(ne) = self.0.get(id)?.as_ref() else {
-            return Some(Evaluated::unknown());
-        };
-        if let Some(v) = ne.attrs.get(attr) {
-            return Some(v.clone());
-        }
-        if let Some(v) = ne.outputs.as_ref().and_then(|o| o.get(attr)) {
-            return Some(Evaluated::known(crate::eval::from_json(v)));
-        }
-        if ne.output_names.contains(&attr) {
-            return Some(Evaluated::unknown());
-        }
-        if ne.schema_attrs.contains(&attr) {
-            return Some(Evaluated::known(hcl::Value::Null));
-        }
-        None
-    }
-
-    fn object(&self, id: NodeId) -> Evaluated {
-        let Some(ne) = self.0.get(id).and_then(Option::as_ref) else {
-            return Evaluated::unknown();
-        };
-        let mut m = hcl::Map::new();
-        let mut sensitive = false;
-        for (k, v) in &ne.attrs {
-            sensitive |= v.sensitive;
-            match &v.val {
-                Some(x) => m.insert(k.clone(), x.clone()),
-                None => return Evaluated { val: None, sensitive },
-            };
-        }
-        match &ne.outputs {
-            Some(o) => {
-                for (k, v) in o {
-                    m.insert(k.clone(), crate::eval::from_json(v));
-                }
-            }
-            None if !ne.output_names.is_empty() => return Evaluated { val: None, sensitive },
-            None => {}
-        }
-        Evaluated { val: Some(hcl::Value::Object(m)), sensitive }
-    }
-}
-
-fn random_lineage() -> String {
-    use std::io::Read;
-    let mut buf = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut buf);
-    }
-    if buf == [0u8; 16] {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        buf[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
-    }
-    hex::encode(buf)
-}
-
 /// The plan of `spec` against the lockfile and the real systems.
-pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<&Lockfile>, opts: &PlanOptions) -> Result<Planned, PlanError> {
+pub async fn plan(
+    spec: &Spec,
+    graph: &Graph,
+    registry: &Registry,
+    lock: Option<&Lockfile>,
+    opts: &PlanOptions,
+) -> Result<Planned, PlanError> {
     let lineage = opts
         .lineage
         .clone()
@@ -144,7 +83,11 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
     let mut diags = Diagnostics::default();
     let n = spec.nodes.len();
     let mut evals: Vec<Option<NodeEval>> = vec![None; n];
-    let schemas: Vec<Option<&TypeSchema>> = spec.nodes.iter().map(|nd| registry.schema(nd.decl.kind, &nd.decl.type_name)).collect();
+    let schemas: Vec<Option<&TypeSchema>> = spec
+        .nodes
+        .iter()
+        .map(|nd| registry.schema(nd.decl.kind, &nd.decl.type_name))
+        .collect();
     let mut observed_digests: BTreeMap<String, String> = BTreeMap::new();
 
     // Evaluate wave by wave; data sources are read as soon as their wave is evaluated.
@@ -173,7 +116,9 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
         }
         let results = run_bounded(opts.parallelism, reads, |(id, attrs)| {
             let node = &spec.nodes[id];
-            let p = registry.provider(node.decl.kind, &node.decl.type_name).cloned();
+            let p = registry
+                .provider(node.decl.kind, &node.decl.type_name)
+                .cloned();
             let t = node.decl.type_name.clone();
             async move {
                 let Some(p) = p else { return (id, Ok(None)) };
@@ -183,8 +128,14 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
         .await;
         for (id, r) in results {
             let address = spec.nodes[id].address.clone();
-            let out = r.map_err(|source| PlanError::Refresh { address: address.clone(), source })?;
-            observed_digests.insert(address, digest_json(&serde_json::to_value(&out).unwrap_or_default()));
+            let out = r.map_err(|source| PlanError::Refresh {
+                address: address.clone(),
+                source,
+            })?;
+            observed_digests.insert(
+                address,
+                digest_json(&serde_json::to_value(&out).unwrap_or_default()),
+            );
             if let Some(ne) = evals[id].as_mut() {
                 ne.outputs = Some(out.unwrap_or_default());
             }
@@ -198,7 +149,9 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
     let mut objects: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
     let mut object_of: HashMap<NodeId, String> = HashMap::new();
     for &id in graph.topo_order() {
-        let (Some(ne), Some(schema)) = (&evals[id], schemas[id]) else { continue };
+        let (Some(ne), Some(schema)) = (&evals[id], schemas[id]) else {
+            continue;
+        };
         if spec.nodes[id].decl.kind != NodeKind::Resource {
             continue;
         }
@@ -207,7 +160,11 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
             object_of.insert(id, key);
         }
     }
-    let groups: Vec<(String, Vec<NodeId>)> = objects.iter().filter(|(_, v)| v.len() > 1).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let groups: Vec<(String, Vec<NodeId>)> = objects
+        .iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let order_diags = graph.check_same_object(spec, &groups);
     if order_diags.has_errors() {
         return Err(PlanError::Diagnostics(order_diags.sorted()));
@@ -226,8 +183,12 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
             continue;
         }
         let ne = evals[id].as_ref().expect("evaluated");
-        let lock_done = lock.and_then(|l| l.nodes.get(&node.address)).is_some_and(|s| s.status == NodeStatus::Done);
-        if let (false, Some(Some(dw))) = (lock_done, ne.attrs.get("done_when").map(|e| e.val.as_ref())) {
+        let lock_done = lock
+            .and_then(|l| l.nodes.get(&node.address))
+            .is_some_and(|s| s.status == NodeStatus::Done);
+        if let (false, Some(Some(dw))) =
+            (lock_done, ne.attrs.get("done_when").map(|e| e.val.as_ref()))
+        {
             if ne.attrs.values().all(Evaluated::is_known) {
                 reads.push((id, Probe::DoneWhen(known_attrs(ne), to_json(dw))));
             }
@@ -235,13 +196,19 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
     }
     let results = run_bounded(opts.parallelism, reads, |(id, probe)| {
         let node = &spec.nodes[id];
-        let p = registry.provider(node.decl.kind, &node.decl.type_name).cloned();
+        let p = registry
+            .provider(node.decl.kind, &node.decl.type_name)
+            .cloned();
         let (kind, t) = (node.decl.kind, node.decl.type_name.clone());
         async move {
-            let Some(p) = p else { return (id, Ok(Refreshed::Object(None))) };
+            let Some(p) = p else {
+                return (id, Ok(Refreshed::Object(None)));
+            };
             let r = match probe {
                 Probe::Read(attrs) => p.read(kind, &t, &attrs).await.map(Refreshed::Object),
-                Probe::DoneWhen(attrs, dw) => p.step_done(&t, &attrs, &dw).await.map(Refreshed::Check),
+                Probe::DoneWhen(attrs, dw) => {
+                    p.step_done(&t, &attrs, &dw).await.map(Refreshed::Check)
+                }
             };
             (id, r)
         }
@@ -251,9 +218,15 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
     let mut done_checks: HashMap<NodeId, CheckOutcome> = HashMap::new();
     for (id, r) in results {
         let address = spec.nodes[id].address.clone();
-        match r.map_err(|source| PlanError::Refresh { address: address.clone(), source })? {
+        match r.map_err(|source| PlanError::Refresh {
+            address: address.clone(),
+            source,
+        })? {
             Refreshed::Object(o) => {
-                observed_digests.insert(address, digest_json(&serde_json::to_value(&o).unwrap_or_default()));
+                observed_digests.insert(
+                    address,
+                    digest_json(&serde_json::to_value(&o).unwrap_or_default()),
+                );
                 observed.insert(id, o);
             }
             Refreshed::Check(c) => {
@@ -265,6 +238,36 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
 
     // Diff in topological order along the predicted-state chain.
     let mut predicted: HashMap<String, Option<Attrs>> = HashMap::new();
+    // Digests first: whether the next block of an object is already applied decides this one's diff.
+    let sensitive_of = |id: NodeId, name: &str| {
+        schemas[id]
+            .and_then(|s| s.attr(name))
+            .is_some_and(|a| a.sensitive)
+    };
+    let attributes_of = |id: NodeId| -> Attributes {
+        let ne = evals[id].as_ref().expect("evaluated");
+        ne.attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), planned(v, sensitive_of(id, k))))
+            .collect()
+    };
+    let digests: Vec<Option<String>> = (0..n)
+        .map(|id| {
+            included[id].then(|| {
+                node_digest(
+                    &attributes_of(id),
+                    evals[id].as_ref().and_then(|e| e.rollback.as_ref()),
+                    &lineage,
+                )
+            })
+        })
+        .collect();
+    let applied = |id: NodeId| -> bool {
+        let st = lock.and_then(|l| l.nodes.get(&spec.nodes[id].address));
+        st.is_some_and(|s| s.status == NodeStatus::Done && Some(&s.digest) == digests[id].as_ref())
+    };
+    // Per object: are all its blocks so far applied? Then the object is where they left it.
+    let mut chain_applied: HashMap<String, bool> = HashMap::new();
     let mut nodes = Vec::new();
     let mut ids = Vec::new();
     let mut durations = vec![Duration::ZERO; n];
@@ -277,13 +280,13 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
         let ne = evals[id].as_ref().expect("evaluated");
         let schema = schemas[id];
         let lock_state = lock.and_then(|l| l.nodes.get(&node.address));
-        let sensitive_attr = |name: &str| schema.and_then(|s| s.attr(name)).is_some_and(|a| a.sensitive);
-        let attributes: Attributes = ne
-            .attrs
-            .iter()
-            .map(|(k, v)| (k.clone(), planned(v, sensitive_attr(k))))
-            .collect();
-        let digest = node_digest(&attributes, ne.rollback.as_ref(), &lineage);
+        let sensitive_attr = |name: &str| {
+            schema
+                .and_then(|s| s.attr(name))
+                .is_some_and(|a| a.sensitive)
+        };
+        let attributes = attributes_of(id);
+        let digest = digests[id].clone().unwrap_or_default();
         let mut changes = Vec::new();
         let mut follows = None;
         let object = object_of.get(&id).cloned();
@@ -297,45 +300,105 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
                 match &object {
                     None => {
                         changes = diff(&desired, None, sensitive_attr);
-                        (Action::Create, "the object's identity is known only after apply; it will be read then".to_string())
+                        (
+                            Action::Create,
+                            "the object's identity is known only after apply; it will be read then"
+                                .to_string(),
+                        )
                     }
                     Some(key) => {
                         follows = prev_on_object.insert(key.clone(), node.address.clone());
-                        let prior = match predicted.get(key) {
-                            Some(p) => p.clone(),
-                            None => observed.get(&id).cloned().flatten(),
-                        };
-                        changes = diff(&desired, prior.as_ref(), sensitive_attr);
-                        predicted.insert(key.clone(), predicted_after(&desired, prior.as_ref()));
-                        resource_action(prior.is_none(), &changes, follows.as_deref(), lock_state.map(|s| (s.status, s.digest == digest)))
+                        let members = &objects[key];
+                        let pos = members.iter().position(|m| *m == id).unwrap_or(0);
+                        let now = observed.get(&members[0]).cloned().flatten();
+                        let all_before = *chain_applied.get(key).unwrap_or(&true);
+                        chain_applied.insert(key.clone(), all_before && applied(id));
+                        if all_before
+                            && applied(id)
+                            && members.get(pos + 1).is_some_and(|m| applied(*m))
+                        {
+                            // A later block of this object is applied too: this one's work is behind it.
+                            (
+                                Action::NoChange,
+                                format!(
+                                    "applied{}",
+                                    at(lock_state.and_then(|s| s.finished_at.as_deref()))
+                                ),
+                            )
+                        } else if all_before && applied(id) {
+                            // The last applied block: the object should still be as it left it.
+                            changes = diff(&desired, now.as_ref(), sensitive_attr);
+                            predicted.insert(key.clone(), now.clone());
+                            resource_action(
+                                now.is_none(),
+                                &changes,
+                                None,
+                                Some((NodeStatus::Done, true)),
+                            )
+                        } else {
+                            let prior = match predicted.get(key) {
+                                Some(p) => p.clone(),
+                                None => now,
+                            };
+                            changes = diff(&desired, prior.as_ref(), sensitive_attr);
+                            predicted
+                                .insert(key.clone(), predicted_after(&desired, prior.as_ref()));
+                            resource_action(
+                                prior.is_none(),
+                                &changes,
+                                follows.as_deref(),
+                                lock_state.map(|s| (s.status, s.digest == digest)),
+                            )
+                        }
                     }
                 }
             }
-            NodeKind::Step => step_action(node.address.as_str(), lock_state, &digest, &opts.replace, done_checks.get(&id)),
+            NodeKind::Step => step_action(
+                node.address.as_str(),
+                lock_state,
+                &digest,
+                &opts.replace,
+                done_checks.get(&id),
+            ),
             NodeKind::Gate => match lock_state {
-                Some(s) if s.status == NodeStatus::Done && s.digest == digest => {
-                    (Action::Done, format!("passed{}", at(s.finished_at.as_deref())))
-                }
+                Some(s) if s.status == NodeStatus::Done && s.digest == digest => (
+                    Action::Done,
+                    format!("passed{}", at(s.finished_at.as_deref())),
+                ),
                 _ => (Action::Check, gate_reason(ne)),
             },
             NodeKind::Data => match &ne.outputs {
                 Some(_) => (Action::NoChange, "read at plan time".to_string()),
-                None => (Action::Run, "read during apply: its arguments are known only then".to_string()),
+                None => (
+                    Action::Run,
+                    "read during apply: its arguments are known only then".to_string(),
+                ),
             },
         };
         durations[id] = node_duration(node.decl.kind, &node.decl.type_name, ne, lock_state);
-        let rollback = ne
-            .rollback
-            .as_ref()
-            .map(|rb| rb.iter().map(|(k, v)| (k.clone(), planned(v, false))).collect());
+        let rollback = ne.rollback.as_ref().map(|rb| {
+            rb.iter()
+                .map(|(k, v)| (k.clone(), planned(v, false)))
+                .collect()
+        });
         let irreversible = node.decl.body.block("rollback").is_none()
-            && ne.attrs.get("irreversible").and_then(|e| e.val.as_ref()).and_then(|v| v.as_bool()) == Some(true);
+            && ne
+                .attrs
+                .get("irreversible")
+                .and_then(|e| e.val.as_ref())
+                .and_then(|v| v.as_bool())
+                == Some(true);
         nodes.push(PlannedNode {
             address: node.address.clone(),
             kind: node.decl.kind,
             type_name: node.decl.type_name.clone(),
             wave: graph.wave(id),
-            depends_on: graph.dependencies(id).into_iter().filter(|d| included[*d]).map(|d| spec.nodes[d].address.clone()).collect(),
+            depends_on: graph
+                .dependencies(id)
+                .into_iter()
+                .filter(|d| included[*d])
+                .map(|d| spec.nodes[d].address.clone())
+                .collect(),
             action,
             reason,
             attributes,
@@ -344,8 +407,13 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
             irreversible,
             object,
             follows,
-            stage: node.stage.as_ref().map(|s| StageInfo { rollout: s.rollout.clone(), index: s.index, value: to_json(&s.value) }),
-            expected_duration_ms: (durations[id] > Duration::ZERO).then(|| durations[id].as_millis() as u64),
+            stage: node.stage.as_ref().map(|s| StageInfo {
+                rollout: s.rollout.clone(),
+                index: s.index,
+                value: to_json(&s.value),
+            }),
+            expected_duration_ms: (durations[id] > Duration::ZERO)
+                .then(|| durations[id].as_millis() as u64),
             digest,
         });
         ids.push(Some(id));
@@ -355,10 +423,17 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
     let (cp_total, cp_nodes) = graph.critical_path(&durations);
     let critical_path = CriticalPath {
         duration_ms: cp_total.as_millis() as u64,
-        nodes: cp_nodes.into_iter().filter(|n| included[*n] && durations[*n] > Duration::ZERO).map(|n| spec.nodes[n].address.clone()).collect(),
+        nodes: cp_nodes
+            .into_iter()
+            .filter(|n| included[*n] && durations[*n] > Duration::ZERO)
+            .map(|n| spec.nodes[n].address.clone())
+            .collect(),
     };
     let outputs = root_outputs(spec, &ev, &Values(&evals))?;
-    let rollback = rollback_plan(&nodes, &observed_absent(&nodes, &ids, &observed, &object_of));
+    let rollback = rollback_plan(
+        &nodes,
+        &observed_absent(&nodes, &ids, &observed, &object_of),
+    );
     let summary = summarize(&nodes);
     let mut fp = Sha256::new();
     fp.update(spec.digest.as_bytes());
@@ -390,7 +465,13 @@ pub async fn plan(spec: &Spec, graph: &Graph, registry: &Registry, lock: Option<
         observed: observed_digests,
         fingerprint: hex::encode(fp.finalize()),
     };
-    Ok(Planned { plan, ids, included, observed, lineage })
+    Ok(Planned {
+        plan,
+        ids,
+        included,
+        observed,
+        lineage,
+    })
 }
 
 /// Evaluates every node without reading anything (`validate`): expression
@@ -411,7 +492,8 @@ pub fn check(spec: &Spec, graph: &Graph, registry: &Registry) -> Diagnostics {
         }
         evals[id] = Some(ne);
     }
-    let groups: Vec<(String, Vec<NodeId>)> = objects.into_iter().filter(|(_, v)| v.len() > 1).collect();
+    let groups: Vec<(String, Vec<NodeId>)> =
+        objects.into_iter().filter(|(_, v)| v.len() > 1).collect();
     diags.extend(graph.check_same_object(spec, &groups));
     if let Err(PlanError::Diagnostics(d)) = root_outputs(spec, &ev, &Values(&evals)) {
         diags.extend(d);
@@ -470,14 +552,24 @@ fn select_targets(spec: &Spec, graph: &Graph, targets: &[String]) -> Result<Vec<
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.address == *t || n.address.starts_with(&format!("{t}.")) || n.address.starts_with(&format!("{t}[")))
+            .filter(|(_, n)| {
+                n.address == *t
+                    || n.address.starts_with(&format!("{t}."))
+                    || n.address.starts_with(&format!("{t}["))
+            })
             .map(|(i, _)| i)
             .collect();
         if matched.is_empty() {
-            let hint = crate::spec::diagnostic::did_you_mean(t, spec.nodes.iter().map(|n| n.address.as_str()))
-                .map(|s| format!(" Did you mean {s}?"))
-                .unwrap_or_default();
-            diags.push(Diagnostic::error("Invalid target address", format!("-target {t}: no node has this address.{hint}")));
+            let hint = crate::spec::diagnostic::did_you_mean(
+                t,
+                spec.nodes.iter().map(|n| n.address.as_str()),
+            )
+            .map(|s| format!(" Did you mean {s}?"))
+            .unwrap_or_default();
+            diags.push(Diagnostic::error(
+                "Invalid target address",
+                format!("-target {t}: no node has this address.{hint}"),
+            ));
         }
         roots.extend(matched);
     }
@@ -487,131 +579,26 @@ fn select_targets(spec: &Spec, graph: &Graph, targets: &[String]) -> Result<Vec<
     Ok(graph.with_dependencies(&roots))
 }
 
-fn evaluate_body(spec: &Spec, ev: &Evaluator, values: &Values, id: NodeId, body: &Body, skip: &[&str], diags: &mut Diagnostics) -> EvalMap {
-    let node = &spec.nodes[id];
-    let mut out = EvalMap::with_capacity(body.attrs.len());
-    for a in &body.attrs {
-        if skip.contains(&a.name.as_str()) {
-            continue;
-        }
-        match ev.eval(&a.value, node.scope, node.stage.as_ref(), values) {
-            Ok(v) => {
-                out.insert(a.name.clone(), v);
-            }
-            Err(d) => diags.push(d),
-        }
-    }
-    out.sort_keys();
-    out
-}
-
-fn evaluate_node(spec: &Spec, ev: &Evaluator, values: &Values, id: NodeId, schema: Option<&TypeSchema>, diags: &mut Diagnostics) -> NodeEval {
-    let node = &spec.nodes[id];
-    let body = &node.decl.body;
-    let mut attrs = evaluate_body(spec, ev, values, id, body, &["depends_on"], diags);
-    for b in body.blocks.iter().filter(|b| b.kind == "retry") {
-        let retry = evaluate_body(spec, ev, values, id, &b.body, &[], diags);
-        let obj: hcl::Map<String, hcl::Value> = retry.into_iter().filter_map(|(k, v)| v.val.map(|x| (k, x))).collect();
-        attrs.insert("retry".into(), Evaluated::known(hcl::Value::Object(obj)));
-        attrs.sort_keys();
-    }
-    let rollback = body.block("rollback").map(|b| evaluate_body(spec, ev, values, id, &b.body, &[], diags));
-    let mut ne = NodeEval { attrs, rollback, outputs: None, output_names: Vec::new(), schema_attrs: Vec::new() };
-    if let Some(schema) = schema {
-        ne.output_names = schema.outputs.clone();
-        ne.schema_attrs = schema.attrs.iter().map(|a| a.name).collect();
-        let common = common_attrs(node.decl.kind);
-        for a in &body.attrs {
-            let Some(Some(v)) = ne.attrs.get(&a.name).map(|e| e.val.as_ref()) else { continue };
-            let ty = schema.attr(&a.name).or_else(|| common.iter().find(|c| c.name == a.name)).map(|s| s.ty);
-            if let Some(Err(e)) = ty.map(|t| t.check(v)) {
-                diags.push(type_error(&a.value, &a.name, &e));
-            }
-        }
-        if let (Some(rb_schema), Some(rb_block)) = (&schema.rollback, body.block("rollback")) {
-            for a in &rb_block.body.attrs {
-                let Some(Some(v)) = ne.rollback.as_ref().and_then(|r| r.get(&a.name)).map(|e| e.val.as_ref()) else { continue };
-                if let Some(Err(e)) = rb_schema.iter().find(|s| s.name == a.name).map(|s| s.ty.check(v)) {
-                    diags.push(type_error(&a.value, &a.name, &e));
-                }
-            }
-        }
-        for s in schema.attrs.iter().filter(|s| s.sensitive) {
-            if let Some(e) = ne.attrs.get_mut(s.name) {
-                e.sensitive = true;
-            }
-        }
-    }
-    ne
-}
-
-fn known_attrs(ne: &NodeEval) -> Attrs {
-    ne.attrs.iter().filter_map(|(k, v)| v.val.as_ref().map(|x| (k.clone(), to_json(x)))).collect()
-}
-
-fn identity_attrs(schema: Option<&TypeSchema>, ne: &NodeEval) -> Attrs {
-    let mut a = known_attrs(ne);
-    if let Some(s) = schema {
-        a.retain(|k, _| s.attr(k).is_some());
-    }
-    a
-}
-
-/// "local_file path=\"config.json\"" — `None` when an identity attribute is unknown.
-fn object_key(schema: &TypeSchema, ne: &NodeEval) -> Option<String> {
-    let mut parts = vec![schema.type_name.to_string()];
-    for a in schema.identity_attrs() {
-        let v = ne.attrs.get(a.name)?.val.as_ref()?;
-        parts.push(format!("{}={}", a.name, serde_json::to_string(&to_json(v)).unwrap_or_default()));
-    }
-    Some(parts.join(" "))
-}
-
-fn planned(e: &Evaluated, sensitive: bool) -> PlannedValue {
-    PlannedValue { value: e.val.as_ref().map(to_json), sensitive: e.sensitive || sensitive }
-}
-
-fn digest_json(v: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
-}
-
-/// sha256 of a node's evaluated definition; sensitive values enter only as salted digests.
-fn node_digest(attrs: &Attributes, rollback: Option<&EvalMap>, salt: &str) -> String {
-    let show = |v: &PlannedValue| -> serde_json::Value {
-        match (&v.value, v.sensitive) {
-            (None, _) => serde_json::json!({ "unknown": true }),
-            (Some(x), true) => {
-                let mut h = Sha256::new();
-                h.update(salt.as_bytes());
-                h.update(serde_json::to_vec(x).unwrap_or_default());
-                serde_json::json!({ "sensitive_digest": hex::encode(h.finalize()) })
-            }
-            (Some(x), false) => x.clone(),
-        }
-    };
-    let mut doc = serde_json::Map::new();
-    for (k, v) in attrs {
-        if k == "description" || k == "expected_duration" {
-            continue;
-        }
-        doc.insert(k.clone(), show(v));
-    }
-    if let Some(rb) = rollback {
-        let rb: serde_json::Map<String, serde_json::Value> =
-            rb.iter().map(|(k, v)| (k.clone(), show(&planned(v, false)))).collect();
-        doc.insert("rollback".into(), serde_json::Value::Object(rb));
-    }
-    digest_json(&serde_json::Value::Object(doc))
-}
-
 fn at(t: Option<&str>) -> String {
     t.map(|t| format!(" at {t}")).unwrap_or_default()
 }
 
-fn resource_action(absent: bool, changes: &[AttrChange], follows: Option<&str>, lock: Option<(NodeStatus, bool)>) -> (Action, String) {
+fn resource_action(
+    absent: bool,
+    changes: &[AttrChange],
+    follows: Option<&str>,
+    lock: Option<(NodeStatus, bool)>,
+) -> (Action, String) {
     let from = follows.map(|f| format!(" after {f}")).unwrap_or_default();
     if absent {
-        return (Action::Create, if follows.is_some() { format!("the object is created by an earlier block{from}") } else { "the object does not exist".into() });
+        return (
+            Action::Create,
+            if follows.is_some() {
+                format!("the object is created by an earlier block{from}")
+            } else {
+                "the object does not exist".into()
+            },
+        );
     }
     if changes.is_empty() {
         let why = match lock {
@@ -621,16 +608,32 @@ fn resource_action(absent: bool, changes: &[AttrChange], follows: Option<&str>, 
         return (Action::NoChange, why);
     }
     let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
-    let what = format!("{} {}", names.join(", "), if names.len() == 1 { "differs" } else { "differ" });
+    let what = format!(
+        "{} {}",
+        names.join(", "),
+        if names.len() == 1 {
+            "differs"
+        } else {
+            "differ"
+        }
+    );
     let why = match lock {
-        Some((NodeStatus::Done, true)) => format!("{what}: changed outside cutover since it was applied"),
+        Some((NodeStatus::Done, true)) => {
+            format!("{what}: changed outside cutover since it was applied")
+        }
         _ if follows.is_some() => format!("{what}{from}"),
         _ => what,
     };
     (Action::Update, why)
 }
 
-fn step_action(address: &str, lock: Option<&crate::state::NodeState>, digest: &str, replace: &[String], done: Option<&CheckOutcome>) -> (Action, String) {
+fn step_action(
+    address: &str,
+    lock: Option<&crate::state::NodeState>,
+    digest: &str,
+    replace: &[String],
+    done: Option<&CheckOutcome>,
+) -> (Action, String) {
     if replace.iter().any(|r| r == address) {
         return (Action::Run, "replacement requested with -replace".into());
     }
@@ -648,13 +651,21 @@ fn step_action(address: &str, lock: Option<&crate::state::NodeState>, digest: &s
     }
     match done {
         Some(c) if c.holds => (Action::Done, format!("done_when holds ({})", c.measured)),
-        Some(c) => (Action::Run, format!("done_when does not hold yet ({})", c.measured)),
+        Some(c) => (
+            Action::Run,
+            format!("done_when does not hold yet ({})", c.measured),
+        ),
         None => (Action::Run, "not yet run".into()),
     }
 }
 
 fn gate_reason(ne: &NodeEval) -> String {
-    let s = |k: &str| ne.attrs.get(k).and_then(|e| e.val.as_ref()).and_then(|v| v.as_str().map(str::to_string));
+    let s = |k: &str| {
+        ne.attrs
+            .get(k)
+            .and_then(|e| e.val.as_ref())
+            .and_then(|v| v.as_str().map(str::to_string))
+    };
     let mut r = "will poll until it holds".to_string();
     if let Some(f) = s("for") {
         r.push_str(&format!(" continuously for {f}"));
@@ -668,7 +679,12 @@ fn gate_reason(ne: &NodeEval) -> String {
     r
 }
 
-fn node_duration(kind: NodeKind, type_name: &str, ne: &NodeEval, lock: Option<&crate::state::NodeState>) -> Duration {
+fn node_duration(
+    kind: NodeKind,
+    type_name: &str,
+    ne: &NodeEval,
+    lock: Option<&crate::state::NodeState>,
+) -> Duration {
     let d = |k: &str| {
         ne.attrs
             .get(k)
@@ -698,13 +714,22 @@ fn node_duration(kind: NodeKind, type_name: &str, ne: &NodeEval, lock: Option<&c
 }
 
 /// Resources recorded in the lockfile whose blocks are gone: restore them.
-fn removed_blocks(spec: &Spec, lock: Option<&Lockfile>, targets: &[String], nodes: &mut Vec<PlannedNode>, ids: &mut Vec<Option<NodeId>>) {
+fn removed_blocks(
+    spec: &Spec,
+    lock: Option<&Lockfile>,
+    targets: &[String],
+    nodes: &mut Vec<PlannedNode>,
+    ids: &mut Vec<Option<NodeId>>,
+) {
     let Some(lock) = lock else { return };
     if !targets.is_empty() {
         return;
     }
     for (address, st) in &lock.nodes {
-        if st.kind.as_deref() != Some("resource") || st.status != NodeStatus::Done || spec.node_by_address(address).is_some() {
+        if st.kind.as_deref() != Some("resource")
+            || st.status != NodeStatus::Done
+            || spec.node_by_address(address).is_some()
+        {
             continue;
         }
         let absent = st.prior.as_ref().is_none_or(serde_json::Value::is_null);
@@ -734,26 +759,13 @@ fn removed_blocks(spec: &Spec, lock: Option<&Lockfile>, targets: &[String], node
     }
 }
 
-fn root_outputs(spec: &Spec, ev: &Evaluator, values: &Values) -> Result<BTreeMap<String, PlannedValue>, PlanError> {
-    let mut out = BTreeMap::new();
-    let mut diags = Diagnostics::default();
-    let Some(root) = spec.scopes.first() else { return Ok(out) };
-    for o in &root.source.outputs {
-        match ev.eval(&o.value, 0, None, values) {
-            Ok(v) => {
-                out.insert(o.name.clone(), planned(&v, o.sensitive));
-            }
-            Err(d) => diags.push(d),
-        }
-    }
-    if diags.has_errors() {
-        return Err(PlanError::Diagnostics(diags.sorted()));
-    }
-    Ok(out)
-}
-
 /// For each planned resource that opens its object's chain: was the object absent before?
-fn observed_absent(nodes: &[PlannedNode], ids: &[Option<NodeId>], observed: &HashMap<NodeId, Option<Attrs>>, object_of: &HashMap<NodeId, String>) -> HashMap<String, bool> {
+fn observed_absent(
+    nodes: &[PlannedNode],
+    ids: &[Option<NodeId>],
+    observed: &HashMap<NodeId, Option<Attrs>>,
+    object_of: &HashMap<NodeId, String>,
+) -> HashMap<String, bool> {
     let mut first_absent: HashMap<&str, bool> = HashMap::new();
     for id in ids.iter().flatten() {
         if let (Some(key), Some(o)) = (object_of.get(id), observed.get(id)) {
@@ -764,7 +776,10 @@ fn observed_absent(nodes: &[PlannedNode], ids: &[Option<NodeId>], observed: &Has
         .iter()
         .filter_map(|n| {
             let key = n.object.as_deref()?;
-            Some((n.address.clone(), first_absent.get(key).copied().unwrap_or(true)))
+            Some((
+                n.address.clone(),
+                first_absent.get(key).copied().unwrap_or(true),
+            ))
         })
         .collect()
 }

@@ -9,7 +9,10 @@ use crate::spec::ast::NodeKind;
 use std::collections::HashMap;
 
 /// Entries for every node the plan changes, in the order a rollback runs them.
-pub fn rollback_plan(nodes: &[PlannedNode], absent_before: &HashMap<String, bool>) -> Vec<RollbackEntry> {
+pub fn rollback_plan(
+    nodes: &[PlannedNode],
+    absent_before: &HashMap<String, bool>,
+) -> Vec<RollbackEntry> {
     let mut out = Vec::new();
     for n in nodes.iter().rev() {
         if !matches!(n.action, Action::Create | Action::Update | Action::Run) {
@@ -25,7 +28,11 @@ pub fn rollback_plan(nodes: &[PlannedNode], absent_before: &HashMap<String, bool
             NodeKind::Step => RollbackAction::NoRollback,
             NodeKind::Gate | NodeKind::Data => continue,
         };
-        out.push(RollbackEntry { address: n.address.clone(), wave: n.wave, action });
+        out.push(RollbackEntry {
+            address: n.address.clone(),
+            wave: n.wave,
+            action,
+        });
     }
     out
 }

@@ -7,22 +7,38 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
     #[error("cannot read plan file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a cutover plan file: {reason}")]
     Invalid { path: String, reason: String },
 }
 
 /// Writes `plan` to `path` atomically.
 pub fn save(plan: &Plan, path: &Path) -> Result<(), SavedPlanError> {
-    let text = serde_json::to_string_pretty(plan).map_err(|e| SavedPlanError::Invalid { path: path.display().to_string(), reason: e.to_string() })?;
-    crate::providers::local::write_atomic(path, format!("{text}\n").as_bytes(), None)
-        .map_err(|source| SavedPlanError::Io { path: path.display().to_string(), source })
+    let text = serde_json::to_string_pretty(plan).map_err(|e| SavedPlanError::Invalid {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    crate::providers::local::write_atomic(path, format!("{text}\n").as_bytes(), None).map_err(
+        |source| SavedPlanError::Io {
+            path: path.display().to_string(),
+            source,
+        },
+    )
 }
 
 /// Reads a plan saved by [`save`].
 pub fn load(path: &Path) -> Result<Plan, SavedPlanError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Io { path: path.display().to_string(), source })?;
-    serde_json::from_str(&text).map_err(|e| SavedPlanError::Invalid { path: path.display().to_string(), reason: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| SavedPlanError::Invalid {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// What differs between a saved plan and a fresh one; empty when the saved plan is current.
@@ -34,8 +50,14 @@ pub fn staleness(saved: &Plan, fresh: &Plan) -> Vec<String> {
     if saved.lockfile_serial != fresh.lockfile_serial {
         why.push(format!(
             "the lockfile changed (serial {} → {})",
-            saved.lockfile_serial.map(|s| s.to_string()).unwrap_or_else(|| "none".into()),
-            fresh.lockfile_serial.map(|s| s.to_string()).unwrap_or_else(|| "none".into())
+            saved
+                .lockfile_serial
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "none".into()),
+            fresh
+                .lockfile_serial
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "none".into())
         ));
     }
     for (addr, d) in &fresh.observed {
@@ -50,7 +72,10 @@ pub fn staleness(saved: &Plan, fresh: &Plan) -> Vec<String> {
     }
     for n in &fresh.nodes {
         match saved.node(&n.address) {
-            Some(s) if s.digest != n.digest => why.push(format!("{} evaluates differently (variables or inputs changed)", n.address)),
+            Some(s) if s.digest != n.digest => why.push(format!(
+                "{} evaluates differently (variables or inputs changed)",
+                n.address
+            )),
             None => why.push(format!("{} is new", n.address)),
             _ => {}
         }

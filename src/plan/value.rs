@@ -13,11 +13,17 @@ pub struct PlannedValue {
 
 impl PlannedValue {
     pub fn known(v: serde_json::Value) -> PlannedValue {
-        PlannedValue { value: Some(v), sensitive: false }
+        PlannedValue {
+            value: Some(v),
+            sensitive: false,
+        }
     }
 
     pub fn unknown() -> PlannedValue {
-        PlannedValue { value: None, sensitive: false }
+        PlannedValue {
+            value: None,
+            sensitive: false,
+        }
     }
 
     pub fn is_known(&self) -> bool {
@@ -38,9 +44,21 @@ struct Repr {
 impl Serialize for PlannedValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let repr = match (&self.value, self.sensitive) {
-            (_, true) => Repr { value: None, unknown: self.value.is_none(), sensitive: true },
-            (None, false) => Repr { value: None, unknown: true, sensitive: false },
-            (Some(v), false) => Repr { value: Some(v.clone()), unknown: false, sensitive: false },
+            (_, true) => Repr {
+                value: None,
+                unknown: self.value.is_none(),
+                sensitive: true,
+            },
+            (None, false) => Repr {
+                value: None,
+                unknown: true,
+                sensitive: false,
+            },
+            (Some(v), false) => Repr {
+                value: Some(v.clone()),
+                unknown: false,
+                sensitive: false,
+            },
         };
         repr.serialize(s)
     }
@@ -54,6 +72,9 @@ impl<'de> Deserialize<'de> for PlannedValue {
         } else {
             Some(r.value.unwrap_or(serde_json::Value::Null))
         };
-        Ok(PlannedValue { value, sensitive: r.sensitive })
+        Ok(PlannedValue {
+            value,
+            sensitive: r.sensitive,
+        })
     }
 }

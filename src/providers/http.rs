@@ -35,7 +35,12 @@ impl HttpProvider {
         let mut req = self.client.request(method, url);
         if let Some(Value::Object(h)) = attrs.get("headers") {
             for (k, v) in h {
-                req = req.header(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+                req = req.header(
+                    k,
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                );
             }
         }
         if let Some(body) = attrs.get("body") {
@@ -114,8 +119,13 @@ fn pointer(path: &str) -> String {
 /// Checks one `json` expectation; returns whether it holds and what was seen.
 fn check_json(doc: Option<&Value>, path: &str, want: &Value) -> (bool, String) {
     let got = doc.and_then(|d| d.pointer(&pointer(path)));
-    let shown = got.map(|g| g.to_string()).unwrap_or_else(|| "missing".into());
-    let num = got.and_then(|g| g.as_f64().or_else(|| g.as_str().and_then(|s| s.parse().ok())));
+    let shown = got
+        .map(|g| g.to_string())
+        .unwrap_or_else(|| "missing".into());
+    let num = got.and_then(|g| {
+        g.as_f64()
+            .or_else(|| g.as_str().and_then(|s| s.parse().ok()))
+    });
     let ok = match want {
         Value::Object(cmp) => cmp.iter().all(|(op, limit)| {
             let limit = limit.as_f64();
@@ -168,7 +178,10 @@ impl Provider for HttpProvider {
             TypeSchema {
                 kind: NodeKind::Data,
                 type_name: "http",
-                attrs: vec![AttrSchema::new("url", String).identity(), AttrSchema::new("headers", StringMap)],
+                attrs: vec![
+                    AttrSchema::new("url", String).identity(),
+                    AttrSchema::new("headers", StringMap),
+                ],
                 exactly_one_of: vec![],
                 outputs: vec!["status", "body", "json"],
                 rollback: None,
@@ -176,20 +189,42 @@ impl Provider for HttpProvider {
         ]
     }
 
-    async fn read(&self, kind: NodeKind, type_name: &str, attrs: &Attrs) -> Result<Option<Attrs>, ProviderError> {
+    async fn read(
+        &self,
+        kind: NodeKind,
+        type_name: &str,
+        attrs: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
         if (kind, type_name) != (NodeKind::Data, "http") {
-            return Err(ProviderError::Unsupported { provider: "http".into(), kind: "read of", type_name: type_name.into() });
+            return Err(ProviderError::Unsupported {
+                provider: "http".into(),
+                kind: "read of",
+                type_name: type_name.into(),
+            });
         }
         Ok(Some(self.send(attrs).await?.into_attrs()))
     }
 
-    async fn apply(&self, type_name: &str, _: Option<&Attrs>, _: &Attrs) -> Result<Option<Attrs>, ProviderError> {
-        Err(ProviderError::Unsupported { provider: "http".into(), kind: "resource", type_name: type_name.into() })
+    async fn apply(
+        &self,
+        type_name: &str,
+        _: Option<&Attrs>,
+        _: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
+        Err(ProviderError::Unsupported {
+            provider: "http".into(),
+            kind: "resource",
+            type_name: type_name.into(),
+        })
     }
 
     async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError> {
         if type_name != "http_request" {
-            return Err(ProviderError::Unsupported { provider: "http".into(), kind: "step", type_name: type_name.into() });
+            return Err(ProviderError::Unsupported {
+                provider: "http".into(),
+                kind: "step",
+                type_name: type_name.into(),
+            });
         }
         let resp = self.send(attrs).await?;
         let ok = match attrs.get("expect_status").and_then(Value::as_u64) {
@@ -209,20 +244,35 @@ impl Provider for HttpProvider {
 
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         if type_name != "http" {
-            return Err(ProviderError::Unsupported { provider: "http".into(), kind: "gate", type_name: type_name.into() });
+            return Err(ProviderError::Unsupported {
+                provider: "http".into(),
+                kind: "gate",
+                type_name: type_name.into(),
+            });
         }
         let resp = match self.send(attrs).await {
             Ok(r) => r,
             // An unreachable endpoint is a gate that does not hold yet, not an error.
-            Err(e) => return Ok(CheckOutcome { holds: false, measured: e.to_string() }),
+            Err(e) => {
+                return Ok(CheckOutcome {
+                    holds: false,
+                    measured: e.to_string(),
+                })
+            }
         };
-        let want = attrs.get("expect_status").and_then(Value::as_u64).unwrap_or(200);
+        let want = attrs
+            .get("expect_status")
+            .and_then(Value::as_u64)
+            .unwrap_or(200);
         let mut holds = u64::from(resp.status) == want;
         let mut seen = vec![format!("HTTP {}", resp.status)];
         if let Some(needle) = attrs.get("body_contains").and_then(Value::as_str) {
             let found = resp.body.contains(needle);
             holds &= found;
-            seen.push(format!("body {} {needle:?}", if found { "contains" } else { "lacks" }));
+            seen.push(format!(
+                "body {} {needle:?}",
+                if found { "contains" } else { "lacks" }
+            ));
         }
         if let Some(Value::Object(expectations)) = attrs.get("json") {
             for (path, expected) in expectations {
@@ -231,7 +281,10 @@ impl Provider for HttpProvider {
                 seen.push(text);
             }
         }
-        Ok(CheckOutcome { holds, measured: seen.join(", ") })
+        Ok(CheckOutcome {
+            holds,
+            measured: seen.join(", "),
+        })
     }
 }
 
@@ -246,6 +299,9 @@ mod tests {
         assert!(!check_json(Some(&doc), "/error_rate", &json!({"above": 1})).0);
         assert!(check_json(Some(&doc), "$.status", &json!("ok")).0);
         assert!(check_json(Some(&doc), "p95", &json!({"below": 200})).0);
-        assert_eq!(check_json(Some(&doc), "/nope", &json!(1)), (false, "/nope = missing".into()));
+        assert_eq!(
+            check_json(Some(&doc), "/nope", &json!(1)),
+            (false, "/nope = missing".into())
+        );
     }
 }

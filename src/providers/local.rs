@@ -85,7 +85,12 @@ impl Provider for LocalProvider {
         ]
     }
 
-    async fn read(&self, kind: NodeKind, type_name: &str, attrs: &Attrs) -> Result<Option<Attrs>, ProviderError> {
+    async fn read(
+        &self,
+        kind: NodeKind,
+        type_name: &str,
+        attrs: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
         match (kind, type_name) {
             (NodeKind::Resource, "local_file") => read_file(str_attr(attrs, "path")?),
             (NodeKind::Data, "local_file") => {
@@ -96,7 +101,9 @@ impl Provider for LocalProvider {
                 out.insert("exists".into(), json!(found.is_some()));
                 out.insert(
                     "content".into(),
-                    found.and_then(|f| f.get("content").cloned()).unwrap_or(Value::Null),
+                    found
+                        .and_then(|f| f.get("content").cloned())
+                        .unwrap_or(Value::Null),
                 );
                 Ok(Some(out))
             }
@@ -104,7 +111,12 @@ impl Provider for LocalProvider {
         }
     }
 
-    async fn apply(&self, type_name: &str, desired: Option<&Attrs>, identity: &Attrs) -> Result<Option<Attrs>, ProviderError> {
+    async fn apply(
+        &self,
+        type_name: &str,
+        desired: Option<&Attrs>,
+        identity: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
         if type_name != "local_file" {
             return Err(self.unsupported("resource", type_name));
         }
@@ -142,7 +154,8 @@ impl Provider for LocalProvider {
                 Ok(out.into_outputs())
             }
             "wait" => {
-                let d = duration::parse(str_attr(attrs, "duration")?).map_err(ProviderError::Failed)?;
+                let d =
+                    duration::parse(str_attr(attrs, "duration")?).map_err(ProviderError::Failed)?;
                 tokio::time::sleep(d).await;
                 Ok(Attrs::new())
             }
@@ -154,7 +167,10 @@ impl Provider for LocalProvider {
         if type_name != "exec" {
             return Err(self.unsupported("gate", type_name));
         }
-        let expect = attrs.get("expect_exit").and_then(Value::as_i64).unwrap_or(0);
+        let expect = attrs
+            .get("expect_exit")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let out = run_command(attrs).await?;
         let first_line = out.stdout.lines().next().unwrap_or("").trim();
         Ok(CheckOutcome {
@@ -162,12 +178,21 @@ impl Provider for LocalProvider {
             measured: if first_line.is_empty() {
                 format!("exit {} (want {expect})", out.exit_code)
             } else {
-                format!("exit {} (want {expect}): {}", out.exit_code, truncate(first_line, 120))
+                format!(
+                    "exit {} (want {expect}): {}",
+                    out.exit_code,
+                    truncate(first_line, 120)
+                )
             },
         })
     }
 
-    async fn step_done(&self, type_name: &str, attrs: &Attrs, done_when: &Value) -> Result<CheckOutcome, ProviderError> {
+    async fn step_done(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        done_when: &Value,
+    ) -> Result<CheckOutcome, ProviderError> {
         if type_name != "exec" {
             return Err(self.unsupported("done_when on step", type_name));
         }
@@ -175,7 +200,11 @@ impl Provider for LocalProvider {
         match done_when {
             Value::String(s) => probe.insert("shell".into(), json!(s)),
             Value::Array(_) => probe.insert("command".into(), done_when.clone()),
-            _ => return Err(ProviderError::failed("done_when must be a shell string or an argv list")),
+            _ => {
+                return Err(ProviderError::failed(
+                    "done_when must be a shell string or an argv list",
+                ))
+            }
         };
         for k in ["env", "dir"] {
             if let Some(v) = attrs.get(k) {
@@ -211,11 +240,15 @@ fn read_file(path: &str) -> Result<Option<Attrs>, ProviderError> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::read(path) {
         Ok(bytes) => {
-            let meta = std::fs::metadata(path).map_err(|e| ProviderError::failed(format!("{path}: {e}")))?;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| ProviderError::failed(format!("{path}: {e}")))?;
             let mut a = Attrs::new();
             a.insert("path".into(), json!(path));
             a.insert("content".into(), json!(String::from_utf8_lossy(&bytes)));
-            a.insert("mode".into(), json!(format!("{:04o}", meta.permissions().mode() & 0o7777)));
+            a.insert(
+                "mode".into(),
+                json!(format!("{:04o}", meta.permissions().mode() & 0o7777)),
+            );
             Ok(Some(a))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -227,7 +260,11 @@ fn parse_mode(m: &str) -> Result<u32, ProviderError> {
     u32::from_str_radix(m.trim_start_matches("0o"), 8)
         .ok()
         .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| ProviderError::failed(format!("mode \"{m}\" is not an octal file mode such as \"0644\"")))
+        .ok_or_else(|| {
+            ProviderError::failed(format!(
+                "mode \"{m}\" is not an octal file mode such as \"0644\""
+            ))
+        })
 }
 
 /// Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory.
@@ -239,7 +276,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
         _ => std::path::PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -313,7 +353,11 @@ pub async fn run_command(attrs: &Attrs) -> Result<CommandOutput, ProviderError> 
             c.arg("-c").arg(s);
             c
         }
-        _ => return Err(ProviderError::failed("needs `command` (a list) or `shell` (a string)")),
+        _ => {
+            return Err(ProviderError::failed(
+                "needs `command` (a list) or `shell` (a string)",
+            ))
+        }
     };
     if let Some(Value::Object(env)) = attrs.get("env") {
         for (k, v) in env {
@@ -381,7 +425,10 @@ mod tests {
     #[tokio::test]
     async fn exec_step_parses_json_stdout_and_env() {
         let out = LocalProvider
-            .run_step("exec", &attrs(json!({"shell": "echo \"{\\\"v\\\": \\\"$X\\\"}\"", "env": {"X": "2"}})))
+            .run_step(
+                "exec",
+                &attrs(json!({"shell": "echo \"{\\\"v\\\": \\\"$X\\\"}\"", "env": {"X": "2"}})),
+            )
             .await
             .unwrap();
         assert_eq!(out["outputs"], json!({"v": "2"}));
@@ -391,7 +438,10 @@ mod tests {
     #[tokio::test]
     async fn exec_step_fails_with_stderr() {
         let err = LocalProvider
-            .run_step("exec", &attrs(json!({"command": ["sh", "-c", "echo boom >&2; exit 3"]})))
+            .run_step(
+                "exec",
+                &attrs(json!({"command": ["sh", "-c", "echo boom >&2; exit 3"]})),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "command exited with status 3: boom");
@@ -399,9 +449,15 @@ mod tests {
 
     #[tokio::test]
     async fn exec_gate_compares_exit_status() {
-        let ok = LocalProvider.check("exec", &attrs(json!({"shell": "exit 2", "expect_exit": 2}))).await.unwrap();
+        let ok = LocalProvider
+            .check("exec", &attrs(json!({"shell": "exit 2", "expect_exit": 2})))
+            .await
+            .unwrap();
         assert!(ok.holds, "{ok:?}");
-        let bad = LocalProvider.check("exec", &attrs(json!({"shell": "echo hi; exit 1"}))).await.unwrap();
+        let bad = LocalProvider
+            .check("exec", &attrs(json!({"shell": "echo hi; exit 1"})))
+            .await
+            .unwrap();
         assert!(!bad.holds);
         assert_eq!(bad.measured, "exit 1 (want 0): hi");
     }
@@ -413,7 +469,11 @@ mod tests {
         let shell = format!("(sleep 1; touch {}) & sleep 5", marker.display());
         let a = attrs(json!({ "shell": shell }));
         let run = LocalProvider.run_step("exec", &a);
-        assert!(tokio::time::timeout(std::time::Duration::from_millis(200), run).await.is_err());
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(200), run)
+                .await
+                .is_err()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         assert!(!marker.exists(), "a grandchild outlived the cancelled step");
     }
@@ -423,9 +483,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b.txt").display().to_string();
         let id = attrs(json!({ "path": path }));
-        assert_eq!(LocalProvider.read(NodeKind::Resource, "local_file", &id).await.unwrap(), None);
+        assert_eq!(
+            LocalProvider
+                .read(NodeKind::Resource, "local_file", &id)
+                .await
+                .unwrap(),
+            None
+        );
         let desired = attrs(json!({"path": path, "content": "v2\n", "mode": "0600"}));
-        let got = LocalProvider.apply("local_file", Some(&desired), &id).await.unwrap().unwrap();
+        let got = LocalProvider
+            .apply("local_file", Some(&desired), &id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got["content"], json!("v2\n"));
         assert_eq!(got["mode"], json!("0600"));
         LocalProvider.apply("local_file", None, &id).await.unwrap();

@@ -63,11 +63,21 @@ pub trait Provider: Send + Sync {
     fn schemas(&self) -> Vec<TypeSchema>;
 
     /// Reads the object a resource or data block names; `None` if it does not exist.
-    async fn read(&self, kind: NodeKind, type_name: &str, attrs: &Attrs) -> Result<Option<Attrs>, ProviderError>;
+    async fn read(
+        &self,
+        kind: NodeKind,
+        type_name: &str,
+        attrs: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError>;
 
     /// Makes the object match `desired` (or removes it when `desired` is `None`);
     /// returns its new observed state.
-    async fn apply(&self, type_name: &str, desired: Option<&Attrs>, identity: &Attrs) -> Result<Option<Attrs>, ProviderError>;
+    async fn apply(
+        &self,
+        type_name: &str,
+        desired: Option<&Attrs>,
+        identity: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError>;
 
     /// Runs a step once; returns its outputs.
     async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError>;
@@ -76,7 +86,12 @@ pub trait Provider: Send + Sync {
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError>;
 
     /// Evaluates a step's `done_when` (a command, a query, …) against the real system.
-    async fn step_done(&self, type_name: &str, _attrs: &Attrs, _done_when: &serde_json::Value) -> Result<CheckOutcome, ProviderError> {
+    async fn step_done(
+        &self,
+        type_name: &str,
+        _attrs: &Attrs,
+        _done_when: &serde_json::Value,
+    ) -> Result<CheckOutcome, ProviderError> {
         Err(ProviderError::Unsupported {
             provider: self.name().into(),
             kind: "done_when on step",
@@ -106,7 +121,8 @@ impl Registry {
     pub fn add(&mut self, p: Arc<dyn Provider>) {
         let ix = self.providers.len();
         for s in p.schemas() {
-            self.by_type.insert((s.kind, s.type_name.to_string()), (ix, s));
+            self.by_type
+                .insert((s.kind, s.type_name.to_string()), (ix, s));
         }
         self.providers.push(p);
     }
@@ -116,7 +132,9 @@ impl Registry {
     }
 
     pub fn schema(&self, kind: NodeKind, type_name: &str) -> Option<&TypeSchema> {
-        self.by_type.get(&(kind, type_name.to_string())).map(|(_, s)| s)
+        self.by_type
+            .get(&(kind, type_name.to_string()))
+            .map(|(_, s)| s)
     }
 
     pub fn provider(&self, kind: NodeKind, type_name: &str) -> Option<&Arc<dyn Provider>> {

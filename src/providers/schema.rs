@@ -43,15 +43,23 @@ impl AttrType {
             (AttrType::String, Value::String(_) | Value::Number(_) | Value::Bool(_)) => true,
             (AttrType::Number, Value::Number(_)) => true,
             (AttrType::Bool, Value::Bool(_)) => true,
-            (AttrType::StringList, Value::Array(items)) => items.iter().all(|i| !i.is_array() && !i.is_object()),
-            (AttrType::StringMap, Value::Object(m)) => m.values().all(|i| !i.is_array() && !i.is_object()),
+            (AttrType::StringList, Value::Array(items)) => {
+                items.iter().all(|i| !i.is_array() && !i.is_object())
+            }
+            (AttrType::StringMap, Value::Object(m)) => {
+                m.values().all(|i| !i.is_array() && !i.is_object())
+            }
             (AttrType::Duration, Value::String(s)) => return duration::parse(s).map(|_| ()),
             _ => false,
         };
         if ok {
             Ok(())
         } else {
-            Err(format!("expected {}, got {}", self.describe(), crate::spec::variables::kind_of(v)))
+            Err(format!(
+                "expected {}, got {}",
+                self.describe(),
+                crate::spec::variables::kind_of(v)
+            ))
         }
     }
 }
@@ -69,7 +77,13 @@ pub struct AttrSchema {
 
 impl AttrSchema {
     pub const fn new(name: &'static str, ty: AttrType) -> AttrSchema {
-        AttrSchema { name, ty, required: false, identity: false, sensitive: false }
+        AttrSchema {
+            name,
+            ty,
+            required: false,
+            identity: false,
+            sensitive: false,
+        }
     }
     pub const fn required(mut self) -> AttrSchema {
         self.required = true;
@@ -149,14 +163,19 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
         let d = &node.decl;
         let Some(schema) = registry.schema(d.kind, &d.type_name) else {
             let known = registry.type_names(d.kind);
-            let hint = match crate::spec::diagnostic::did_you_mean(&d.type_name, known.iter().copied()) {
-                Some(s) => format!(" Did you mean \"{s}\"?"),
-                None => format!(" Known {} types: {}.", d.kind.keyword(), known.join(", ")),
-            };
+            let hint =
+                match crate::spec::diagnostic::did_you_mean(&d.type_name, known.iter().copied()) {
+                    Some(s) => format!(" Did you mean \"{s}\"?"),
+                    None => format!(" Known {} types: {}.", d.kind.keyword(), known.join(", ")),
+                };
             diags.push(
                 Diagnostic::error(
                     "Unknown block type",
-                    format!("No provider serves {} \"{}\".{hint}", d.kind.keyword(), d.type_name),
+                    format!(
+                        "No provider serves {} \"{}\".{hint}",
+                        d.kind.keyword(),
+                        d.type_name
+                    ),
                 )
                 .at(Some(d.type_span.clone())),
             );
@@ -166,15 +185,27 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
         let what = format!("{} \"{}\" block", d.kind.keyword(), d.type_name);
         check_body(&d.body, &schema.attrs, &common, &what, &d.span, &mut diags);
         for group in &schema.exactly_one_of {
-            let set: Vec<&str> = group.iter().copied().filter(|a| d.body.attr(a).is_some()).collect();
+            let set: Vec<&str> = group
+                .iter()
+                .copied()
+                .filter(|a| d.body.attr(a).is_some())
+                .collect();
             if set.len() != 1 {
                 diags.push(
                     Diagnostic::error(
                         "Invalid combination of arguments",
                         format!(
                             "A {what} needs exactly one of {}; {}.",
-                            group.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(" or "),
-                            if set.is_empty() { "none is set".to_string() } else { format!("{} are set", set.join(" and ")) }
+                            group
+                                .iter()
+                                .map(|g| format!("`{g}`"))
+                                .collect::<Vec<_>>()
+                                .join(" or "),
+                            if set.is_empty() {
+                                "none is set".to_string()
+                            } else {
+                                format!("{} are set", set.join(" and "))
+                            }
                         ),
                     )
                     .at(Some(d.span.clone())),
@@ -209,7 +240,14 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
     diags
 }
 
-fn check_body(body: &Body, attrs: &[AttrSchema], common: &[AttrSchema], what: &str, span: &crate::spec::SourceSpan, diags: &mut Diagnostics) {
+fn check_body(
+    body: &Body,
+    attrs: &[AttrSchema],
+    common: &[AttrSchema],
+    what: &str,
+    span: &crate::spec::SourceSpan,
+    diags: &mut Diagnostics,
+) {
     let all = || attrs.iter().chain(common.iter());
     for a in &body.attrs {
         match all().find(|s| s.name == a.name) {

@@ -15,13 +15,23 @@ pub struct GraphView {
 impl GraphView {
     pub fn of_spec(spec: &Spec, graph: &Graph) -> GraphView {
         GraphView {
-            nodes: spec.nodes.iter().enumerate().map(|(i, n)| (n.address.clone(), graph.wave(i))).collect(),
+            nodes: spec
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.address.clone(), graph.wave(i)))
+                .collect(),
             edges: graph.edges(),
         }
     }
 
     pub fn of_plan(plan: &Plan) -> GraphView {
-        let ix: HashMap<&str, usize> = plan.nodes.iter().enumerate().map(|(i, n)| (n.address.as_str(), i)).collect();
+        let ix: HashMap<&str, usize> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.address.as_str(), i))
+            .collect();
         let mut edges = Vec::new();
         for (i, n) in plan.nodes.iter().enumerate() {
             for d in &n.depends_on {
@@ -31,7 +41,14 @@ impl GraphView {
             }
         }
         edges.sort_unstable();
-        GraphView { nodes: plan.nodes.iter().map(|n| (n.address.clone(), n.wave)).collect(), edges }
+        GraphView {
+            nodes: plan
+                .nodes
+                .iter()
+                .map(|n| (n.address.clone(), n.wave))
+                .collect(),
+            edges,
+        }
     }
 
     pub fn dot(&self) -> String {
@@ -59,7 +76,11 @@ impl GraphView {
     pub fn mermaid(&self) -> String {
         let mut out = String::from("graph LR\n");
         for (i, (addr, wave)) in self.nodes.iter().enumerate() {
-            let _ = writeln!(out, "  n{i}[\"{} (wave {wave})\"]", addr.replace('"', "#quot;"));
+            let _ = writeln!(
+                out,
+                "  n{i}[\"{} (wave {wave})\"]",
+                addr.replace('"', "#quot;")
+            );
         }
         for (a, b) in &self.edges {
             let _ = writeln!(out, "  n{a} --> n{b}");

@@ -43,15 +43,29 @@ impl Style {
 pub fn plan(plan: &Plan, color: bool) -> String {
     let st = Style { color };
     let mut out = String::new();
-    let _ = write!(out, "{}", st.bold(&format!("Migration \"{}\"", plan.migration)));
+    let _ = write!(
+        out,
+        "{}",
+        st.bold(&format!("Migration \"{}\"", plan.migration))
+    );
     if let Some(d) = &plan.description {
         let _ = write!(out, ": {d}");
     }
     out.push('\n');
     if !plan.targets.is_empty() {
-        let _ = writeln!(out, "Limited to -target {} and its dependencies.", plan.targets.join(", "));
+        let _ = writeln!(
+            out,
+            "Limited to -target {} and its dependencies.",
+            plan.targets.join(", ")
+        );
     }
-    let width = plan.nodes.iter().map(|n| n.address.chars().count()).max().unwrap_or(0).min(60);
+    let width = plan
+        .nodes
+        .iter()
+        .map(|n| n.address.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
     for wave in 1..=plan.waves {
         let nodes: Vec<&PlannedNode> = plan.nodes.iter().filter(|n| n.wave == wave).collect();
         if nodes.is_empty() {
@@ -82,12 +96,26 @@ pub fn plan(plan: &Plan, color: bool) -> String {
 }
 
 fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
-    let marker = if n.irreversible { "  (point of no return)" } else { "" };
-    let _ = writeln!(out, "  {} {:<width$}  {}{marker}", st.action(n.action), n.address, n.reason);
+    let marker = if n.irreversible {
+        "  (point of no return)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "  {} {:<width$}  {}{marker}",
+        st.action(n.action),
+        n.address,
+        n.reason
+    );
     match n.action {
         Action::Update | Action::Create if !n.changes.is_empty() => {
             for c in &n.changes {
-                let (sym, code) = if c.before.is_none() { ("+", "32") } else { ("~", "33") };
+                let (sym, code) = if c.before.is_none() {
+                    ("+", "32")
+                } else {
+                    ("~", "33")
+                };
                 match (multiline(c.before.as_ref()), multiline(c.after.as_ref())) {
                     (Some(b), Some(a)) => {
                         let _ = writeln!(out, "      {} {}:", st.paint(code, sym), c.name);
@@ -104,10 +132,21 @@ fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
                         let after = c.after.as_ref().map(show).unwrap_or_else(|| "null".into());
                         match &c.before {
                             Some(b) => {
-                                let _ = writeln!(out, "      {} {} = {} → {after}", st.paint(code, sym), c.name, show(b));
+                                let _ = writeln!(
+                                    out,
+                                    "      {} {} = {} → {after}",
+                                    st.paint(code, sym),
+                                    c.name,
+                                    show(b)
+                                );
                             }
                             None => {
-                                let _ = writeln!(out, "      {} {} = {after}", st.paint(code, sym), c.name);
+                                let _ = writeln!(
+                                    out,
+                                    "      {} {} = {after}",
+                                    st.paint(code, sym),
+                                    c.name
+                                );
                             }
                         }
                     }
@@ -123,7 +162,11 @@ fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
             }
         }
         Action::Changed => {
-            let _ = writeln!(out, "      digest now {}", &n.digest[..12.min(n.digest.len())]);
+            let _ = writeln!(
+                out,
+                "      digest now {}",
+                &n.digest[..12.min(n.digest.len())]
+            );
         }
         _ => {}
     }
@@ -156,11 +199,22 @@ fn rollback(out: &mut String, plan: &Plan, st: Style) {
     );
     for e in &plan.rollback {
         let text = match &e.action {
-            RollbackAction::Restore { object, absent: true } => format!("remove {object} (it did not exist before)"),
-            RollbackAction::Restore { object, absent: false } => format!("restore {object} to its state before the migration"),
+            RollbackAction::Restore {
+                object,
+                absent: true,
+            } => format!("remove {object} (it did not exist before)"),
+            RollbackAction::Restore {
+                object,
+                absent: false,
+            } => format!("restore {object} to its state before the migration"),
             RollbackAction::RunRollback => format!("run the rollback of {}", e.address),
-            RollbackAction::Irreversible => format!("{} cannot be undone once it has run: a point of no return", e.address),
-            RollbackAction::NoRollback => format!("{} has no rollback block; its effects stay", e.address),
+            RollbackAction::Irreversible => format!(
+                "{} cannot be undone once it has run: a point of no return",
+                e.address
+            ),
+            RollbackAction::NoRollback => {
+                format!("{} has no rollback block; its effects stay", e.address)
+            }
         };
         let _ = writeln!(out, "  wave {:<3} {text}", e.wave);
     }

@@ -24,17 +24,46 @@ pub fn plan(plan: &Plan) -> String {
             out,
             "**Critical path:** {} — {}\n",
             duration::format(Duration::from_millis(plan.critical_path.duration_ms)),
-            plan.critical_path.nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → ")
+            plan.critical_path
+                .nodes
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" → ")
         );
     }
-    let _ = writeln!(out, "| wave | action | node | reason |\n|---:|:---:|---|---|");
+    let _ = writeln!(
+        out,
+        "| wave | action | node | reason |\n|---:|:---:|---|---|"
+    );
     for n in &plan.nodes {
-        let pnr = if n.irreversible { " ⚠ point of no return" } else { "" };
-        let _ = writeln!(out, "| {} | `{}` | `{}` | {}{pnr} |", n.wave, n.action.symbol(), n.address, cell(&n.reason));
+        let pnr = if n.irreversible {
+            " ⚠ point of no return"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | `{}` | {}{pnr} |",
+            n.wave,
+            n.action.symbol(),
+            n.address,
+            cell(&n.reason)
+        );
     }
     out.push('\n');
-    for n in plan.nodes.iter().filter(|n| n.action.is_change() || n.action == Action::Changed) {
-        let _ = writeln!(out, "<details><summary><code>{} {}</code> — {}</summary>\n", n.action.symbol(), n.address, html(&n.reason));
+    for n in plan
+        .nodes
+        .iter()
+        .filter(|n| n.action.is_change() || n.action == Action::Changed)
+    {
+        let _ = writeln!(
+            out,
+            "<details><summary><code>{} {}</code> — {}</summary>\n",
+            n.action.symbol(),
+            n.address,
+            html(&n.reason)
+        );
         let mut diff = String::new();
         let mut plain = String::new();
         if n.changes.is_empty() {
@@ -66,18 +95,35 @@ pub fn plan(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "</details>\n");
     }
-    let _ = writeln!(out, "#### Graph\n\n```mermaid\n{}```\n", super::graph::mermaid_of_plan(plan));
+    let _ = writeln!(
+        out,
+        "#### Graph\n\n```mermaid\n{}```\n",
+        super::graph::mermaid_of_plan(plan)
+    );
     if !plan.rollback.is_empty() {
         let _ = writeln!(out, "#### Rollback plan\n\nA failure in wave N undoes what completed, in this order:\n\n| # | wave | node | rollback |\n|---:|---:|---|---|");
         for (i, e) in plan.rollback.iter().enumerate() {
             let what = match &e.action {
-                RollbackAction::Restore { object, absent: true } => format!("remove {object}"),
-                RollbackAction::Restore { object, absent: false } => format!("restore {object}"),
+                RollbackAction::Restore {
+                    object,
+                    absent: true,
+                } => format!("remove {object}"),
+                RollbackAction::Restore {
+                    object,
+                    absent: false,
+                } => format!("restore {object}"),
                 RollbackAction::RunRollback => "run its rollback block".into(),
                 RollbackAction::Irreversible => "⚠ cannot be undone (point of no return)".into(),
                 RollbackAction::NoRollback => "no rollback block; effects stay".into(),
             };
-            let _ = writeln!(out, "| {} | {} | `{}` | {} |", i + 1, e.wave, e.address, cell(&what));
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} |",
+                i + 1,
+                e.wave,
+                e.address,
+                cell(&what)
+            );
         }
         out.push('\n');
     }
@@ -85,5 +131,7 @@ pub fn plan(plan: &Plan) -> String {
 }
 
 fn html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -9,6 +9,7 @@
 pub mod graph;
 pub mod human;
 pub mod markdown;
+pub mod progress;
 mod values;
 
 use crate::plan::Plan;
@@ -32,7 +33,8 @@ pub fn plan(plan: &Plan, format: Format, color: bool) -> String {
 
 /// The plan as pretty JSON (schema: `schema/plan.schema.json`).
 pub fn json(plan: &Plan) -> String {
-    let mut s = serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }
@@ -45,7 +47,11 @@ pub fn summary_line(plan: &Plan) -> String {
             "No changes. {} done, {} unchanged{}.",
             s.done,
             s.unchanged,
-            if s.changed > 0 { format!(", {} changed since applied (not re-run)", s.changed) } else { String::new() }
+            if s.changed > 0 {
+                format!(", {} changed since applied (not re-run)", s.changed)
+            } else {
+                String::new()
+            }
         );
     }
     let mut line = format!(
@@ -60,7 +66,10 @@ pub fn summary_line(plan: &Plan) -> String {
     );
     line.push_str(&format!("; {} done, {} unchanged", s.done, s.unchanged));
     if s.changed > 0 {
-        line.push_str(&format!(", {} changed since applied (not re-run)", s.changed));
+        line.push_str(&format!(
+            ", {} changed since applied (not re-run)",
+            s.changed
+        ));
     }
     line.push('.');
     line

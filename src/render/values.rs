@@ -11,7 +11,10 @@ pub const UNKNOWN: &str = "(known after apply)";
 pub fn literal(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
-        Value::Array(items) => format!("[{}]", items.iter().map(literal).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(literal).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => {
             if m.is_empty() {
                 return "{}".into();
@@ -19,7 +22,11 @@ pub fn literal(v: &Value) -> String {
             let parts: Vec<String> = m
                 .iter()
                 .map(|(k, v)| {
-                    let key = if crate::spec::load::is_identifier(k) { k.clone() } else { format!("{k:?}") };
+                    let key = if crate::spec::load::is_identifier(k) {
+                        k.clone()
+                    } else {
+                        format!("{k:?}")
+                    };
                     format!("{key} = {}", literal(v))
                 })
                 .collect();
@@ -41,7 +48,10 @@ pub fn show(v: &PlannedValue) -> String {
 /// The multi-line string inside a planned value, when it is one and may be shown.
 pub fn multiline(v: Option<&PlannedValue>) -> Option<&str> {
     match v {
-        Some(PlannedValue { value: Some(Value::String(s)), sensitive: false }) if s.contains('\n') => Some(s),
+        Some(PlannedValue {
+            value: Some(Value::String(s)),
+            sensitive: false,
+        }) if s.contains('\n') => Some(s),
         _ => None,
     }
 }

@@ -66,7 +66,12 @@ fn add_scope(
     for decl in &source.nodes {
         let local = decl.local_address();
         if let Some(&first) = spec.scopes[id].nodes.get(&local) {
-            diags.push(duplicate("The block", &local, &spec.nodes[first].decl.span, &decl.span));
+            diags.push(duplicate(
+                "The block",
+                &local,
+                &spec.nodes[first].decl.span,
+                &decl.span,
+            ));
             continue;
         }
         let node = spec.nodes.len();
@@ -109,7 +114,12 @@ fn add_scope(
     }
     for (i, call) in source.modules.iter().enumerate() {
         if spec.scopes[id].children.contains_key(&call.name) {
-            diags.push(duplicate("The module call", &call.name, &call.span, &call.span));
+            diags.push(duplicate(
+                "The module call",
+                &call.name,
+                &call.span,
+                &call.span,
+            ));
             continue;
         }
         if depth >= MAX_MODULE_DEPTH {
@@ -127,7 +137,11 @@ fn add_scope(
             diags.push(
                 Diagnostic::error(
                     "Module not found",
-                    format!("The module source \"{}\" is not a directory (looked in {}).", call.source, dir.display()),
+                    format!(
+                        "The module source \"{}\" is not a directory (looked in {}).",
+                        call.source,
+                        dir.display()
+                    ),
                 )
                 .at(Some(call.source_span.clone())),
             );
@@ -149,7 +163,10 @@ fn add_scope(
                 diags.push(
                     Diagnostic::error(
                         "Unsupported argument",
-                        format!("The module \"{}\" declares no variable `{}`.{hint}", call.name, input.name),
+                        format!(
+                            "The module \"{}\" declares no variable `{}`.{hint}",
+                            call.name, input.name
+                        ),
                     )
                     .at(Some(input.name_span.clone())),
                 );
@@ -170,7 +187,14 @@ fn add_scope(
             }
         }
         let child_prefix = format!("{prefix}module.{}.", call.name);
-        let child_id = add_scope(spec, Arc::new(child), child_prefix, Some((id, i)), depth + 1, diags);
+        let child_id = add_scope(
+            spec,
+            Arc::new(child),
+            child_prefix,
+            Some((id, i)),
+            depth + 1,
+            diags,
+        );
         spec.scopes[id].children.insert(call.name.clone(), child_id);
     }
     id
@@ -184,7 +208,9 @@ fn stage_values(
     diags: &mut Diagnostics,
 ) -> Option<Vec<hcl::Value>> {
     let stages = r.stages.as_ref()?;
-    let bad = |detail: String| Diagnostic::error("Invalid rollout stages", detail).at(Some(stages.span.clone()));
+    let bad = |detail: String| {
+        Diagnostic::error("Invalid rollout stages", detail).at(Some(stages.span.clone()))
+    };
     let v = match ev.eval(stages, scope, None, &NoNodes) {
         Ok(v) => v,
         Err(d) => {
@@ -193,26 +219,39 @@ fn stage_values(
         }
     };
     let Some(v) = v.val else {
-        diags.push(bad("`stages` must be known at plan time; it cannot depend on values produced by apply.".into()));
+        diags.push(bad(
+            "`stages` must be known at plan time; it cannot depend on values produced by apply."
+                .into(),
+        ));
         return None;
     };
     let _ = spec;
     let Some(items) = v.as_array() else {
-        diags.push(bad("`stages` must be a list of numbers or strings, as in [10, 50, 100].".into()));
+        diags.push(bad(
+            "`stages` must be a list of numbers or strings, as in [10, 50, 100].".into(),
+        ));
         return None;
     };
     if items.is_empty() {
-        diags.push(bad("`stages` is empty; a rollout needs at least one stage.".into()));
+        diags.push(bad(
+            "`stages` is empty; a rollout needs at least one stage.".into(),
+        ));
         return None;
     }
     let mut seen = Vec::new();
     for it in items {
         if !(it.is_number() || it.is_string()) {
-            diags.push(bad(format!("stage {} is not a number or string.", crate::eval::short(it))));
+            diags.push(bad(format!(
+                "stage {} is not a number or string.",
+                crate::eval::short(it)
+            )));
             return None;
         }
         if seen.contains(it) {
-            diags.push(bad(format!("stage {} appears twice; each stage value must be unique.", crate::eval::short(it))));
+            diags.push(bad(format!(
+                "stage {} appears twice; each stage value must be unique.",
+                crate::eval::short(it)
+            )));
             return None;
         }
         seen.push(it.clone());
@@ -220,9 +259,17 @@ fn stage_values(
     Some(seen)
 }
 
-fn add_rollout(spec: &mut Spec, scope: ScopeId, name: &str, values: Vec<hcl::Value>, diags: &mut Diagnostics) {
+fn add_rollout(
+    spec: &mut Spec,
+    scope: ScopeId,
+    name: &str,
+    values: Vec<hcl::Value>,
+    diags: &mut Diagnostics,
+) {
     let source = Arc::clone(&spec.scopes[scope].source);
-    let Some(decl) = source.rollouts.iter().find(|r| r.name == name) else { return };
+    let Some(decl) = source.rollouts.iter().find(|r| r.name == name) else {
+        return;
+    };
     let prefix = spec.scopes[scope].prefix.clone();
     let address = format!("{prefix}rollout.{name}");
     let mut locals: HashMap<String, &Arc<NodeDecl>> = HashMap::new();
@@ -233,7 +280,12 @@ fn add_rollout(spec: &mut Spec, scope: ScopeId, name: &str, values: Vec<hcl::Val
             continue;
         }
         if let Some(&outer) = spec.scopes[scope].nodes.get(&local) {
-            diags.push(duplicate("The block", &local, &spec.nodes[outer].decl.span, &n.span));
+            diags.push(duplicate(
+                "The block",
+                &local,
+                &spec.nodes[outer].decl.span,
+                &n.span,
+            ));
             continue;
         }
         locals.insert(local, n);
@@ -322,8 +374,20 @@ mod tests {
 
     #[test]
     fn relative_paths_are_lexical() {
-        assert_eq!(relative(Path::new("./main.hcl"), Path::new(".")), "main.hcl");
-        assert_eq!(relative(Path::new("./../../modules/m/a.hcl"), Path::new(".")), "../../modules/m/a.hcl");
-        assert_eq!(relative(Path::new("/x/ex/q/../../modules/m/a.hcl"), Path::new("/x/ex/q")), "../../modules/m/a.hcl");
+        assert_eq!(
+            relative(Path::new("./main.hcl"), Path::new(".")),
+            "main.hcl"
+        );
+        assert_eq!(
+            relative(Path::new("./../../modules/m/a.hcl"), Path::new(".")),
+            "../../modules/m/a.hcl"
+        );
+        assert_eq!(
+            relative(
+                Path::new("/x/ex/q/../../modules/m/a.hcl"),
+                Path::new("/x/ex/q")
+            ),
+            "../../modules/m/a.hcl"
+        );
     }
 }

@@ -89,7 +89,10 @@ impl Scan {
                         }
                         b'<' if next == Some(b'<') => {
                             let rest = line[i + 2..].trim_start_matches('-');
-                            let marker: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                            let marker: String = rest
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                .collect();
                             if !marker.is_empty() {
                                 self.heredoc = Some(marker);
                                 break;
@@ -109,7 +112,11 @@ impl Scan {
             }
             i += 1;
         }
-        LineInfo { leading_closers, net: self.depth - start_depth, assign_at }
+        LineInfo {
+            leading_closers,
+            net: self.depth - start_depth,
+            assign_at,
+        }
     }
 }
 
@@ -140,7 +147,13 @@ pub fn format(src: &str) -> String {
             .assign_at
             .map(|at| crate::spec::load::is_identifier(text[..at].trim()))
             .unwrap_or(false);
-        lines.push((indent, text.to_string(), if key_ok { info.assign_at } else { None }, info.net, false));
+        lines.push((
+            indent,
+            text.to_string(),
+            if key_ok { info.assign_at } else { None },
+            info.net,
+            false,
+        ));
     }
     align(&mut lines);
     let mut out = String::new();
@@ -187,12 +200,20 @@ fn align(lines: &mut [(usize, String, Option<usize>, i64, bool)]) {
                 break;
             }
         }
-        let width = lines[i..j].iter().map(|l| l.1[..l.2.unwrap_or(0)].trim_end().len()).max().unwrap_or(0);
+        let width = lines[i..j]
+            .iter()
+            .map(|l| l.1[..l.2.unwrap_or(0)].trim_end().len())
+            .max()
+            .unwrap_or(0);
         for l in &mut lines[i..j] {
             let at = l.2.unwrap_or(0);
             let key = l.1[..at].trim_end().to_string();
             let value = l.1[at + 1..].trim_start().to_string();
-            l.1 = if value.is_empty() { format!("{key:<width$} =") } else { format!("{key:<width$} = {value}") };
+            l.1 = if value.is_empty() {
+                format!("{key:<width$} =")
+            } else {
+                format!("{key:<width$} = {value}")
+            };
         }
         i = j.max(i + 1);
     }

@@ -14,8 +14,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 const TOP_BLOCKS: &[&str] = &[
-    "migration", "variable", "locals", "provider", "resource", "step", "gate", "data", "rollout",
-    "module", "output",
+    "migration",
+    "variable",
+    "locals",
+    "provider",
+    "resource",
+    "step",
+    "gate",
+    "data",
+    "rollout",
+    "module",
+    "output",
 ];
 
 /// Loads every `*.hcl` file of `dir` (sorted by name) into one module source.
@@ -132,7 +141,10 @@ impl Cx<'_> {
         let expected = if want.is_empty() {
             "no labels".to_string()
         } else {
-            want.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
+            want.iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         diags.push(
             Diagnostic::error(
@@ -153,7 +165,9 @@ impl Cx<'_> {
         let span = self.header_span(b);
         match kind {
             "migration" => {
-                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                let Some(l) = self.labels(b, &["NAME"], diags) else {
+                    return;
+                };
                 if let Some(prev) = &module.migration {
                     diags.push(
                         Diagnostic::error(
@@ -175,7 +189,9 @@ impl Cx<'_> {
                 });
             }
             "variable" => {
-                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                let Some(l) = self.labels(b, &["NAME"], diags) else {
+                    return;
+                };
                 if let Some(v) = self.variable(&l[0], b, span, diags) {
                     module.variables.push(v);
                 }
@@ -191,7 +207,9 @@ impl Cx<'_> {
                 module.locals.extend(body.attrs);
             }
             "provider" => {
-                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                let Some(l) = self.labels(b, &["NAME"], diags) else {
+                    return;
+                };
                 module.providers.push(ProviderDecl {
                     name: l[0].clone(),
                     body: self.body(&b.body),
@@ -204,19 +222,31 @@ impl Cx<'_> {
                 }
             }
             "rollout" => {
-                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                let Some(l) = self.labels(b, &["NAME"], diags) else {
+                    return;
+                };
                 module.rollouts.push(self.rollout(&l[0], b, span, diags));
             }
             "module" => {
-                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                let Some(l) = self.labels(b, &["NAME"], diags) else {
+                    return;
+                };
                 if let Some(m) = self.module_call(&l[0], b, span, diags) {
                     module.modules.push(m);
                 }
             }
             "output" => {
-                let Some(l) = self.labels(b, &["NAME"], diags) else { return };
+                let Some(l) = self.labels(b, &["NAME"], diags) else {
+                    return;
+                };
                 let body = self.body(&b.body);
-                check_attrs(&body, &["value", "description", "sensitive"], &[], "output", diags);
+                check_attrs(
+                    &body,
+                    &["value", "description", "sensitive"],
+                    &[],
+                    "output",
+                    diags,
+                );
                 let Some(value) = body.attr("value").map(|a| a.value.clone()) else {
                     diags.push(missing_attr("value", "output", &span));
                     return;
@@ -275,7 +305,13 @@ impl Cx<'_> {
         })
     }
 
-    fn rollout(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> RolloutDecl {
+    fn rollout(
+        &self,
+        name: &str,
+        b: &Block,
+        span: SourceSpan,
+        diags: &mut Diagnostics,
+    ) -> RolloutDecl {
         let mut r = RolloutDecl {
             name: name.to_string(),
             stages: None,
@@ -321,7 +357,13 @@ impl Cx<'_> {
         r
     }
 
-    fn variable(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> Option<VariableDecl> {
+    fn variable(
+        &self,
+        name: &str,
+        b: &Block,
+        span: SourceSpan,
+        diags: &mut Diagnostics,
+    ) -> Option<VariableDecl> {
         let body = self.body(&b.body);
         check_attrs(
             &body,
@@ -332,7 +374,13 @@ impl Cx<'_> {
         );
         let mut validations = Vec::new();
         for v in body.blocks.iter().filter(|v| v.kind == "validation") {
-            check_attrs(&v.body, &["condition", "error_message"], &[], "validation", diags);
+            check_attrs(
+                &v.body,
+                &["condition", "error_message"],
+                &[],
+                "validation",
+                diags,
+            );
             let Some(condition) = v.body.attr("condition") else {
                 diags.push(missing_attr("condition", "validation", &v.span));
                 continue;
@@ -365,7 +413,13 @@ impl Cx<'_> {
         })
     }
 
-    fn module_call(&self, name: &str, b: &Block, span: SourceSpan, diags: &mut Diagnostics) -> Option<ModuleCall> {
+    fn module_call(
+        &self,
+        name: &str,
+        b: &Block,
+        span: SourceSpan,
+        diags: &mut Diagnostics,
+    ) -> Option<ModuleCall> {
         let body = self.body(&b.body);
         for nb in &body.blocks {
             diags.push(unexpected_block(&nb.kind, "module", &[], &nb.span));
@@ -374,7 +428,11 @@ impl Cx<'_> {
             diags.push(missing_attr("source", "module", &span));
             return None;
         };
-        let Some(source) = source_attr.value.literal().and_then(|v| v.as_str().map(str::to_string)) else {
+        let Some(source) = source_attr
+            .value
+            .literal()
+            .and_then(|v| v.as_str().map(str::to_string))
+        else {
             diags.push(
                 Diagnostic::error(
                     "Invalid module source",
@@ -467,18 +525,26 @@ impl Visit for RefFinder<'_, '_> {
                     let mut end = v.span().map(|r| r.end).unwrap_or(0);
                     for op in &t.operators {
                         let part = match op.value() {
-                            TraversalOperator::GetAttr(id) => RefPart::Attr(id.as_str().to_string()),
+                            TraversalOperator::GetAttr(id) => {
+                                RefPart::Attr(id.as_str().to_string())
+                            }
                             TraversalOperator::Index(ix) => {
                                 match hcl::Expression::from(ix.clone()) {
-                                    hcl::Expression::Number(n) => RefPart::Index(Box::new(hcl::Value::Number(n))),
-                                    hcl::Expression::String(s) => RefPart::Index(Box::new(hcl::Value::String(s))),
+                                    hcl::Expression::Number(n) => {
+                                        RefPart::Index(Box::new(hcl::Value::Number(n)))
+                                    }
+                                    hcl::Expression::String(s) => {
+                                        RefPart::Index(Box::new(hcl::Value::String(s)))
+                                    }
                                     _ => {
                                         self.visit_expr(ix);
                                         RefPart::Dynamic
                                     }
                                 }
                             }
-                            TraversalOperator::LegacyIndex(i) => RefPart::Index(Box::new(hcl::Value::from(*i.value()))),
+                            TraversalOperator::LegacyIndex(i) => {
+                                RefPart::Index(Box::new(hcl::Value::from(*i.value())))
+                            }
                             _ => RefPart::Dynamic,
                         };
                         let dynamic = part == RefPart::Dynamic;
@@ -523,7 +589,10 @@ impl Visit for RefFinder<'_, '_> {
 
 /// `*.hcl` files, except variable files (`*.vars.hcl`), which only `-var-file` reads.
 pub fn is_spec_file(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     name.ends_with(".hcl") && !name.ends_with(".vars.hcl") && p.is_file()
 }
 
@@ -533,7 +602,12 @@ pub fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-')
 }
 
-pub fn unexpected_block(kind: &str, inside: &str, allowed: &[&str], span: &SourceSpan) -> Diagnostic {
+pub fn unexpected_block(
+    kind: &str,
+    inside: &str,
+    allowed: &[&str],
+    span: &SourceSpan,
+) -> Diagnostic {
     let hint = match did_you_mean(kind, allowed.iter().copied()) {
         Some(s) => format!(" Did you mean `{s}`?"),
         None if allowed.is_empty() => String::new(),
@@ -546,7 +620,12 @@ pub fn unexpected_block(kind: &str, inside: &str, allowed: &[&str], span: &Sourc
     .at(Some(span.clone()))
 }
 
-pub fn unexpected_attr(name: &str, inside: &str, allowed: &[&str], span: &SourceSpan) -> Diagnostic {
+pub fn unexpected_attr(
+    name: &str,
+    inside: &str,
+    allowed: &[&str],
+    span: &SourceSpan,
+) -> Diagnostic {
     let hint = match did_you_mean(name, allowed.iter().copied()) {
         Some(s) => format!(" Did you mean `{s}`?"),
         None if allowed.is_empty() => String::new(),
@@ -568,7 +647,13 @@ pub fn missing_attr(name: &str, inside: &str, span: &SourceSpan) -> Diagnostic {
 }
 
 /// Reports attributes and nested blocks that are not in the allowed lists.
-pub fn check_attrs(body: &Body, attrs: &[&str], blocks: &[&str], inside: &str, diags: &mut Diagnostics) {
+pub fn check_attrs(
+    body: &Body,
+    attrs: &[&str],
+    blocks: &[&str],
+    inside: &str,
+    diags: &mut Diagnostics,
+) {
     for a in &body.attrs {
         if !attrs.contains(&a.name.as_str()) {
             diags.push(unexpected_attr(&a.name, inside, attrs, &a.name_span));

@@ -13,16 +13,33 @@ use super::{NodeId, ScopeId, Spec, StageRef};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     /// `var.NAME`: a root variable, or a module input when `scope` is a module call.
-    Var { scope: ScopeId, name: String },
-    Local { scope: ScopeId, name: String },
+    Var {
+        scope: ScopeId,
+        name: String,
+    },
+    Local {
+        scope: ScopeId,
+        name: String,
+    },
     /// `module.M.OUT`: output `name` of the child scope `scope`.
-    ModuleOutput { scope: ScopeId, name: String },
+    ModuleOutput {
+        scope: ScopeId,
+        name: String,
+    },
     /// `module.M` as a whole (in `depends_on`): every node of the module.
-    Module { scope: ScopeId },
+    Module {
+        scope: ScopeId,
+    },
     /// A node; the first `key_len` reference parts name it, the rest select into it.
-    Node { id: NodeId, key_len: usize },
+    Node {
+        id: NodeId,
+        key_len: usize,
+    },
     /// `rollout.NAME` (in `depends_on`): its last stage.
-    Rollout { scope: ScopeId, name: String },
+    Rollout {
+        scope: ScopeId,
+        name: String,
+    },
     /// `stage.value`, `stage.index` inside a rollout.
     Stage,
     /// `path.module`, `path.root`, `path.cwd`.
@@ -35,7 +52,10 @@ fn unknown(r: &Reference, what: &str, suggestion: Option<String>) -> Diagnostic 
         .unwrap_or_default();
     Diagnostic::error(
         "Reference to undeclared object",
-        format!("`{}` refers to {what} that is not declared.{hint}", r.display()),
+        format!(
+            "`{}` refers to {what} that is not declared.{hint}",
+            r.display()
+        ),
     )
     .at(Some(r.span.clone()))
 }
@@ -58,8 +78,19 @@ impl Spec {
         c
     }
 
-    fn suggest(&self, r: &Reference, scope: ScopeId, stage: Option<&StageRef>, len: usize) -> Option<String> {
-        let written: Vec<&str> = r.parts.iter().take(len).filter_map(RefPart::as_attr).collect();
+    fn suggest(
+        &self,
+        r: &Reference,
+        scope: ScopeId,
+        stage: Option<&StageRef>,
+        len: usize,
+    ) -> Option<String> {
+        let written: Vec<&str> = r
+            .parts
+            .iter()
+            .take(len)
+            .filter_map(RefPart::as_attr)
+            .collect();
         let written = written.join(".");
         let cands = self.candidates(scope, stage);
         did_you_mean(&written, cands.iter().map(String::as_str))
@@ -81,7 +112,12 @@ impl Spec {
     }
 
     /// Resolves `r`, written in `scope` (and in rollout stage `stage`, if any).
-    pub fn resolve(&self, r: &Reference, scope: ScopeId, stage: Option<&StageRef>) -> Result<Target, Diagnostic> {
+    pub fn resolve(
+        &self,
+        r: &Reference,
+        scope: ScopeId,
+        stage: Option<&StageRef>,
+    ) -> Result<Target, Diagnostic> {
         let s = &self.scopes[scope];
         let need = |i: usize, what: &str| -> Result<&str, Diagnostic> {
             r.attr(i).ok_or_else(|| {
@@ -96,31 +132,62 @@ impl Spec {
             "var" => {
                 let name = need(1, "a variable name, as in var.NAME")?;
                 if s.source.variables.iter().any(|v| v.name == name) {
-                    Ok(Target::Var { scope, name: name.into() })
+                    Ok(Target::Var {
+                        scope,
+                        name: name.into(),
+                    })
                 } else {
-                    Err(unknown(r, "an input variable", self.suggest(r, scope, stage, 2)))
+                    Err(unknown(
+                        r,
+                        "an input variable",
+                        self.suggest(r, scope, stage, 2),
+                    ))
                 }
             }
             "local" => {
                 let name = need(1, "a local name, as in local.NAME")?;
                 if s.source.locals.iter().any(|l| l.name == name) {
-                    Ok(Target::Local { scope, name: name.into() })
+                    Ok(Target::Local {
+                        scope,
+                        name: name.into(),
+                    })
                 } else {
-                    Err(unknown(r, "a local value", self.suggest(r, scope, stage, 2)))
+                    Err(unknown(
+                        r,
+                        "a local value",
+                        self.suggest(r, scope, stage, 2),
+                    ))
                 }
             }
             "module" => {
                 let m = need(1, "a module name, as in module.NAME")?;
                 let Some(&child) = s.children.get(m) else {
-                    return Err(unknown(r, "a module call", self.suggest(r, scope, stage, 2)));
+                    return Err(unknown(
+                        r,
+                        "a module call",
+                        self.suggest(r, scope, stage, 2),
+                    ));
                 };
                 match r.attr(2) {
                     None => Ok(Target::Module { scope: child }),
-                    Some(out) if self.scopes[child].source.outputs.iter().any(|o| o.name == out) => {
-                        Ok(Target::ModuleOutput { scope: child, name: out.into() })
+                    Some(out)
+                        if self.scopes[child]
+                            .source
+                            .outputs
+                            .iter()
+                            .any(|o| o.name == out) =>
+                    {
+                        Ok(Target::ModuleOutput {
+                            scope: child,
+                            name: out.into(),
+                        })
                     }
                     Some(out) => {
-                        let outs = self.scopes[child].source.outputs.iter().map(|o| o.name.as_str());
+                        let outs = self.scopes[child]
+                            .source
+                            .outputs
+                            .iter()
+                            .map(|o| o.name.as_str());
                         let hint = did_you_mean(out, outs).map(|s| format!("module.{m}.{s}"));
                         Err(unknown(r, "a module output", hint))
                     }
@@ -169,13 +236,19 @@ impl Spec {
             "path" => Ok(Target::Path),
             "count" | "each" | "self" => Err(Diagnostic::error(
                 "Invalid reference",
-                format!("`{}` is not supported; use a rollout for repeated blocks.", r.root()),
+                format!(
+                    "`{}` is not supported; use a rollout for repeated blocks.",
+                    r.root()
+                ),
             )
             .at(Some(r.span.clone()))),
             root => {
                 let (local, key_len) = match root {
                     "step" | "gate" => (format!("{root}.{}", need(1, "a name")?), 2),
-                    "data" => (format!("data.{}.{}", need(1, "a data type")?, need(2, "a name")?), 3),
+                    "data" => (
+                        format!("data.{}.{}", need(1, "a data type")?, need(2, "a name")?),
+                        3,
+                    ),
                     t => match r.attr(1) {
                         Some(n) => (format!("{t}.{n}"), 2),
                         None => {
@@ -185,7 +258,11 @@ impl Spec {
                 };
                 match self.node_in(scope, stage, &local) {
                     Some(id) => Ok(Target::Node { id, key_len }),
-                    None => Err(unknown(r, "a block", self.suggest(r, scope, stage, key_len))),
+                    None => Err(unknown(
+                        r,
+                        "a block",
+                        self.suggest(r, scope, stage, key_len),
+                    )),
                 }
             }
         }

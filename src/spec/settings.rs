@@ -54,7 +54,13 @@ impl MigrationSettings {
         let Some(m) = &root.migration else { return s };
         s.name = m.name.clone();
         let body = &m.body;
-        check_attrs(body, &["description", "on_failure", "parallelism"], &["state", "notify"], "migration block", diags);
+        check_attrs(
+            body,
+            &["description", "on_failure", "parallelism"],
+            &["state", "notify"],
+            "migration block",
+            diags,
+        );
         s.description = lit(body, "description").and_then(|v| v.as_str().map(str::to_string));
         if let Some(a) = body.attr("on_failure") {
             match a.value.literal().as_ref().and_then(|v| v.as_str()) {
@@ -86,7 +92,9 @@ impl MigrationSettings {
                 }
                 "notify" => {
                     check_attrs(&b.body, &["webhook"], &[], "notify block", diags);
-                    if let Some(url) = lit(&b.body, "webhook").and_then(|v| v.as_str().map(str::to_string)) {
+                    if let Some(url) =
+                        lit(&b.body, "webhook").and_then(|v| v.as_str().map(str::to_string))
+                    {
                         s.notify.push(url);
                     }
                 }
@@ -108,7 +116,10 @@ fn literals(body: &Body, diags: &mut Diagnostics) -> BTreeMap<String, serde_json
             Some(v) => {
                 out.insert(a.name.clone(), crate::eval::to_json(&v));
             }
-            None => diags.push(type_mismatch(&a.value, "a literal value (state settings cannot reference other values)")),
+            None => diags.push(type_mismatch(
+                &a.value,
+                "a literal value (state settings cannot reference other values)",
+            )),
         }
     }
     out

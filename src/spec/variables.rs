@@ -72,7 +72,10 @@ impl VarType {
         go(&e.expr).ok_or_else(|| {
             Diagnostic::error(
                 "Invalid type specification",
-                format!("`{}` is not a type; expected string, number, bool, any, list(T) or map(T).", e.source()),
+                format!(
+                    "`{}` is not a type; expected string, number, bool, any, list(T) or map(T).",
+                    e.source()
+                ),
             )
             .at(Some(e.span.clone()))
         })
@@ -99,8 +102,14 @@ impl VarType {
                 .ok_or(())
                 .map_err(|_| format!("a number is required, got \"{s}\"")),
             (VarType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
-            (VarType::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
-            (VarType::List(t), Value::Array(items)) => items.into_iter().map(|i| t.convert(i)).collect::<Result<_, _>>().map(Value::Array),
+            (VarType::Bool, Value::String(s)) if s == "true" || s == "false" => {
+                Ok(Value::Bool(s == "true"))
+            }
+            (VarType::List(t), Value::Array(items)) => items
+                .into_iter()
+                .map(|i| t.convert(i))
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
             (VarType::Map(t), Value::Object(m)) => m
                 .into_iter()
                 .map(|(k, v)| t.convert(v).map(|v| (k, v)))
@@ -160,9 +169,17 @@ enum Origin {
 }
 
 /// Resolves every root variable; problems go to `diags`.
-pub fn resolve_root(root: &ModuleSource, inputs: &VarInputs, diags: &mut Diagnostics) -> BTreeMap<String, VarValue> {
+pub fn resolve_root(
+    root: &ModuleSource,
+    inputs: &VarInputs,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, VarValue> {
     let mut raw: BTreeMap<String, (Result<Value, String>, Origin)> = BTreeMap::new();
-    let decls: BTreeMap<&str, &VariableDecl> = root.variables.iter().map(|v| (v.name.as_str(), v)).collect();
+    let decls: BTreeMap<&str, &VariableDecl> = root
+        .variables
+        .iter()
+        .map(|v| (v.name.as_str(), v))
+        .collect();
     let types: BTreeMap<&str, VarType> = root
         .variables
         .iter()
@@ -247,7 +264,13 @@ pub fn resolve_root(root: &ModuleSource, inputs: &VarInputs, diags: &mut Diagnos
             }
         };
         check_validations(v, &value, diags);
-        out.insert(v.name.clone(), VarValue { value, sensitive: v.sensitive });
+        out.insert(
+            v.name.clone(),
+            VarValue {
+                value,
+                sensitive: v.sensitive,
+            },
+        );
     }
     out
 }
@@ -274,8 +297,11 @@ fn load_var_file(
         Err(e) => {
             let o = e.location().offset();
             diags.push(
-                Diagnostic::error("Malformed HCL", format!("The variable file could not be parsed: {}.", e.message()))
-                    .at(Some(SourceSpan::new(&file, o..o + 1))),
+                Diagnostic::error(
+                    "Malformed HCL",
+                    format!("The variable file could not be parsed: {}.", e.message()),
+                )
+                .at(Some(SourceSpan::new(&file, o..o + 1))),
             );
             return;
         }
@@ -283,10 +309,16 @@ fn load_var_file(
     for s in body.iter() {
         use hcl::edit::Span;
         let Some(a) = s.as_attribute() else {
-            let span = s.as_block().and_then(|b| b.ident.span()).map(|r| SourceSpan::new(&file, r));
+            let span = s
+                .as_block()
+                .and_then(|b| b.ident.span())
+                .map(|r| SourceSpan::new(&file, r));
             diags.push(
-                Diagnostic::error("Unexpected block", "A variable file holds only `name = value` assignments.")
-                    .at(span),
+                Diagnostic::error(
+                    "Unexpected block",
+                    "A variable file holds only `name = value` assignments.",
+                )
+                .at(span),
             );
             continue;
         };
@@ -303,8 +335,16 @@ fn load_var_file(
             continue;
         }
         let e = hcl::Expression::from(a.value.clone());
-        let v = e.evaluate(&hcl::eval::Context::new()).map_err(|e| e.to_string());
-        raw.insert(name.to_string(), (v, Origin::File(span.unwrap_or_else(|| SourceSpan::new(&file, 0..0)))));
+        let v = e
+            .evaluate(&hcl::eval::Context::new())
+            .map_err(|e| e.to_string());
+        raw.insert(
+            name.to_string(),
+            (
+                v,
+                Origin::File(span.unwrap_or_else(|| SourceSpan::new(&file, 0..0))),
+            ),
+        );
     }
 }
 
@@ -326,13 +366,19 @@ fn check_validations(v: &VariableDecl, value: &Value, diags: &mut Diagnostics) {
             Ok(other) => diags.push(
                 Diagnostic::error(
                     "Invalid validation condition",
-                    format!("The condition must be true or false, got {}.", kind_of(&other)),
+                    format!(
+                        "The condition must be true or false, got {}.",
+                        kind_of(&other)
+                    ),
                 )
                 .at(Some(rule.condition.span.clone())),
             ),
             Err(e) => diags.push(
-                Diagnostic::error("Invalid validation condition", format!("Evaluating the condition failed: {e}."))
-                    .at(Some(rule.condition.span.clone())),
+                Diagnostic::error(
+                    "Invalid validation condition",
+                    format!("Evaluating the condition failed: {e}."),
+                )
+                .at(Some(rule.condition.span.clone())),
             ),
         }
     }

@@ -14,13 +14,29 @@ pub const LOCKFILE_NAME: &str = "cutover.lock";
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid cutover lockfile: {reason}. It was left untouched; restore it from version control or move it aside")]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path} has format version {found}, newer than this cutover understands ({FORMAT_VERSION}); upgrade cutover")]
     TooNew { path: PathBuf, found: u32 },
     #[error("{path} belongs to migration \"{found}\", not \"{expected}\"; use another directory or state key")]
-    Foreign { path: PathBuf, found: String, expected: String },
+    Foreign {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("the state is locked: {holder}. Wait for it to finish, retry with -lock-timeout, or if that process is gone run `cutover force-unlock {}`", holder.id)]
+    Locked { holder: Box<super::lock::LockInfo> },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
 }
 
 /// Where a node stands.
@@ -61,6 +77,9 @@ pub struct NodeState {
     /// Identity attributes of a resource's object, so it can be restored after its block is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<serde_json::Value>,
+    /// Why the node failed, or why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The whole lockfile.
@@ -72,28 +91,96 @@ pub struct Lockfile {
     pub serial: u64,
     pub spec_digest: String,
     pub nodes: BTreeMap<String, NodeState>,
+    /// Root outputs after the last apply (sensitive ones as salted digests).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, serde_json::Value>,
+}
+
+impl NodeState {
+    pub fn new(status: NodeStatus, digest: &str) -> NodeState {
+        NodeState {
+            status,
+            digest: digest.to_string(),
+            kind: None,
+            type_name: None,
+            started_at: None,
+            finished_at: None,
+            outputs: BTreeMap::new(),
+            prior: None,
+            applied: None,
+            identity: None,
+            error: None,
+        }
+    }
+}
+
+/// A JSON value with every object's keys sorted, recursively.
+pub fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 impl Lockfile {
+    /// An empty document for a new migration run.
+    pub fn new(migration: &str, lineage: &str) -> Lockfile {
+        Lockfile {
+            format_version: FORMAT_VERSION,
+            migration: migration.to_string(),
+            lineage: lineage.to_string(),
+            serial: 0,
+            spec_digest: String::new(),
+            nodes: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    /// The document as pretty JSON with sorted keys, newline-terminated.
+    pub fn to_json(&self) -> String {
+        let v = sorted(serde_json::to_value(self).unwrap_or_default());
+        let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+        s.push('\n');
+        s
+    }
     /// Reads the lockfile at `path`; `Ok(None)` when there is none (nothing applied yet).
     pub fn read(path: &Path, migration: &str) -> Result<Option<Lockfile>, StateError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StateError::Io { path: path.into(), source }),
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: path.into(),
+                    source,
+                })
+            }
         };
         Lockfile::parse(&text, path, migration).map(Some)
     }
 
     /// Parses and checks a lockfile document.
     pub fn parse(text: &str, path: &Path, migration: &str) -> Result<Lockfile, StateError> {
-        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| StateError::Corrupt {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        let version = raw.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let raw: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| StateError::Corrupt {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+        let version = raw
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
         if version > FORMAT_VERSION {
-            return Err(StateError::TooNew { path: path.into(), found: version });
+            return Err(StateError::TooNew {
+                path: path.into(),
+                found: version,
+            });
         }
         let lock: Lockfile = serde_json::from_value(raw).map_err(|e| StateError::Corrupt {
             path: path.into(),

@@ -1,9 +1,20 @@
-//! State: the lockfile that records what a migration has done.
+//! State: the lockfile that records what a migration has done — read by
+//! plan, written by apply.
 //!
-//! `state` owns the lockfile model ([`lockfile`]), reading and writing it,
-//! the journal of transitions and the backends that keep it. It knows no
-//! provider types: attributes are plain JSON.
+//! `state` owns the lockfile model ([`lockfile`]), the journal of transitions
+//! ([`journal`]), the lock that keeps two applies apart ([`lock`]) and the
+//! backends that keep all three ([`backend`], [`local`]). Every backend
+//! implements the same small traits and passes one conformance suite
+//! ([`conformance`]). It knows no provider types: attributes are plain JSON.
 
+pub mod backend;
+pub mod conformance;
+pub mod journal;
+pub mod local;
+pub mod lock;
 pub mod lockfile;
 
+pub use backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
+pub use journal::Record;
+pub use lock::{LockGuard, LockInfo};
 pub use lockfile::{Lockfile, NodeState, NodeStatus, StateError};

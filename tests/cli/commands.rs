@@ -10,7 +10,10 @@ fn init_scaffolds_a_migration_that_validates_and_plans() {
     assert!(out.contains("Created new-mig/main.hcl"), "{out}");
     let (code, out, err) = p.run(&["-chdir", "new-mig", "validate"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "The migration \"my-migration\" is valid: 3 nodes in 3 waves.\n");
+    assert_eq!(
+        out,
+        "The migration \"my-migration\" is valid: 3 nodes in 3 waves.\n"
+    );
     let (code, out, _) = p.run(&["-chdir=new-mig", "plan"]);
     assert_eq!(code, 0);
     assert!(out.contains("+ local_file.config"), "{out}");
@@ -51,7 +54,10 @@ fn fmt_rewrites_checks_and_diffs() {
     let (code, out, _) = p.run(&["fmt", "-check", "-diff"]);
     assert_eq!(code, 3);
     assert!(out.contains("--- a/main.hcl\n+++ b/main.hcl\n"), "{out}");
-    assert!(out.contains("\n-command=[\"true\"]\n") && out.contains("\n+  command = [\"true\"]\n"), "{out}");
+    assert!(
+        out.contains("\n-command=[\"true\"]\n") && out.contains("\n+  command = [\"true\"]\n"),
+        "{out}"
+    );
     let (code, out, _) = p.run(&["fmt"]);
     assert_eq!((code, out.as_str()), (0, "main.hcl\n"));
     assert_eq!(p.read("main.hcl"), PRETTY);
@@ -70,9 +76,22 @@ fn fmt_refuses_malformed_files() {
 #[test]
 fn examples_and_modules_are_formatted() {
     let repo = crate::support::repo();
-    for dir in ["examples/quickstart", "modules/backed-up-file", "tests/fixtures/rollout3"] {
-        let out = assert_cmd::Command::cargo_bin("cutover").unwrap().args(["fmt", "-check"]).arg(repo.join(dir)).output().unwrap();
-        assert!(out.status.success(), "{dir} is not formatted: {}", String::from_utf8_lossy(&out.stdout));
+    for dir in [
+        "examples/quickstart",
+        "modules/backed-up-file",
+        "tests/fixtures/rollout3",
+    ] {
+        let out = assert_cmd::Command::cargo_bin("cutover")
+            .unwrap()
+            .args(["fmt", "-check"])
+            .arg(repo.join(dir))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{dir} is not formatted: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
 
@@ -94,7 +113,11 @@ fn completions_and_help() {
     assert!(out.contains("_cutover()"), "{out}");
     let (code, out, _) = p.run(&["--help"]);
     assert_eq!(code, 0);
-    assert!(out.contains("Exit codes:") && out.contains("2  `plan -detailed-exitcode`: the plan has changes"), "{out}");
+    assert!(
+        out.contains("Exit codes:")
+            && out.contains("2  `plan -detailed-exitcode`: the plan has changes"),
+        "{out}"
+    );
     let (code, _, err) = p.run(&["frobnicate"]);
     assert_eq!(code, 1);
     assert!(err.contains("unrecognized subcommand"), "{err}");
@@ -103,8 +126,19 @@ fn completions_and_help() {
 #[test]
 fn single_dash_flags_work_like_terraform() {
     let p = Project::example("tests/fixtures/rollout3");
-    let gnu = p.run(&["--no-color", "plan", "--target", "step.snapshot", "--detailed-exitcode"]);
-    let tf = p.run(&["-no-color", "plan", "-target=step.snapshot", "-detailed-exitcode"]);
+    let gnu = p.run(&[
+        "--no-color",
+        "plan",
+        "--target",
+        "step.snapshot",
+        "--detailed-exitcode",
+    ]);
+    let tf = p.run(&[
+        "-no-color",
+        "plan",
+        "-target=step.snapshot",
+        "-detailed-exitcode",
+    ]);
     assert_eq!(gnu, tf);
     assert_eq!(tf.0, 2);
 }

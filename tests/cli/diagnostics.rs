@@ -381,7 +381,10 @@ fn every_bad_input_gets_a_located_diagnostic_and_changes_nothing() {
 }
 
 fn listing(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = walk(dir).into_iter().map(|p| p.display().to_string()).collect();
+    let mut v: Vec<String> = walk(dir)
+        .into_iter()
+        .map(|p| p.display().to_string())
+        .collect();
     v.sort();
     v
 }
@@ -405,7 +408,13 @@ fn all_problems_are_reported_at_once_in_source_order() {
         .file("a.hcl", "step \"wait\" \"w\" {\n  duraton = \"1s\"\n}\ngate \"exec\" \"g\" {\n  shell = \"true\"\n  depends_on = [step.nope]\n}\n");
     let (code, _, stderr) = p.run(&["validate"]);
     assert_eq!(code, 1);
-    let order: Vec<usize> = ["a.hcl:2:3", "b.hcl:2:3"].iter().map(|l| stderr.find(l).unwrap_or_else(|| panic!("{l} in {stderr}"))).collect();
+    let order: Vec<usize> = ["a.hcl:2:3", "b.hcl:2:3"]
+        .iter()
+        .map(|l| stderr.find(l).unwrap_or_else(|| panic!("{l} in {stderr}")))
+        .collect();
     assert!(order[0] < order[1], "{stderr}");
-    assert!(stderr.contains("problems found; nothing was changed."), "{stderr}");
+    assert!(
+        stderr.contains("problems found; nothing was changed."),
+        "{stderr}"
+    );
 }

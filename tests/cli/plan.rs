@@ -24,9 +24,15 @@ fn redacted(mut v: Value) -> String {
 }
 
 fn assert_matches_schema(plan: &Value) {
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schema/plan.schema.json")).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(plan).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(plan)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
@@ -67,9 +73,16 @@ fn stages_of_one_object_are_chained() {
     let flags: Vec<&Value> = nodes.iter().filter(|n| n["type"] == "local_file").collect();
     assert_eq!(flags.len(), 3);
     assert_eq!(flags[1]["follows"], "rollout.flags[10].local_file.flags");
-    assert_eq!(flags[2]["changes"][0]["before"]["value"], "{\n  \"new_checkout\": 50,\n  \"owner\": \"payments\"\n}\n");
+    assert_eq!(
+        flags[2]["changes"][0]["before"]["value"],
+        "{\n  \"new_checkout\": 50,\n  \"owner\": \"payments\"\n}\n"
+    );
     // Gates come last in their stage, and the next stage waits for them.
-    let wave = |a: &str| nodes.iter().find(|n| n["address"] == a).unwrap()["wave"].as_u64().unwrap();
+    let wave = |a: &str| {
+        nodes.iter().find(|n| n["address"] == a).unwrap()["wave"]
+            .as_u64()
+            .unwrap()
+    };
     assert!(wave("rollout.flags[10].gate.errors_low") > wave("rollout.flags[10].local_file.flags"));
     assert!(wave("rollout.flags[50].local_file.flags") > wave("rollout.flags[10].gate.errors_low"));
 }
@@ -79,7 +92,10 @@ fn sensitive_values_are_never_printed() {
     let p = rollout3();
     for format in ["human", "markdown", "json"] {
         let (_, out, err) = p.run(&["plan", "--format", format]);
-        assert!(!out.contains("s3cret") && !err.contains("s3cret"), "{format}: {out}");
+        assert!(
+            !out.contains("s3cret") && !err.contains("s3cret"),
+            "{format}: {out}"
+        );
         assert!(out.contains("sensitive"), "{format}");
     }
 }
@@ -88,10 +104,12 @@ fn sensitive_values_are_never_printed() {
 fn detailed_exitcode_says_whether_there_are_changes() {
     let p = rollout3();
     assert_eq!(p.run(&["plan", "-detailed-exitcode"]).0, 2);
-    let quiet = Project::new().file(
-        "main.hcl",
-        "resource \"local_file\" \"same\" {\n  path = \"a.txt\"\n  content = \"x\"\n}\n",
-    ).file("a.txt", "x");
+    let quiet = Project::new()
+        .file(
+            "main.hcl",
+            "resource \"local_file\" \"same\" {\n  path = \"a.txt\"\n  content = \"x\"\n}\n",
+        )
+        .file("a.txt", "x");
     let (code, out, _) = quiet.run(&["plan", "-detailed-exitcode"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("No changes."), "{out}");
@@ -114,7 +132,10 @@ fn saved_plan_holds_the_fingerprint() {
 #[test]
 fn fingerprint_changes_when_an_observed_object_changes() {
     let p = Project::new()
-        .file("main.hcl", "resource \"local_file\" \"a\" {\n  path = \"a.txt\"\n  content = \"new\"\n}\n")
+        .file(
+            "main.hcl",
+            "resource \"local_file\" \"a\" {\n  path = \"a.txt\"\n  content = \"new\"\n}\n",
+        )
         .file("a.txt", "old");
     let fp = |p: &Project| json_plan(p, &[])["fingerprint"].clone();
     let first = fp(&p);
@@ -125,9 +146,24 @@ fn fingerprint_changes_when_an_observed_object_changes() {
 
 #[test]
 fn target_limits_the_plan_to_a_node_and_its_dependencies() {
-    let plan = json_plan(&rollout3(), &["-target", "rollout.flags[10].gate.errors_low"]);
-    let addrs: Vec<&str> = plan["nodes"].as_array().unwrap().iter().map(|n| n["address"].as_str().unwrap()).collect();
-    assert_eq!(addrs, ["step.snapshot", "rollout.flags[10].local_file.flags", "rollout.flags[10].gate.errors_low"]);
+    let plan = json_plan(
+        &rollout3(),
+        &["-target", "rollout.flags[10].gate.errors_low"],
+    );
+    let addrs: Vec<&str> = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addrs,
+        [
+            "step.snapshot",
+            "rollout.flags[10].local_file.flags",
+            "rollout.flags[10].gate.errors_low"
+        ]
+    );
     let whole_stage = json_plan(&rollout3(), &["-target", "rollout.flags[50]"]);
     assert_eq!(whole_stage["nodes"].as_array().unwrap().len(), 5);
 }
@@ -150,7 +186,15 @@ const LOCKED: &str = "migration \"locked\" {}\nstep \"exec\" \"a\" {\n  shell = 
 fn lockfile_marks_done_and_changed_steps() {
     let p = Project::new().file("main.hcl", LOCKED);
     let fresh = json_plan(&p, &[]);
-    let digest = |addr: &str| fresh["nodes"].as_array().unwrap().iter().find(|n| n["address"] == addr).unwrap()["digest"].clone();
+    let digest = |addr: &str| {
+        fresh["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["address"] == addr)
+            .unwrap()["digest"]
+            .clone()
+    };
     let lock = lockfile(serde_json::json!({
         "step.a": { "status": "done", "digest": digest("step.a"), "finished_at": "2026-11-20T10:00:00Z", "outputs": { "stdout": "{\"v\": \"from-a\"}", "exit_code": 0, "outputs": { "v": "from-a" } } },
         "step.b": { "status": "done", "digest": "0".repeat(64) },
@@ -158,28 +202,46 @@ fn lockfile_marks_done_and_changed_steps() {
     let p = p.file("cutover.lock", &lock);
     let (code, out, err) = p.run(&["plan"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("✓ step.a  applied at 2026-11-20T10:00:00Z"), "{out}");
+    assert!(
+        out.contains("✓ step.a  applied at 2026-11-20T10:00:00Z"),
+        "{out}"
+    );
     assert!(out.contains("! step.b  its definition changed since it was applied; run with -replace step.b to run it again"), "{out}");
     // A done step's recorded outputs are known to the steps after it.
     assert!(out.contains("shell = \"echo from-a\""), "{out}");
     let (_, out, _) = p.run(&["plan", "-replace", "step.b"]);
-    assert!(out.contains("> step.b  replacement requested with -replace"), "{out}");
+    assert!(
+        out.contains("> step.b  replacement requested with -replace"),
+        "{out}"
+    );
 }
 
 #[test]
 fn bad_lockfiles_are_refused_and_left_alone() {
-    let p = Project::new().file("main.hcl", LOCKED).file("cutover.lock", "{ not json");
+    let p = Project::new()
+        .file("main.hcl", LOCKED)
+        .file("cutover.lock", "{ not json");
     let (code, _, err) = p.run(&["plan"]);
     assert_eq!(code, 1);
     assert!(err.contains("is not a valid cutover lockfile"), "{err}");
     assert_eq!(p.read("cutover.lock"), "{ not json");
-    let newer = lockfile(serde_json::json!({})).replace("\"format_version\": 1", "\"format_version\": 9");
+    let newer =
+        lockfile(serde_json::json!({})).replace("\"format_version\": 1", "\"format_version\": 9");
     let p = p.file("cutover.lock", &newer);
     let (_, _, err) = p.run(&["plan"]);
-    assert!(err.contains("has format version 9, newer than this cutover understands"), "{err}");
-    let p = p.file("cutover.lock", &lockfile(serde_json::json!({})).replace("\"locked\"", "\"other\""));
+    assert!(
+        err.contains("has format version 9, newer than this cutover understands"),
+        "{err}"
+    );
+    let p = p.file(
+        "cutover.lock",
+        &lockfile(serde_json::json!({})).replace("\"locked\"", "\"other\""),
+    );
     let (_, _, err) = p.run(&["plan"]);
-    assert!(err.contains("belongs to migration \"other\", not \"locked\""), "{err}");
+    assert!(
+        err.contains("belongs to migration \"other\", not \"locked\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -189,7 +251,10 @@ fn done_when_marks_a_step_done_without_running_it() {
         "step \"exec\" \"migrate\" {\n  shell = \"touch ran\"\n  done_when = \"test -f marker\"\n}\n",
     );
     let (_, out, _) = p.run(&["plan"]);
-    assert!(out.contains("> step.migrate  done_when does not hold yet (done_when exited 1)"), "{out}");
+    assert!(
+        out.contains("> step.migrate  done_when does not hold yet (done_when exited 1)"),
+        "{out}"
+    );
     let p = p.file("marker", "");
     let (_, out, _) = p.run(&["plan"]);
     assert!(out.contains("✓ step.migrate  done_when holds"), "{out}");
@@ -211,10 +276,16 @@ fn data_sources_are_read_at_plan_time() {
 
 #[test]
 fn unreachable_data_source_is_an_error() {
-    let p = Project::new().file("main.hcl", "data \"http\" \"x\" {\n  url = \"http://127.0.0.1:9/\"\n}\n");
+    let p = Project::new().file(
+        "main.hcl",
+        "data \"http\" \"x\" {\n  url = \"http://127.0.0.1:9/\"\n}\n",
+    );
     let (code, _, err) = p.run(&["plan"]);
     assert_eq!(code, 1);
-    assert!(err.contains("refreshing data.http.x failed: http://127.0.0.1:9/"), "{err}");
+    assert!(
+        err.contains("refreshing data.http.x failed: http://127.0.0.1:9/"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -224,7 +295,9 @@ fn removed_resource_blocks_are_planned_for_deletion() {
         "nodes": { "local_file.old": { "status": "done", "digest": "d", "kind": "resource", "type_name": "local_file", "prior": null, "identity": { "path": "old.txt" } } }
     }))
     .unwrap();
-    let p = Project::new().file("main.hcl", "migration \"m\" {}\n").file("cutover.lock", &lock);
+    let p = Project::new()
+        .file("main.hcl", "migration \"m\" {}\n")
+        .file("cutover.lock", &lock);
     let (_, out, _) = p.run(&["plan"]);
     assert!(out.contains("- local_file.old  its block was removed from the spec; the object it created is removed"), "{out}");
 }

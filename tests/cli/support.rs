@@ -63,7 +63,9 @@ impl Project {
 
     pub fn cmd(&self) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::cargo_bin("cutover").unwrap();
-        c.current_dir(&self.dir).env_remove("NO_COLOR").env("CUTOVER_TEST", "1");
+        c.current_dir(&self.dir)
+            .env_remove("NO_COLOR")
+            .env("CUTOVER_TEST", "1");
         for (k, _) in std::env::vars() {
             if k.starts_with("CUTOVER_VAR_") {
                 c.env_remove(k);

@@ -11,18 +11,44 @@ fn content(p: &Project, args: &[&str], env: &[(&str, &str)]) -> String {
         c.env(k, v);
     }
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    plan["nodes"][0]["attributes"]["content"]["value"].as_str().unwrap().to_string()
+    plan["nodes"][0]["attributes"]["content"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn precedence_default_env_file_flag() {
-    let p = Project::new().file("main.hcl", SPEC).file("prod.vars.hcl", "color = \"red\"\nreplicas = 3\n");
+    let p = Project::new()
+        .file("main.hcl", SPEC)
+        .file("prod.vars.hcl", "color = \"red\"\nreplicas = 3\n");
     assert_eq!(content(&p, &[], &[]), "blue x2");
-    assert_eq!(content(&p, &[], &[("CUTOVER_VAR_color", "green")]), "green x2");
-    assert_eq!(content(&p, &["-var-file", "prod.vars.hcl"], &[("CUTOVER_VAR_color", "green")]), "red x6");
-    assert_eq!(content(&p, &["-var-file", "prod.vars.hcl", "-var", "replicas=5"], &[]), "red x10");
+    assert_eq!(
+        content(&p, &[], &[("CUTOVER_VAR_color", "green")]),
+        "green x2"
+    );
+    assert_eq!(
+        content(
+            &p,
+            &["-var-file", "prod.vars.hcl"],
+            &[("CUTOVER_VAR_color", "green")]
+        ),
+        "red x6"
+    );
+    assert_eq!(
+        content(
+            &p,
+            &["-var-file", "prod.vars.hcl", "-var", "replicas=5"],
+            &[]
+        ),
+        "red x10"
+    );
     assert_eq!(content(&p, &["-var", "color=a=b"], &[]), "a=b x2");
 }
 
@@ -43,7 +69,9 @@ fn modules_take_inputs_and_give_outputs() {
     assert!(out.contains("+ content = \"API\""), "{out}");
     assert!(out.contains("+ content = \"api.conf\""), "{out}");
     // The module's node comes first: summary reads its output.
-    assert!(out.find("module.cfg.local_file.conf").unwrap() < out.find("local_file.summary").unwrap());
+    assert!(
+        out.find("module.cfg.local_file.conf").unwrap() < out.find("local_file.summary").unwrap()
+    );
 }
 
 #[test]

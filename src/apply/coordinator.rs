@@ -1,0 +1,860 @@
+//! The coordinator: the one loop that starts nodes, journals transitions,
+//! releases dependents and decides when to stop. See the module docs of
+//! [`crate::apply`] for the design.
+
+use super::execute::{self, GateTiming, Job, Msg, Retry};
+use super::undo;
+use super::{Confirm, Event, Reporter};
+use crate::eval::{duration, to_json, Evaluator};
+use crate::graph::{Graph, ReadySet};
+use crate::plan::evaluate::{
+    evaluate_node, known_attrs, node_digest, root_outputs, NodeEval, Values,
+};
+use crate::plan::{Action, Planned, PlannedValue};
+use crate::providers::{Attrs, Registry};
+use crate::spec::ast::NodeKind;
+use crate::spec::{Diagnostics, NodeId, OnFailure, Spec};
+use crate::state::{Backend, Lockfile, NodeState, NodeStatus, Record, StateError};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How apply runs.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// How many nodes run at once.
+    pub parallelism: usize,
+    /// Start wave N+1 only when every node of wave N has finished.
+    pub strict_waves: bool,
+    /// Stop after this wave.
+    pub max_waves: Option<u32>,
+}
+
+/// How an apply ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every planned node is done.
+    Complete,
+    /// Stopped early on purpose (max waves, Ctrl-C, a declined confirmation); resume with apply.
+    Partial { reason: String },
+    /// A node failed; with `on_failure = "rollback"`, what the rollback did.
+    Failed {
+        failed: Vec<String>,
+        rollback: Option<undo::Report>,
+    },
+}
+
+/// Why apply could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("the last apply was interrupted while {} {} running, and {} not idempotent: it may have done part of its work. Check by hand, then record what happened with `cutover state resolve ADDR --done` or `--failed` and apply again", nodes.join(", "), if nodes.len() == 1 { "was" } else { "were" }, if nodes.len() == 1 { "it is" } else { "they are" })]
+    ResumeBlocked { nodes: Vec<String> },
+}
+
+/// What apply works with.
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub graph: &'a Graph,
+    pub registry: &'a Registry,
+    pub backend: &'a dyn Backend,
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// The object a resource names: type and identity, as a key.
+pub(crate) fn object_key(type_name: &str, identity: &Attrs) -> String {
+    format!(
+        "{type_name} {}",
+        serde_json::to_string(identity).unwrap_or_default()
+    )
+}
+
+/// Identity attributes of a resource, per its schema.
+pub(crate) fn identity_of(cx: &Context, id: NodeId, ne: &NodeEval) -> Attrs {
+    let node = &cx.spec.nodes[id];
+    let Some(schema) = cx.registry.schema(node.decl.kind, &node.decl.type_name) else {
+        return Attrs::new();
+    };
+    let all = known_attrs(ne);
+    schema
+        .identity_attrs()
+        .filter_map(|a| all.get(a.name).map(|v| (a.name.to_string(), v.clone())))
+        .collect()
+}
+
+fn attr_str<'a>(ne: &'a NodeEval, name: &str) -> Option<&'a str> {
+    ne.attrs
+        .get(name)
+        .and_then(|e| e.val.as_ref())
+        .and_then(|v| v.as_str())
+}
+
+fn attr_duration(ne: &NodeEval, name: &str) -> Option<Duration> {
+    attr_str(ne, name).and_then(|s| duration::parse(s).ok())
+}
+
+pub(crate) fn attr_bool(ne: &NodeEval, name: &str) -> bool {
+    ne.attrs
+        .get(name)
+        .and_then(|e| e.val.as_ref())
+        .and_then(|v| v.as_bool())
+        == Some(true)
+}
+
+fn retry_of(ne: &NodeEval) -> Retry {
+    let r = ne
+        .attrs
+        .get("retry")
+        .and_then(|e| e.val.as_ref())
+        .and_then(|v| v.as_object());
+    Retry {
+        attempts: r
+            .and_then(|m| m.get("attempts"))
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1)
+            .clamp(1, 1000) as u32,
+        backoff: r
+            .and_then(|m| m.get("backoff"))
+            .and_then(|v| v.as_str())
+            .and_then(|s| duration::parse(s).ok())
+            .unwrap_or(Duration::from_secs(1)),
+    }
+}
+
+struct Walk<'a, 'c> {
+    cx: &'a Context<'c>,
+    planned: &'a Planned,
+    ev: Evaluator<'c>,
+    evals: Vec<Option<NodeEval>>,
+    doc: Lockfile,
+    lineage: String,
+    action: Vec<Option<Action>>,
+    ready: ReadySet,
+    left_in_wave: Vec<usize>,
+    running: HashMap<NodeId, (tokio::task::AbortHandle, Instant)>,
+    priors: HashMap<String, serde_json::Value>,
+    failed: Vec<NodeId>,
+    stop: Option<String>,
+    interrupted: bool,
+    records: Vec<Record>,
+}
+
+/// Applies `planned`: see the module docs for the rules.
+pub async fn apply(
+    cx: &Context<'_>,
+    planned: &Planned,
+    doc: Option<Lockfile>,
+    opts: &ApplyOptions,
+    reporter: &mut dyn Reporter,
+    confirm: &mut dyn Confirm,
+) -> Result<Outcome, ApplyError> {
+    let spec = cx.spec;
+    let n = spec.nodes.len();
+    let lineage = doc
+        .as_ref()
+        .map(|d| d.lineage.clone())
+        .unwrap_or_else(|| planned.lineage.clone());
+    let doc = doc.unwrap_or_else(|| Lockfile::new(&spec.settings.name, &lineage));
+    let mut action = vec![None; n];
+    for (i, pn) in planned.plan.nodes.iter().enumerate() {
+        if let Some(Some(id)) = planned.ids.get(i) {
+            action[*id] = Some(pn.action);
+        }
+    }
+    // Resume: a step left `started` runs again only if that is safe.
+    let blocked: Vec<String> = (0..n)
+        .filter(|&id| {
+            planned.included[id]
+                && spec.nodes[id].decl.kind == NodeKind::Step
+                && action[id] == Some(Action::Run)
+        })
+        .filter(|&id| {
+            doc.nodes
+                .get(&spec.nodes[id].address)
+                .is_some_and(|s| s.status == NodeStatus::Started)
+        })
+        .filter(|&id| {
+            let lit = spec.nodes[id]
+                .decl
+                .body
+                .attr("idempotent")
+                .and_then(|a| a.value.literal());
+            lit.and_then(|v| v.as_bool()) != Some(true)
+        })
+        .map(|id| spec.nodes[id].address.clone())
+        .collect();
+    if !blocked.is_empty() {
+        return Err(ApplyError::ResumeBlocked { nodes: blocked });
+    }
+    let mut left_in_wave = vec![0usize; cx.graph.wave_count() as usize + 2];
+    for id in (0..n).filter(|&id| planned.included[id]) {
+        left_in_wave[cx.graph.wave(id) as usize] += 1;
+    }
+    let priors = doc
+        .nodes
+        .values()
+        .filter_map(|s| {
+            let (Some(t), Some(serde_json::Value::Object(idm)), Some(p)) =
+                (&s.type_name, &s.identity, &s.prior)
+            else {
+                return None;
+            };
+            let identity: Attrs = idm.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            Some((object_key(t, &identity), p.clone()))
+        })
+        .collect();
+    let mut w = Walk {
+        cx,
+        planned,
+        ev: Evaluator::new(spec),
+        evals: vec![None; n],
+        doc,
+        lineage,
+        action,
+        ready: ReadySet::new(cx.graph, &planned.included),
+        left_in_wave,
+        running: HashMap::new(),
+        priors,
+        failed: Vec::new(),
+        stop: None,
+        interrupted: false,
+        records: Vec::new(),
+    };
+    reporter.report(&Event::ApplyStarted {
+        migration: spec.settings.name.clone(),
+        nodes: planned.included.iter().filter(|i| **i).count(),
+        waves: planned.plan.waves,
+    });
+    w.restore_removed(reporter).await?;
+    w.run(opts, reporter, confirm).await?;
+    let outcome = w.finish(opts, reporter).await?;
+    Ok(outcome)
+}
+
+impl Walk<'_, '_> {
+    fn record(&mut self, address: &str, state: NodeState) {
+        self.doc.nodes.insert(address.to_string(), state.clone());
+        self.records
+            .push(Record::node(&self.lineage, address, state));
+    }
+
+    /// Makes every pending record durable: one fsync for the batch.
+    fn flush(&mut self) -> Result<(), StateError> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.records);
+        self.cx.backend.append(&batch)
+    }
+
+    fn base_state(&self, id: NodeId, status: NodeStatus, digest: &str) -> NodeState {
+        let node = &self.cx.spec.nodes[id];
+        let mut s = self
+            .doc
+            .nodes
+            .get(&node.address)
+            .cloned()
+            .unwrap_or_else(|| NodeState::new(status, digest));
+        s.status = status;
+        s.digest = digest.to_string();
+        s.kind = Some(node.decl.kind.keyword().to_string());
+        s.type_name = Some(node.decl.type_name.clone());
+        s.error = None;
+        s
+    }
+
+    /// The wave up to which nodes may start now.
+    fn wave_limit(&self, opts: &ApplyOptions) -> u32 {
+        let mut limit = u32::MAX;
+        if opts.strict_waves {
+            limit = self
+                .left_in_wave
+                .iter()
+                .position(|c| *c > 0)
+                .unwrap_or(usize::MAX) as u32;
+        }
+        if let Some(m) = opts.max_waves {
+            limit = limit.min(m);
+        }
+        limit
+    }
+
+    fn finish_in_wave(&mut self, id: NodeId, reporter: &mut dyn Reporter) {
+        let w = self.cx.graph.wave(id) as usize;
+        self.left_in_wave[w] -= 1;
+        if self.left_in_wave[w] == 0 {
+            reporter.report(&Event::WaveDone { wave: w as u32 });
+        }
+    }
+
+    /// Resources whose blocks were removed from the spec: restore them first.
+    async fn restore_removed(&mut self, reporter: &mut dyn Reporter) -> Result<(), ApplyError> {
+        for pn in self
+            .planned
+            .plan
+            .nodes
+            .iter()
+            .filter(|n| n.action == Action::Delete)
+        {
+            let Some(st) = self.doc.nodes.get(&pn.address).cloned() else {
+                continue;
+            };
+            let Some(p) = self
+                .cx
+                .registry
+                .provider(NodeKind::Resource, &pn.type_name)
+                .cloned()
+            else {
+                continue;
+            };
+            let identity: Attrs = st
+                .identity
+                .as_ref()
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let desired: Option<Attrs> = st
+                .prior
+                .as_ref()
+                .and_then(|v| serde_json::from_value(v.clone()).ok());
+            reporter.report(&Event::NodeStarted {
+                address: pn.address.clone(),
+                wave: 0,
+                attempt: 1,
+            });
+            match p.apply(&pn.type_name, desired.as_ref(), &identity).await {
+                Ok(_) => {
+                    let mut s = st.clone();
+                    s.status = NodeStatus::RolledBack;
+                    s.finished_at = Some(now());
+                    self.record(&pn.address, s);
+                    self.flush()?;
+                    reporter.report(&Event::NodeDone {
+                        address: pn.address.clone(),
+                        elapsed_ms: 0,
+                        detail: "restored".into(),
+                    });
+                }
+                Err(e) => {
+                    reporter.report(&Event::NodeFailed {
+                        address: pn.address.clone(),
+                        error: e.to_string(),
+                        retry_in_ms: None,
+                    });
+                    self.stop = Some(format!("{} could not be restored", pn.address));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &mut self,
+        opts: &ApplyOptions,
+        reporter: &mut dyn Reporter,
+        confirm: &mut dyn Confirm,
+    ) -> Result<(), ApplyError> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let mut sigint =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            // Start what may start, journaling every start before any of them runs.
+            let mut jobs = Vec::new();
+            while self.stop.is_none() && self.running.len() + jobs.len() < opts.parallelism.max(1) {
+                let Some(id) = self.ready.take_within(self.wave_limit(opts)) else {
+                    break;
+                };
+                match self.prepare(id, reporter, confirm) {
+                    Prepared::Job(job) => jobs.push(job),
+                    Prepared::Finished => {}
+                }
+            }
+            self.flush()?;
+            for job in jobs {
+                let id = job.id;
+                let node = &self.cx.spec.nodes[id];
+                reporter.report(&Event::NodeStarted {
+                    address: node.address.clone(),
+                    wave: self.cx.graph.wave(id),
+                    attempt: 1,
+                });
+                let handle = tokio::spawn(execute::run(*job, tx.clone()));
+                self.running
+                    .insert(id, (handle.abort_handle(), Instant::now()));
+            }
+            if self.running.is_empty() {
+                // Nothing could start: all done, stopping, or the rest lies beyond the wave limit.
+                break;
+            }
+            let first = tokio::select! {
+                m = rx.recv() => m,
+                _ = recv_signal(&mut sigint) => { self.interrupt(reporter)?; continue; }
+                _ = recv_signal(&mut sigterm) => { self.interrupt(reporter)?; continue; }
+            };
+            let Some(first) = first else { break };
+            let mut batch = vec![first];
+            while let Ok(m) = rx.try_recv() {
+                batch.push(m);
+            }
+            self.handle(batch, reporter)?;
+        }
+        Ok(())
+    }
+
+    fn interrupt(&mut self, reporter: &mut dyn Reporter) -> Result<(), ApplyError> {
+        let running: Vec<String> = self
+            .running
+            .keys()
+            .map(|id| self.cx.spec.nodes[*id].address.clone())
+            .collect();
+        if !self.interrupted {
+            self.interrupted = true;
+            self.stop = Some("interrupted".into());
+            reporter.report(&Event::Interrupted {
+                running,
+                second: false,
+            });
+            return Ok(());
+        }
+        reporter.report(&Event::Interrupted {
+            running,
+            second: true,
+        });
+        let ids: Vec<NodeId> = self.running.keys().copied().collect();
+        for id in ids {
+            if let Some((h, _)) = self.running.remove(&id) {
+                h.abort();
+            }
+            self.fail_node(id, "cancelled by a second Ctrl-C".into(), reporter);
+        }
+        self.flush()?;
+        Ok(())
+    }
+
+    fn fail_node(&mut self, id: NodeId, error: String, reporter: &mut dyn Reporter) {
+        let address = self.cx.spec.nodes[id].address.clone();
+        let digest = self
+            .doc
+            .nodes
+            .get(&address)
+            .map(|s| s.digest.clone())
+            .unwrap_or_default();
+        let mut s = self.base_state(id, NodeStatus::Failed, &digest);
+        s.finished_at = Some(now());
+        s.error = Some(error.clone());
+        self.record(&address, s);
+        reporter.report(&Event::NodeFailed {
+            address: address.clone(),
+            error,
+            retry_in_ms: None,
+        });
+        self.failed.push(id);
+        self.finish_in_wave(id, reporter);
+        if self.stop.is_none() {
+            self.stop = Some(format!("{address} failed"));
+        }
+        for d in self.ready.fail(id) {
+            let da = self.cx.spec.nodes[d].address.clone();
+            let digest = self
+                .doc
+                .nodes
+                .get(&da)
+                .map(|s| s.digest.clone())
+                .unwrap_or_default();
+            let mut s = self.base_state(d, NodeStatus::Skipped, &digest);
+            s.error = Some(format!("{address} failed"));
+            self.record(&da, s);
+            reporter.report(&Event::NodeSkipped {
+                address: da,
+                because: format!("{address} failed"),
+            });
+            self.finish_in_wave(d, reporter);
+        }
+    }
+
+    /// Evaluates a node now that its dependencies are done, and decides its work.
+    fn prepare(
+        &mut self,
+        id: NodeId,
+        reporter: &mut dyn Reporter,
+        confirm: &mut dyn Confirm,
+    ) -> Prepared {
+        let cx = self.cx;
+        let node = &cx.spec.nodes[id];
+        let schema = cx.registry.schema(node.decl.kind, &node.decl.type_name);
+        let mut diags = Diagnostics::default();
+        let mut ne = evaluate_node(
+            cx.spec,
+            &self.ev,
+            &Values(&self.evals),
+            id,
+            schema,
+            &mut diags,
+        );
+        let lock_state = self.doc.nodes.get(&node.address).cloned();
+        if node.decl.kind == NodeKind::Step {
+            if let Some(s) = lock_state.as_ref().filter(|s| s.status == NodeStatus::Done) {
+                ne.outputs = Some(s.outputs.clone());
+            }
+        }
+        let attributes: crate::plan::Attributes = ne
+            .attrs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    PlannedValue {
+                        value: v.val.as_ref().map(to_json),
+                        sensitive: v.sensitive
+                            || schema.and_then(|s| s.attr(k)).is_some_and(|a| a.sensitive),
+                    },
+                )
+            })
+            .collect();
+        let digest = node_digest(&attributes, ne.rollback.as_ref(), &self.lineage);
+        let action = self.action[id].unwrap_or(Action::Run);
+        self.evals[id] = Some(ne);
+        if diags.has_errors() {
+            let msg = diags
+                .0
+                .iter()
+                .map(|d| d.detail.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            self.fail_node(id, msg, reporter);
+            return Prepared::Finished;
+        }
+        let ne = self.evals[id].as_ref().expect("just stored");
+        if let Some((k, _)) = ne.attrs.iter().find(|(_, v)| !v.is_known()) {
+            let msg = format!("`{k}` is still unknown when the node starts");
+            self.fail_node(id, msg, reporter);
+            return Prepared::Finished;
+        }
+        if matches!(action, Action::Done | Action::NoChange | Action::Changed)
+            && node.decl.kind != NodeKind::Data
+        {
+            if action == Action::Done
+                && lock_state.as_ref().map(|s| s.status) != Some(NodeStatus::Done)
+            {
+                let mut s = self.base_state(id, NodeStatus::Done, &digest);
+                s.finished_at = Some(now());
+                self.record(&node.address, s);
+            }
+            let reason = self
+                .planned
+                .plan
+                .node(&node.address)
+                .map(|p| p.reason.clone())
+                .unwrap_or_default();
+            reporter.report(&Event::NodeUnchanged {
+                address: node.address.clone(),
+                reason,
+            });
+            self.finish_in_wave(id, reporter);
+            self.ready.complete(id);
+            return Prepared::Finished;
+        }
+        if node.decl.kind == NodeKind::Step
+            && attr_bool(ne, "irreversible")
+            && node.decl.body.block("rollback").is_none()
+        {
+            let q = format!(
+                "{} is a point of no return: once it has run it cannot be undone. Run it now?",
+                node.address
+            );
+            if !confirm.confirm(&q) {
+                // It did not start: nothing is recorded, and apply stops here.
+                self.stop = Some(format!(
+                    "stopped before the point of no return {}",
+                    node.address
+                ));
+                return Prepared::Finished;
+            }
+        }
+        let Some(provider) = cx
+            .registry
+            .provider(node.decl.kind, &node.decl.type_name)
+            .cloned()
+        else {
+            self.fail_node(
+                id,
+                format!(
+                    "no provider serves {} \"{}\"",
+                    node.decl.kind.keyword(),
+                    node.decl.type_name
+                ),
+                reporter,
+            );
+            return Prepared::Finished;
+        };
+        let attrs = known_attrs(ne);
+        let identity = if node.decl.kind == NodeKind::Resource {
+            identity_of(cx, id, ne)
+        } else {
+            Attrs::new()
+        };
+        let mut state = self.base_state(id, NodeStatus::Started, &digest);
+        state.started_at = Some(now());
+        state.finished_at = None;
+        let mut need_prior = false;
+        let mut desired = None;
+        if node.decl.kind == NodeKind::Resource {
+            let key = object_key(&node.decl.type_name, &identity);
+            state.identity = Some(serde_json::to_value(&identity).unwrap_or_default());
+            match self.priors.get(&key) {
+                Some(p) => state.prior = Some(p.clone()),
+                None => need_prior = true,
+            }
+            desired = Some(
+                attrs
+                    .iter()
+                    .filter(|(k, _)| ne.schema_attrs.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+        }
+        let gate = (node.decl.kind == NodeKind::Gate).then(|| GateTiming {
+            interval: attr_duration(ne, "interval").unwrap_or(execute::DEFAULT_GATE_INTERVAL),
+            hold: attr_duration(ne, "for").unwrap_or_default(),
+            timeout: attr_duration(ne, "timeout").unwrap_or(execute::DEFAULT_GATE_TIMEOUT),
+        });
+        let job = Job {
+            id,
+            kind: node.decl.kind,
+            type_name: node.decl.type_name.clone(),
+            provider,
+            attrs,
+            identity,
+            desired,
+            need_prior,
+            timeout: if node.decl.kind == NodeKind::Gate {
+                None
+            } else {
+                attr_duration(ne, "timeout")
+            },
+            retry: retry_of(ne),
+            gate,
+        };
+        self.record(&node.address, state);
+        Prepared::Job(Box::new(job))
+    }
+
+    fn handle(&mut self, batch: Vec<Msg>, reporter: &mut dyn Reporter) -> Result<(), ApplyError> {
+        let mut acks = Vec::new();
+        let mut finished = Vec::new();
+        for m in batch {
+            match m {
+                Msg::Poll {
+                    id,
+                    holds,
+                    measured,
+                    held,
+                    hold,
+                    remaining,
+                } => reporter.report(&Event::GatePolled {
+                    address: self.cx.spec.nodes[id].address.clone(),
+                    holds,
+                    measured,
+                    held_ms: ms(held),
+                    for_ms: ms(hold),
+                    remaining_ms: ms(remaining),
+                }),
+                Msg::Retrying {
+                    id,
+                    attempt,
+                    error,
+                    wait,
+                } => reporter.report(&Event::NodeFailed {
+                    address: self.cx.spec.nodes[id].address.clone(),
+                    error: format!("attempt {attempt}: {error}"),
+                    retry_in_ms: Some(ms(wait)),
+                }),
+                Msg::Prior { id, prior, ack } => {
+                    let address = self.cx.spec.nodes[id].address.clone();
+                    let prior = prior
+                        .map(|p| serde_json::to_value(p).unwrap_or_default())
+                        .unwrap_or(serde_json::Value::Null);
+                    if let Some(mut s) = self.doc.nodes.get(&address).cloned() {
+                        if let (Some(t), Some(serde_json::Value::Object(idm))) =
+                            (&s.type_name, &s.identity)
+                        {
+                            let identity: Attrs =
+                                idm.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                            self.priors.insert(object_key(t, &identity), prior.clone());
+                        }
+                        s.prior = Some(prior);
+                        self.record(&address, s);
+                    }
+                    acks.push(ack);
+                }
+                Msg::Finished { id, result } => finished.push((id, result)),
+            }
+        }
+        let mut done = Vec::new();
+        for (id, result) in finished {
+            let Some((_, started)) = self.running.remove(&id) else {
+                continue;
+            };
+            let address = self.cx.spec.nodes[id].address.clone();
+            match result {
+                Ok(f) => {
+                    let mut s = self
+                        .doc
+                        .nodes
+                        .get(&address)
+                        .cloned()
+                        .unwrap_or_else(|| NodeState::new(NodeStatus::Done, ""));
+                    s.status = NodeStatus::Done;
+                    s.finished_at = Some(now());
+                    s.error = None;
+                    s.outputs = f.outputs.clone();
+                    if let Some(applied) = &f.applied {
+                        s.applied = Some(
+                            applied
+                                .as_ref()
+                                .map(|a| serde_json::to_value(a).unwrap_or_default())
+                                .unwrap_or(serde_json::Value::Null),
+                        );
+                    }
+                    self.record(&address, s);
+                    if let Some(ne) = self.evals[id].as_mut() {
+                        ne.outputs = Some(f.outputs);
+                    }
+                    done.push((id, address, started.elapsed(), f.detail));
+                }
+                Err(e) => self.fail_node(id, e, reporter),
+            }
+        }
+        // Durable before any dependent starts, before any prior-waiting worker changes its object.
+        self.flush()?;
+        for ack in acks {
+            let _ = ack.send(());
+        }
+        for (id, address, elapsed, detail) in done {
+            reporter.report(&Event::NodeDone {
+                address,
+                elapsed_ms: ms(elapsed),
+                detail,
+            });
+            self.finish_in_wave(id, reporter);
+            self.ready.complete(id);
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        mut self,
+        opts: &ApplyOptions,
+        reporter: &mut dyn Reporter,
+    ) -> Result<Outcome, ApplyError> {
+        self.flush()?;
+        if !self.failed.is_empty() {
+            let failed: Vec<String> = self
+                .failed
+                .iter()
+                .map(|id| self.cx.spec.nodes[*id].address.clone())
+                .collect();
+            let rollback = if self.cx.spec.settings.on_failure == OnFailure::Rollback
+                && !self.interrupted
+            {
+                let report = undo::run(
+                    self.cx,
+                    &mut self.doc,
+                    &self.lineage,
+                    &self.planned.included,
+                    &self.ev,
+                    &mut self.evals,
+                    reporter,
+                )
+                .await?;
+                Some(report)
+            } else {
+                reporter.report(&Event::Stopped {
+                    reason: "a node failed; nothing was rolled back (on_failure = \"stop\" or interrupted). Undo with `cutover rollback`, or fix and apply again".into(),
+                });
+                None
+            };
+            return Ok(Outcome::Failed { failed, rollback });
+        }
+        if self.interrupted {
+            let reason = "interrupted: what finished is recorded; run `cutover apply` to resume or `cutover rollback` to undo".to_string();
+            reporter.report(&Event::Stopped {
+                reason: reason.clone(),
+            });
+            return Ok(Outcome::Partial { reason });
+        }
+        if let Some(reason) = self.stop.clone() {
+            reporter.report(&Event::Stopped {
+                reason: reason.clone(),
+            });
+            return Ok(Outcome::Partial { reason });
+        }
+        if !self.ready.is_finished() {
+            let reason = match opts.max_waves {
+                Some(m) => format!("stopped after wave {m} as asked (--max-waves {m}); run `cutover apply` again to continue"),
+                None => "some nodes could not start".into(),
+            };
+            reporter.report(&Event::Stopped {
+                reason: reason.clone(),
+            });
+            return Ok(Outcome::Partial { reason });
+        }
+        // Complete: record the outputs and, for a whole-spec apply, the spec it reflects.
+        let outputs =
+            root_outputs(self.cx.spec, &self.ev, &Values(&self.evals)).unwrap_or_default();
+        let outputs: BTreeMap<String, serde_json::Value> = outputs
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let value = v.value?;
+                Some((
+                    k,
+                    if v.sensitive {
+                        crate::plan::evaluate::sensitive_digest(&value, &self.lineage)
+                    } else {
+                        value
+                    },
+                ))
+            })
+            .collect();
+        self.records.push(Record {
+            lineage: self.lineage.clone(),
+            change: crate::state::journal::Change::Outputs { outputs },
+        });
+        if self.planned.plan.targets.is_empty() {
+            self.records.push(Record {
+                lineage: self.lineage.clone(),
+                change: crate::state::journal::Change::SpecDigest {
+                    digest: self.cx.spec.digest.clone(),
+                },
+            });
+        }
+        self.flush()?;
+        Ok(Outcome::Complete)
+    }
+}
+
+/// What `prepare` made of a ready node.
+enum Prepared {
+    /// Work for a worker.
+    Job(Box<Job>),
+    /// Settled without a worker: already done, failed to evaluate, or declined.
+    Finished,
+}
+
+async fn recv_signal(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}

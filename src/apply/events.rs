@@ -1,0 +1,80 @@
+//! What apply tells the operator: one event per transition, rendered by a
+//! [`Reporter`](super::Reporter) as a live view, plain lines or JSON.
+
+use serde::Serialize;
+
+/// One thing that happened during apply or rollback.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    ApplyStarted {
+        migration: String,
+        nodes: usize,
+        waves: u32,
+    },
+    NodeStarted {
+        address: String,
+        wave: u32,
+        attempt: u32,
+    },
+    /// A gate was polled: what was measured, and how long it has held.
+    GatePolled {
+        address: String,
+        holds: bool,
+        measured: String,
+        held_ms: u64,
+        for_ms: u64,
+        remaining_ms: u64,
+    },
+    NodeDone {
+        address: String,
+        elapsed_ms: u64,
+        detail: String,
+    },
+    /// Already done (lockfile, done_when, no change): nothing to run.
+    NodeUnchanged {
+        address: String,
+        reason: String,
+    },
+    NodeFailed {
+        address: String,
+        error: String,
+        retry_in_ms: Option<u64>,
+    },
+    NodeSkipped {
+        address: String,
+        because: String,
+    },
+    WaveDone {
+        wave: u32,
+    },
+    /// The operator pressed Ctrl-C.
+    Interrupted {
+        running: Vec<String>,
+        second: bool,
+    },
+    /// Apply stopped early (max waves, interrupt, failure with on_failure = "stop").
+    Stopped {
+        reason: String,
+    },
+    RollbackStarted {
+        nodes: usize,
+    },
+    NodeRolledBack {
+        address: String,
+        detail: String,
+    },
+    RollbackKept {
+        address: String,
+        reason: String,
+    },
+    RollbackFailed {
+        address: String,
+        error: String,
+        left: Vec<String>,
+    },
+    Finished {
+        ok: bool,
+        summary: String,
+    },
+}

@@ -1,0 +1,281 @@
+//! The work of one node, run in its own task: a step with its timeout and
+//! retries, a resource change (its prior state journaled first), a gate
+//! polled until it holds, a data source read. Workers report to the
+//! coordinator through messages; they never print and never touch the state.
+
+use crate::eval::duration;
+use crate::providers::{Attrs, Provider};
+use crate::spec::ast::NodeKind;
+use crate::spec::NodeId;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// `retry { attempts, backoff }`: attempts in all, backoff doubling after each failure.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+/// How a gate is polled.
+#[derive(Debug, Clone, Copy)]
+pub struct GateTiming {
+    pub interval: Duration,
+    pub hold: Duration,
+    pub timeout: Duration,
+}
+
+pub const DEFAULT_GATE_INTERVAL: Duration = Duration::from_secs(10);
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Everything a worker needs; evaluated by the coordinator.
+pub struct Job {
+    pub id: NodeId,
+    pub kind: NodeKind,
+    pub type_name: String,
+    pub provider: Arc<dyn Provider>,
+    pub attrs: Attrs,
+    pub identity: Attrs,
+    /// A resource's desired attributes.
+    pub desired: Option<Attrs>,
+    /// The object's state before the migration is not recorded yet: read and report it first.
+    pub need_prior: bool,
+    pub timeout: Option<Duration>,
+    pub retry: Retry,
+    pub gate: Option<GateTiming>,
+}
+
+/// What a worker reports.
+pub enum Msg {
+    Poll {
+        id: NodeId,
+        holds: bool,
+        measured: String,
+        held: Duration,
+        hold: Duration,
+        remaining: Duration,
+    },
+    /// The object's state before the change; the worker waits for `ack` (journaled) before changing it.
+    Prior {
+        id: NodeId,
+        prior: Option<Attrs>,
+        ack: oneshot::Sender<()>,
+    },
+    Retrying {
+        id: NodeId,
+        attempt: u32,
+        error: String,
+        wait: Duration,
+    },
+    Finished {
+        id: NodeId,
+        result: Result<Finished, String>,
+    },
+}
+
+/// A node's result.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// Step outputs, data source values.
+    pub outputs: Attrs,
+    /// A resource's object after the change (`Some(None)`: removed).
+    pub applied: Option<Option<Attrs>>,
+    pub detail: String,
+}
+
+pub async fn run(job: Job, tx: mpsc::UnboundedSender<Msg>) {
+    let id = job.id;
+    let result = match job.kind {
+        NodeKind::Gate => poll_gate(&job, &tx).await,
+        NodeKind::Resource => change_resource(&job, &tx).await,
+        NodeKind::Step | NodeKind::Data => with_retries(&job, &tx, || once(&job)).await,
+    };
+    let _ = tx.send(Msg::Finished { id, result });
+}
+
+async fn once(job: &Job) -> Result<Finished, String> {
+    match job.kind {
+        NodeKind::Step => {
+            let outputs = job
+                .provider
+                .run_step(&job.type_name, &job.attrs)
+                .await
+                .map_err(|e| e.to_string())?;
+            let detail = outputs
+                .get("exit_code")
+                .map(|c| format!("exit {c}"))
+                .or_else(|| outputs.get("status").map(|s| format!("HTTP {s}")))
+                .unwrap_or_default();
+            Ok(Finished {
+                outputs,
+                applied: None,
+                detail,
+            })
+        }
+        NodeKind::Data => {
+            let read = job
+                .provider
+                .read(NodeKind::Data, &job.type_name, &job.attrs)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Finished {
+                outputs: read.unwrap_or_default(),
+                applied: None,
+                detail: "read".into(),
+            })
+        }
+        NodeKind::Resource => {
+            let applied = job
+                .provider
+                .apply(&job.type_name, job.desired.as_ref(), &job.identity)
+                .await
+                .map_err(|e| e.to_string())?;
+            let detail = if applied.is_some() {
+                "applied"
+            } else {
+                "removed"
+            }
+            .to_string();
+            Ok(Finished {
+                outputs: Attrs::new(),
+                applied: Some(applied),
+                detail,
+            })
+        }
+        NodeKind::Gate => Err("a gate is polled, not run once".into()),
+    }
+}
+
+/// Runs `attempt` up to `retry.attempts` times, each bounded by the node's timeout.
+async fn with_retries<F, Fut>(
+    job: &Job,
+    tx: &mpsc::UnboundedSender<Msg>,
+    attempt: F,
+) -> Result<Finished, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Finished, String>>,
+{
+    let mut wait = job.retry.backoff;
+    for n in 1..=job.retry.attempts.max(1) {
+        let result = match job.timeout {
+            Some(t) => match tokio::time::timeout(t, attempt()).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("timed out after {}", duration::format(t))),
+            },
+            None => attempt().await,
+        };
+        match result {
+            Ok(f) => return Ok(f),
+            Err(e) if n < job.retry.attempts => {
+                let _ = tx.send(Msg::Retrying {
+                    id: job.id,
+                    attempt: n,
+                    error: e,
+                    wait,
+                });
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2);
+            }
+            Err(e) => {
+                return Err(if job.retry.attempts > 1 {
+                    format!("{e} (after {} attempts)", job.retry.attempts)
+                } else {
+                    e
+                });
+            }
+        }
+    }
+    Err("no attempt was made".into())
+}
+
+async fn change_resource(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<Finished, String> {
+    if job.need_prior {
+        let prior = job
+            .provider
+            .read(NodeKind::Resource, &job.type_name, &job.identity)
+            .await
+            .map_err(|e| format!("reading the object before changing it: {e}"))?;
+        let (ack, acked) = oneshot::channel();
+        let _ = tx.send(Msg::Prior {
+            id: job.id,
+            prior,
+            ack,
+        });
+        acked
+            .await
+            .map_err(|_| "the prior state could not be recorded".to_string())?;
+    }
+    with_retries(job, tx, || once(job)).await
+}
+
+async fn poll_gate(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<Finished, String> {
+    let timing = job.gate.unwrap_or(GateTiming {
+        interval: DEFAULT_GATE_INTERVAL,
+        hold: Duration::ZERO,
+        timeout: DEFAULT_GATE_TIMEOUT,
+    });
+    let start = Instant::now();
+    let deadline = start + timing.timeout;
+    let mut held_since: Option<Instant> = None;
+    let mut last = String::new();
+    loop {
+        let now = Instant::now();
+        let remaining = deadline.saturating_duration_since(now);
+        let outcome = match tokio::time::timeout(
+            remaining.max(Duration::from_millis(1)),
+            job.provider.check(&job.type_name, &job.attrs),
+        )
+        .await
+        {
+            Ok(r) => r.map_err(|e| e.to_string())?,
+            Err(_) => {
+                return Err(format!(
+                    "did not hold within {}; last measured: {last}",
+                    duration::format(timing.timeout)
+                ))
+            }
+        };
+        let now = Instant::now();
+        if outcome.holds {
+            held_since.get_or_insert(now);
+        } else {
+            held_since = None;
+        }
+        let held = held_since.map(|s| now - s).unwrap_or_default();
+        last = outcome.measured.clone();
+        let _ = tx.send(Msg::Poll {
+            id: job.id,
+            holds: outcome.holds,
+            measured: outcome.measured,
+            held,
+            hold: timing.hold,
+            remaining: deadline.saturating_duration_since(now),
+        });
+        if outcome.holds && held >= timing.hold {
+            let detail = if timing.hold.is_zero() {
+                format!("held: {last}")
+            } else {
+                format!("held for {}: {last}", duration::format(held))
+            };
+            return Ok(Finished {
+                outputs: Attrs::new(),
+                applied: None,
+                detail,
+            });
+        }
+        if now >= deadline {
+            return Err(format!(
+                "did not hold within {}; last measured: {last}",
+                duration::format(timing.timeout)
+            ));
+        }
+        let mut sleep = timing.interval;
+        if let Some(s) = held_since {
+            // Wake exactly when the bake time is reached.
+            sleep = sleep.min((s + timing.hold).saturating_duration_since(now));
+        }
+        tokio::time::sleep(sleep.min(deadline.saturating_duration_since(now))).await;
+    }
+}

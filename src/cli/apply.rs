@@ -1,0 +1,270 @@
+//! `cutover apply` and `cutover rollback`.
+
+use super::args::{ApplyArgs, RollbackArgs};
+use super::{compile, report, runtime, EXIT_ERROR, EXIT_OK};
+use crate::apply::{self, ApplyOptions, AutoApprove, Confirm, Context, Event, Outcome, Reporter};
+use crate::plan::{self, saved, PlanError, PlanOptions};
+use crate::render;
+use crate::render::human::Style;
+use crate::spec::Spec;
+use crate::state::local::LocalBackend;
+use crate::state::{Backend, LockInfo};
+use anyhow::{bail, Context as _, Result};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+/// The state backend the spec names (the local lockfile by default).
+pub fn backend(spec: &Spec) -> Result<Box<dyn Backend>> {
+    match spec.settings.state.as_ref().map(|s| s.kind.as_str()) {
+        None | Some("local") => Ok(Box::new(LocalBackend::new(Path::new(".")))),
+        Some(other) => bail!("the state backend \"{other}\" is not available in this build; use state \"local\" or remove the state block"),
+    }
+}
+
+/// Asks on the terminal; answers no when there is none.
+pub struct TtyConfirm;
+
+impl Confirm for TtyConfirm {
+    fn confirm(&mut self, question: &str) -> bool {
+        ask(question)
+    }
+}
+
+fn ask(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question}\n  Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    answer.trim() == "yes"
+}
+
+pub fn reporter(json: bool, color: bool) -> Box<dyn Reporter> {
+    if json {
+        Box::new(render::progress::JsonLines {
+            out: std::io::stdout(),
+        })
+    } else if std::io::stdout().is_terminal() && std::env::var_os("CUTOVER_NO_LIVE").is_none() {
+        Box::new(render::progress::Live::new(color))
+    } else {
+        Box::new(render::progress::Plain {
+            out: std::io::stdout(),
+            style: Style { color },
+        })
+    }
+}
+
+fn parse_wait(s: &Option<String>) -> Result<std::time::Duration> {
+    match s {
+        None => Ok(std::time::Duration::ZERO),
+        Some(s) => {
+            crate::eval::duration::parse(s).map_err(|e| anyhow::anyhow!("-lock-timeout: {e}"))
+        }
+    }
+}
+
+pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
+    let (spec, graph, reg) = compile(&args.vars, false)?;
+    let backend = backend(&spec)?;
+    let _lock = backend.lock(LockInfo::current("apply"), parse_wait(&args.lock_timeout)?)?;
+    let doc = backend.fold(&spec.settings.name)?;
+    let rt = runtime()?;
+    let mut opts = PlanOptions {
+        parallelism: args.parallelism.or(spec.settings.parallelism).unwrap_or(10),
+        targets: args.targets.clone(),
+        replace: args.replace.clone(),
+        lineage: None,
+    };
+    let saved_plan = match &args.plan_file {
+        Some(f) => {
+            let saved = saved::load(f)?;
+            if saved.migration != spec.settings.name {
+                bail!(
+                    "{} is a plan of migration \"{}\", not \"{}\"",
+                    f.display(),
+                    saved.migration,
+                    spec.settings.name
+                );
+            }
+            opts.targets = saved.targets.clone();
+            opts.lineage = Some(saved.lineage.clone());
+            Some((f.clone(), saved))
+        }
+        None => None,
+    };
+    let planned = rt
+        .block_on(plan::plan(&spec, &graph, &reg, doc.as_ref(), &opts))
+        .map_err(|e| match e {
+            PlanError::Diagnostics(d) => report(&d),
+            other => anyhow::Error::new(other),
+        })?;
+    match &saved_plan {
+        Some((f, saved)) => {
+            let why = saved::staleness(saved, &planned.plan);
+            if !why.is_empty() {
+                bail!(
+                    "the saved plan {} is stale, so nothing was applied:\n  - {}\nMake a new one with `cutover plan -out {}`.",
+                    f.display(),
+                    why.join("\n  - "),
+                    f.display()
+                );
+            }
+        }
+        None => {
+            if !args.json {
+                super::print_out(&render::plan(&planned.plan, render::Format::Human, color))?;
+            }
+            if !planned.plan.summary.has_changes() {
+                println!("Nothing to apply.");
+                return Ok(EXIT_OK);
+            }
+            if !args.auto_approve {
+                if !std::io::stdin().is_terminal() {
+                    bail!("refusing to apply without confirmation: there is no terminal to ask on. Review the plan, then run `cutover apply -auto-approve`, or save it with `cutover plan -out FILE` and run `cutover apply FILE`");
+                }
+                if !ask("Do you want to apply this plan?") {
+                    eprintln!("Apply cancelled; nothing was changed.");
+                    return Ok(EXIT_ERROR);
+                }
+            }
+        }
+    }
+    let mut rep = reporter(args.json, color);
+    let mut confirm: Box<dyn Confirm> = if args.auto_approve {
+        Box::new(AutoApprove)
+    } else {
+        Box::new(TtyConfirm)
+    };
+    let cx = Context {
+        spec: &spec,
+        graph: &graph,
+        registry: &reg,
+        backend: backend.as_ref(),
+    };
+    let apply_opts = ApplyOptions {
+        parallelism: opts.parallelism,
+        strict_waves: args.strict_waves,
+        max_waves: args.max_waves,
+    };
+    let outcome = rt.block_on(apply::apply(
+        &cx,
+        &planned,
+        doc,
+        &apply_opts,
+        rep.as_mut(),
+        confirm.as_mut(),
+    ));
+    // Fold what was journaled, whatever happened.
+    let folded = backend.fold(&spec.settings.name);
+    let outcome = outcome?;
+    folded.context("folding the journal into the lockfile")?;
+    let (ok, summary, code) = match &outcome {
+        Outcome::Complete => (true, "Apply complete.".to_string(), EXIT_OK),
+        Outcome::Partial { reason } if reason.starts_with("stopped after wave") => {
+            (true, "Apply stopped as asked.".to_string(), EXIT_OK)
+        }
+        Outcome::Partial { .. } => (
+            false,
+            "Apply stopped before the end.".to_string(),
+            EXIT_ERROR,
+        ),
+        Outcome::Failed {
+            failed,
+            rollback: Some(r),
+        } if r.is_complete() => (
+            false,
+            format!(
+                "Apply failed at {}; rolled back: {} undone, {} kept.",
+                failed.join(", "),
+                r.rolled_back.len(),
+                r.kept.len()
+            ),
+            EXIT_ERROR,
+        ),
+        Outcome::Failed {
+            failed,
+            rollback: Some(r),
+        } => (
+            false,
+            format!(
+                "Apply failed at {}, and the rollback failed too; still to undo: {}.",
+                failed.join(", "),
+                r.left.join(", ")
+            ),
+            EXIT_ERROR,
+        ),
+        Outcome::Failed {
+            failed,
+            rollback: None,
+        } => (
+            false,
+            format!("Apply failed at {}.", failed.join(", ")),
+            EXIT_ERROR,
+        ),
+    };
+    rep.report(&Event::Finished { ok, summary });
+    Ok(code)
+}
+
+pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
+    let (spec, graph, reg) = compile(&args.vars, false)?;
+    let backend = backend(&spec)?;
+    let _lock = backend.lock(
+        LockInfo::current("rollback"),
+        parse_wait(&args.lock_timeout)?,
+    )?;
+    let Some(mut doc) = backend.fold(&spec.settings.name)? else {
+        println!("Nothing to roll back: there is no lockfile.");
+        return Ok(EXIT_OK);
+    };
+    let cx = Context {
+        spec: &spec,
+        graph: &graph,
+        registry: &reg,
+        backend: backend.as_ref(),
+    };
+    let entries = apply::undo::entries(&cx, &doc, &vec![true; spec.nodes.len()]);
+    if entries.is_empty() {
+        println!("Nothing to roll back.");
+        return Ok(EXIT_OK);
+    }
+    if !args.json {
+        println!("Rollback plan, in order:");
+        for (id, undo) in &entries {
+            let what = match undo {
+                apply::undo::Undo::Restore(Some(_)) => {
+                    "restore its object to the state before the migration".to_string()
+                }
+                apply::undo::Undo::Restore(None) => {
+                    "remove its object (it did not exist before)".to_string()
+                }
+                apply::undo::Undo::SameObject => "restored with its object".to_string(),
+                apply::undo::Undo::RunRollback => "run its rollback block".to_string(),
+                apply::undo::Undo::Reset => "forget that it passed".to_string(),
+                apply::undo::Undo::Keep(reason) => format!("kept: {reason}"),
+            };
+            println!("  {}: {what}", spec.nodes[*id].address);
+        }
+    }
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to roll back without confirmation: there is no terminal to ask on; pass -auto-approve");
+        }
+        if !ask("Do you want to roll back?") {
+            eprintln!("Rollback cancelled; nothing was changed.");
+            return Ok(EXIT_ERROR);
+        }
+    }
+    let mut rep = reporter(args.json, color);
+    let report = runtime()?.block_on(apply::rollback(&cx, &mut doc, rep.as_mut()));
+    let folded = backend.fold(&spec.settings.name);
+    let report = report?;
+    folded?;
+    Ok(if report.is_complete() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}

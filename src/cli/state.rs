@@ -1,0 +1,118 @@
+//! `cutover state list|show|resolve`, `cutover output`, `cutover force-unlock`.
+
+use super::apply::backend;
+use super::args::{StateCommand, VarArgs};
+use super::{compile, EXIT_OK};
+use crate::state::{lockfile, LockInfo, NodeStatus, Record};
+use anyhow::{bail, Result};
+
+pub fn run(cmd: &StateCommand) -> Result<i32> {
+    let vars = VarArgs::default();
+    let (spec, _, _) = compile(&vars, true)?;
+    let backend = backend(&spec)?;
+    match cmd {
+        StateCommand::List => {
+            let Some(doc) = backend.read(&spec.settings.name)? else {
+                println!("No state: nothing has been applied.");
+                return Ok(EXIT_OK);
+            };
+            let width = doc.nodes.keys().map(|k| k.len()).max().unwrap_or(0);
+            for (addr, s) in &doc.nodes {
+                let status = serde_json::to_value(s.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let when = s
+                    .finished_at
+                    .as_deref()
+                    .or(s.started_at.as_deref())
+                    .unwrap_or("");
+                println!("{addr:<width$}  {status:<11}  {when}");
+            }
+        }
+        StateCommand::Show { address } => {
+            let doc = backend.read(&spec.settings.name)?;
+            let Some(s) = doc.as_ref().and_then(|d| d.nodes.get(address)) else {
+                bail!("the state has no node {address}; `cutover state list` shows what it has");
+            };
+            let v = lockfile::sorted(serde_json::to_value(s)?);
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        StateCommand::Resolve {
+            address,
+            done,
+            failed: _,
+        } => {
+            let _lock = backend.lock(
+                LockInfo::current("state resolve"),
+                std::time::Duration::ZERO,
+            )?;
+            let Some(doc) = backend.fold(&spec.settings.name)? else {
+                bail!("there is no state to resolve");
+            };
+            let Some(mut s) = doc.nodes.get(address).cloned() else {
+                bail!("the state has no node {address}; `cutover state list` shows what it has");
+            };
+            s.status = if *done {
+                NodeStatus::Done
+            } else {
+                NodeStatus::Failed
+            };
+            s.finished_at =
+                Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            s.error = (!*done).then(|| "marked failed by the operator".to_string());
+            backend.append(&[Record::node(&doc.lineage, address, s)])?;
+            backend.fold(&spec.settings.name)?;
+            println!(
+                "{address} is now recorded as {}.",
+                if *done { "done" } else { "failed" }
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn output(name: Option<&str>, json: bool) -> Result<i32> {
+    let (spec, _, _) = compile(&VarArgs::default(), true)?;
+    let backend = backend(&spec)?;
+    let outputs = backend
+        .read(&spec.settings.name)?
+        .map(|d| d.outputs)
+        .unwrap_or_default();
+    if let Some(n) = name {
+        let Some(v) = outputs.get(n) else {
+            bail!("no output named \"{n}\" was recorded; outputs are recorded when an apply completes");
+        };
+        let shown = if v.get("sensitive_digest").is_some() {
+            serde_json::json!("(sensitive)")
+        } else {
+            v.clone()
+        };
+        match (json, &shown) {
+            (false, serde_json::Value::String(s)) => println!("{s}"),
+            _ => println!("{shown}"),
+        }
+        return Ok(EXIT_OK);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outputs)?);
+        return Ok(EXIT_OK);
+    }
+    for (k, v) in &outputs {
+        let shown = if v.get("sensitive_digest").is_some() {
+            "(sensitive)".to_string()
+        } else {
+            v.to_string()
+        };
+        println!("{k} = {shown}");
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn force_unlock(id: &str) -> Result<i32> {
+    let (spec, _, _) = compile(&VarArgs::default(), true)?;
+    let backend = backend(&spec)?;
+    backend.force_unlock(id)?;
+    println!("The lock {id} was removed.");
+    Ok(EXIT_OK)
+}

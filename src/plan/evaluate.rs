@@ -1,0 +1,299 @@
+//! Evaluating nodes: shared by the planner (with plan-time values) and by
+//! apply (with the outputs of nodes that have run).
+
+use super::{Attributes, PlanError, PlannedValue};
+use crate::eval::{to_json, Evaluated, Evaluator, NodeValues};
+use crate::providers::schema::{common_attrs, type_error, TypeSchema};
+use crate::providers::Attrs;
+use crate::spec::ast::Body;
+use crate::spec::{Diagnostics, NodeId, Spec};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub(crate) type EvalMap = indexmap::IndexMap<String, Evaluated>;
+
+/// Evaluated values of one node.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeEval {
+    pub attrs: EvalMap,
+    pub rollback: Option<EvalMap>,
+    /// Known outputs (done steps, read data sources); `None`: known after apply.
+    pub outputs: Option<Attrs>,
+    pub output_names: Vec<&'static str>,
+    pub schema_attrs: Vec<&'static str>,
+}
+
+pub(crate) struct Values<'a>(pub &'a [Option<NodeEval>]);
+
+impl NodeValues for Values<'_> {
+    fn attr(&self, id: NodeId, attr: &str) -> Option<Evaluated> {
+        // A node left out by -target is not evaluated: its values are unknown.
+        let Some(ne) = self.0.get(id)?.as_ref() else {
+            return Some(Evaluated::unknown());
+        };
+        if let Some(v) = ne.attrs.get(attr) {
+            return Some(v.clone());
+        }
+        if let Some(v) = ne.outputs.as_ref().and_then(|o| o.get(attr)) {
+            return Some(Evaluated::known(crate::eval::from_json(v)));
+        }
+        if ne.output_names.contains(&attr) {
+            return Some(Evaluated::unknown());
+        }
+        if ne.schema_attrs.contains(&attr) {
+            return Some(Evaluated::known(hcl::Value::Null));
+        }
+        None
+    }
+
+    fn object(&self, id: NodeId) -> Evaluated {
+        let Some(ne) = self.0.get(id).and_then(Option::as_ref) else {
+            return Evaluated::unknown();
+        };
+        let mut m = hcl::Map::new();
+        let mut sensitive = false;
+        for (k, v) in &ne.attrs {
+            sensitive |= v.sensitive;
+            match &v.val {
+                Some(x) => m.insert(k.clone(), x.clone()),
+                None => {
+                    return Evaluated {
+                        val: None,
+                        sensitive,
+                    }
+                }
+            };
+        }
+        match &ne.outputs {
+            Some(o) => {
+                for (k, v) in o {
+                    m.insert(k.clone(), crate::eval::from_json(v));
+                }
+            }
+            None if !ne.output_names.is_empty() => {
+                return Evaluated {
+                    val: None,
+                    sensitive,
+                }
+            }
+            None => {}
+        }
+        Evaluated {
+            val: Some(hcl::Value::Object(m)),
+            sensitive,
+        }
+    }
+}
+
+pub(crate) fn random_lineage() -> String {
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut buf);
+    }
+    if buf == [0u8; 16] {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        buf[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
+    }
+    hex::encode(buf)
+}
+
+pub(crate) fn evaluate_body(
+    spec: &Spec,
+    ev: &Evaluator,
+    values: &Values,
+    id: NodeId,
+    body: &Body,
+    skip: &[&str],
+    diags: &mut Diagnostics,
+) -> EvalMap {
+    let node = &spec.nodes[id];
+    let mut out = EvalMap::with_capacity(body.attrs.len());
+    for a in &body.attrs {
+        if skip.contains(&a.name.as_str()) {
+            continue;
+        }
+        match ev.eval(&a.value, node.scope, node.stage.as_ref(), values) {
+            Ok(v) => {
+                out.insert(a.name.clone(), v);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    out.sort_keys();
+    out
+}
+
+pub(crate) fn evaluate_node(
+    spec: &Spec,
+    ev: &Evaluator,
+    values: &Values,
+    id: NodeId,
+    schema: Option<&TypeSchema>,
+    diags: &mut Diagnostics,
+) -> NodeEval {
+    let node = &spec.nodes[id];
+    let body = &node.decl.body;
+    let mut attrs = evaluate_body(spec, ev, values, id, body, &["depends_on"], diags);
+    for b in body.blocks.iter().filter(|b| b.kind == "retry") {
+        let retry = evaluate_body(spec, ev, values, id, &b.body, &[], diags);
+        let obj: hcl::Map<String, hcl::Value> = retry
+            .into_iter()
+            .filter_map(|(k, v)| v.val.map(|x| (k, x)))
+            .collect();
+        attrs.insert("retry".into(), Evaluated::known(hcl::Value::Object(obj)));
+        attrs.sort_keys();
+    }
+    let rollback = body
+        .block("rollback")
+        .map(|b| evaluate_body(spec, ev, values, id, &b.body, &[], diags));
+    let mut ne = NodeEval {
+        attrs,
+        rollback,
+        outputs: None,
+        output_names: Vec::new(),
+        schema_attrs: Vec::new(),
+    };
+    if let Some(schema) = schema {
+        ne.output_names = schema.outputs.clone();
+        ne.schema_attrs = schema.attrs.iter().map(|a| a.name).collect();
+        let common = common_attrs(node.decl.kind);
+        for a in &body.attrs {
+            let Some(Some(v)) = ne.attrs.get(&a.name).map(|e| e.val.as_ref()) else {
+                continue;
+            };
+            let ty = schema
+                .attr(&a.name)
+                .or_else(|| common.iter().find(|c| c.name == a.name))
+                .map(|s| s.ty);
+            if let Some(Err(e)) = ty.map(|t| t.check(v)) {
+                diags.push(type_error(&a.value, &a.name, &e));
+            }
+        }
+        if let (Some(rb_schema), Some(rb_block)) = (&schema.rollback, body.block("rollback")) {
+            for a in &rb_block.body.attrs {
+                let Some(Some(v)) = ne
+                    .rollback
+                    .as_ref()
+                    .and_then(|r| r.get(&a.name))
+                    .map(|e| e.val.as_ref())
+                else {
+                    continue;
+                };
+                if let Some(Err(e)) = rb_schema
+                    .iter()
+                    .find(|s| s.name == a.name)
+                    .map(|s| s.ty.check(v))
+                {
+                    diags.push(type_error(&a.value, &a.name, &e));
+                }
+            }
+        }
+        for s in schema.attrs.iter().filter(|s| s.sensitive) {
+            if let Some(e) = ne.attrs.get_mut(s.name) {
+                e.sensitive = true;
+            }
+        }
+    }
+    ne
+}
+
+pub(crate) fn known_attrs(ne: &NodeEval) -> Attrs {
+    ne.attrs
+        .iter()
+        .filter_map(|(k, v)| v.val.as_ref().map(|x| (k.clone(), to_json(x))))
+        .collect()
+}
+
+pub(crate) fn identity_attrs(schema: Option<&TypeSchema>, ne: &NodeEval) -> Attrs {
+    let mut a = known_attrs(ne);
+    if let Some(s) = schema {
+        a.retain(|k, _| s.attr(k).is_some());
+    }
+    a
+}
+
+/// "local_file path=\"config.json\"" — `None` when an identity attribute is unknown.
+pub(crate) fn object_key(schema: &TypeSchema, ne: &NodeEval) -> Option<String> {
+    let mut parts = vec![schema.type_name.to_string()];
+    for a in schema.identity_attrs() {
+        let v = ne.attrs.get(a.name)?.val.as_ref()?;
+        parts.push(format!(
+            "{}={}",
+            a.name,
+            serde_json::to_string(&to_json(v)).unwrap_or_default()
+        ));
+    }
+    Some(parts.join(" "))
+}
+
+pub(crate) fn planned(e: &Evaluated, sensitive: bool) -> PlannedValue {
+    PlannedValue {
+        value: e.val.as_ref().map(to_json),
+        sensitive: e.sensitive || sensitive,
+    }
+}
+
+pub(crate) fn digest_json(v: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
+}
+
+/// sha256 of a node's evaluated definition; sensitive values enter only as salted digests.
+/// A sensitive value as the lockfile keeps it: a digest salted with the lineage.
+pub(crate) fn sensitive_digest(v: &serde_json::Value, salt: &str) -> serde_json::Value {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(serde_json::to_vec(v).unwrap_or_default());
+    serde_json::json!({ "sensitive_digest": hex::encode(h.finalize()) })
+}
+
+pub(crate) fn node_digest(attrs: &Attributes, rollback: Option<&EvalMap>, salt: &str) -> String {
+    let show = |v: &PlannedValue| -> serde_json::Value {
+        match (&v.value, v.sensitive) {
+            (None, _) => serde_json::json!({ "unknown": true }),
+            (Some(x), true) => sensitive_digest(x, salt),
+            (Some(x), false) => x.clone(),
+        }
+    };
+    let mut doc = serde_json::Map::new();
+    for (k, v) in attrs {
+        if k == "description" || k == "expected_duration" {
+            continue;
+        }
+        doc.insert(k.clone(), show(v));
+    }
+    if let Some(rb) = rollback {
+        let rb: serde_json::Map<String, serde_json::Value> = rb
+            .iter()
+            .map(|(k, v)| (k.clone(), show(&planned(v, false))))
+            .collect();
+        doc.insert("rollback".into(), serde_json::Value::Object(rb));
+    }
+    digest_json(&serde_json::Value::Object(doc))
+}
+
+pub(crate) fn root_outputs(
+    spec: &Spec,
+    ev: &Evaluator,
+    values: &Values,
+) -> Result<BTreeMap<String, PlannedValue>, PlanError> {
+    let mut out = BTreeMap::new();
+    let mut diags = Diagnostics::default();
+    let Some(root) = spec.scopes.first() else {
+        return Ok(out);
+    };
+    for o in &root.source.outputs {
+        match ev.eval(&o.value, 0, None, values) {
+            Ok(v) => {
+                out.insert(o.name.clone(), planned(&v, o.sensitive));
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.has_errors() {
+        return Err(PlanError::Diagnostics(diags.sorted()));
+    }
+    Ok(out)
+}

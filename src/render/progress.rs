@@ -1,0 +1,203 @@
+//! Views of apply's events: a live view on a TTY (indicatif), one plain line
+//! per transition otherwise, or one JSON object per line (`--json`).
+
+use super::human::Style;
+use crate::apply::{Event, Reporter};
+use crate::eval::duration;
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+fn dur(ms: u64) -> String {
+    duration::format(Duration::from_millis(ms))
+}
+
+/// The text of a transition, or `None` for events a view shows otherwise.
+pub fn line(e: &Event, st: Style) -> Option<String> {
+    Some(match e {
+        Event::ApplyStarted { migration, nodes, waves } => st.bold(&format!("Applying \"{migration}\": {nodes} nodes in {waves} waves")),
+        Event::NodeStarted { address, wave, .. } => format!("  {} {address} (wave {wave})", st.paint("36", "started ")),
+        Event::GatePolled { address, holds, measured, held_ms, for_ms, remaining_ms } => {
+            let state = if *holds && *for_ms > 0 {
+                format!("holds for {} of {}", dur(*held_ms), dur(*for_ms))
+            } else if *holds {
+                "holds".to_string()
+            } else {
+                "not yet".to_string()
+            };
+            format!("  {} {address}: {state}: {measured} ({} left)", st.paint("34", "polled  "), dur(*remaining_ms))
+        }
+        Event::NodeDone { address, elapsed_ms, detail } => {
+            let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
+            format!("  {} {address} in {}{detail}", st.paint("32", "done    "), dur(*elapsed_ms))
+        }
+        Event::NodeUnchanged { address, reason } => format!("  {} {address}: {reason}", st.paint("2", "ok      ")),
+        Event::NodeFailed { address, error, retry_in_ms: Some(ms) } => {
+            format!("  {} {address}: {error}; retrying in {}", st.paint("33", "retry   "), dur(*ms))
+        }
+        Event::NodeFailed { address, error, retry_in_ms: None } => format!("  {} {address}: {error}", st.paint("31", "FAILED  ")),
+        Event::NodeSkipped { address, because } => format!("  {} {address}: {because}", st.paint("33", "skipped ")),
+        Event::WaveDone { wave } => format!("  wave {wave} done"),
+        Event::Interrupted { running, second: false } => format!(
+            "Interrupted: starting nothing new; waiting for {} to finish. Press Ctrl-C again to cancel {}.",
+            if running.is_empty() { "nothing".to_string() } else { running.join(", ") },
+            if running.len() == 1 { "it" } else { "them" }
+        ),
+        Event::Interrupted { running, second: true } => format!("Cancelling {}.", if running.is_empty() { "nothing".to_string() } else { running.join(", ") }),
+        Event::Stopped { reason } => format!("Stopped: {reason}"),
+        Event::RollbackStarted { nodes } => st.bold(&format!("Rolling back: {nodes} nodes to visit, newest first")),
+        Event::NodeRolledBack { address, detail } => format!("  {} {address}: {detail}", st.paint("35", "undone  ")),
+        Event::RollbackKept { address, reason } => format!("  {} {address}: {reason}", st.paint("2", "kept    ")),
+        Event::RollbackFailed { address, error, left } => format!(
+            "  {} {address}: {error}\nRollback stopped. Still to undo: {}",
+            st.paint("31", "FAILED  "),
+            left.join(", ")
+        ),
+        Event::Finished { summary, .. } => st.bold(summary),
+    })
+}
+
+/// One plain line per transition (no TTY).
+pub struct Plain<W: Write + Send> {
+    pub out: W,
+    pub style: Style,
+}
+
+impl<W: Write + Send> Reporter for Plain<W> {
+    fn report(&mut self, e: &Event) {
+        if let Some(l) = line(e, self.style) {
+            let _ = writeln!(self.out, "{l}");
+            let _ = self.out.flush();
+        }
+    }
+}
+
+/// One JSON object per line.
+pub struct JsonLines<W: Write + Send> {
+    pub out: W,
+}
+
+impl<W: Write + Send> Reporter for JsonLines<W> {
+    fn report(&mut self, e: &Event) {
+        let mut v = serde_json::to_value(e).unwrap_or_default();
+        if let serde_json::Value::Object(m) = &mut v {
+            m.insert(
+                "time".into(),
+                serde_json::Value::String(
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ),
+            );
+        }
+        let _ = writeln!(self.out, "{v}");
+        let _ = self.out.flush();
+    }
+}
+
+/// The live view: an overall bar, a spinner per running node with its elapsed
+/// time and, for gates, the last measured value and the countdown.
+pub struct Live {
+    multi: indicatif::MultiProgress,
+    total: indicatif::ProgressBar,
+    running: HashMap<String, indicatif::ProgressBar>,
+    style: Style,
+}
+
+impl Live {
+    pub fn new(color: bool) -> Live {
+        let multi = indicatif::MultiProgress::new();
+        let total = multi.add(indicatif::ProgressBar::new(0));
+        total.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} nodes, {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Live {
+            multi,
+            total,
+            running: HashMap::new(),
+            style: Style { color },
+        }
+    }
+
+    fn spinner(&mut self, address: &str) -> indicatif::ProgressBar {
+        let pb = self.multi.add(indicatif::ProgressBar::new_spinner());
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("  {spinner} {prefix} {elapsed} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        pb.set_prefix(address.to_string());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        self.running.insert(address.to_string(), pb.clone());
+        pb
+    }
+
+    fn end(&mut self, address: &str) {
+        if let Some(pb) = self.running.remove(address) {
+            pb.finish_and_clear();
+            self.multi.remove(&pb);
+        }
+        self.total.inc(1);
+    }
+}
+
+impl Reporter for Live {
+    fn report(&mut self, e: &Event) {
+        match e {
+            Event::ApplyStarted { nodes, .. } => {
+                self.total.set_length(*nodes as u64);
+                self.total.set_prefix("apply");
+            }
+            Event::RollbackStarted { nodes } => {
+                self.total.set_position(0);
+                self.total.set_length(*nodes as u64);
+                self.total.set_prefix("rollback");
+            }
+            Event::NodeStarted { address, wave, .. } => {
+                let pb = self.spinner(address);
+                pb.set_message(format!("wave {wave}"));
+                return;
+            }
+            Event::GatePolled {
+                address,
+                holds,
+                measured,
+                held_ms,
+                for_ms,
+                remaining_ms,
+            } => {
+                if let Some(pb) = self.running.get(address) {
+                    let hold = if *for_ms > 0 {
+                        format!(" held {}/{}", dur(*held_ms), dur(*for_ms))
+                    } else {
+                        String::new()
+                    };
+                    pb.set_message(format!(
+                        "{} {measured}{hold}, {} left",
+                        if *holds { "✓" } else { "…" },
+                        dur(*remaining_ms)
+                    ));
+                }
+                return;
+            }
+            Event::NodeDone { address, .. }
+            | Event::NodeFailed {
+                address,
+                retry_in_ms: None,
+                ..
+            }
+            | Event::NodeUnchanged { address, .. }
+            | Event::NodeSkipped { address, .. }
+            | Event::NodeRolledBack { address, .. }
+            | Event::RollbackKept { address, .. } => self.end(address),
+            _ => {}
+        }
+        if let Some(l) = line(e, self.style) {
+            let _ = self.multi.println(l);
+        }
+        if matches!(e, Event::Finished { .. }) {
+            self.total.finish_and_clear();
+        }
+    }
+}

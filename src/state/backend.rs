@@ -1,0 +1,87 @@
+//! The traits every state backend implements: read and write the lockfile
+//! document, take and break the lock, append to and read the journal.
+
+use super::journal::Record;
+use super::lock::{LockGuard, LockInfo};
+use super::lockfile::{Lockfile, StateError};
+use std::time::Duration;
+
+/// Reads the lockfile document.
+pub trait StateReader {
+    /// The document, with the journal folded in; `None` when nothing was applied yet.
+    fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError>;
+}
+
+/// Writes the lockfile document.
+pub trait StateWriter {
+    /// Replaces the document atomically (all or nothing) and durably.
+    fn write(&self, doc: &Lockfile) -> Result<(), StateError>;
+}
+
+/// Keeps two operations on one migration apart.
+pub trait StateLocker {
+    /// Takes the lock, waiting up to `wait` for another holder to let go;
+    /// `StateError::Locked` names the holder when it does not.
+    fn lock(&self, info: LockInfo, wait: Duration) -> Result<Box<dyn LockGuard>, StateError>;
+    /// The current holder, if any.
+    fn holder(&self) -> Result<Option<LockInfo>, StateError>;
+    /// Breaks a lock whose holder is gone; `id` must match the holder's.
+    fn force_unlock(&self, id: &str) -> Result<(), StateError>;
+}
+
+/// The append-only journal of transitions made during an apply.
+pub trait JournalStore: Send + Sync {
+    /// Appends records durably: when this returns, they survive a crash.
+    fn append(&self, records: &[Record]) -> Result<(), StateError>;
+    /// Every intact record, in order; a torn last record is ignored.
+    fn records(&self) -> Result<Vec<Record>, StateError>;
+    /// Empties the journal, once its records are folded into the document.
+    fn clear(&self) -> Result<(), StateError>;
+}
+
+/// A complete state backend.
+pub trait Backend: StateReader + StateWriter + StateLocker + JournalStore {
+    /// Where the state lives, for messages: "cutover.lock", "s3://bucket/key".
+    fn describe(&self) -> String;
+
+    /// Folds the journal into the document and empties the journal.
+    fn fold(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
+        let doc = self.read(migration)?;
+        if self.records()?.is_empty() {
+            return Ok(doc);
+        }
+        if let Some(d) = &doc {
+            self.write(d)?;
+        }
+        self.clear()?;
+        Ok(doc)
+    }
+}
+
+/// Applies journal records to a document (creating it from the first record if needed).
+pub fn apply_records(
+    doc: Option<Lockfile>,
+    records: &[Record],
+    migration: &str,
+) -> Option<Lockfile> {
+    let mut doc = doc;
+    for r in records {
+        let d = doc.get_or_insert_with(|| Lockfile::new(migration, &r.lineage));
+        if d.lineage != r.lineage {
+            continue;
+        }
+        match &r.change {
+            super::journal::Change::Node { address, state } => {
+                d.nodes.insert(address.clone(), (**state).clone());
+            }
+            super::journal::Change::Outputs { outputs } => d.outputs = outputs.clone(),
+            super::journal::Change::SpecDigest { digest } => d.spec_digest = digest.clone(),
+        }
+    }
+    if let Some(d) = &mut doc {
+        if !records.is_empty() {
+            d.serial += 1;
+        }
+    }
+    doc
+}
