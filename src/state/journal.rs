@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Change {
     /// The node's whole state after a transition.
-    Node { address: String, state: Box<NodeState> },
+    Node {
+        address: String,
+        state: Box<NodeState>,
+    },
     /// The migration's outputs after an apply.
     Outputs {
         outputs: BTreeMap<String, serde_json::Value>,

@@ -114,7 +114,9 @@ impl StateLocker for LocalBackend {
                     operation: "?".into(),
                     since: "?".into(),
                 });
-                return Err(StateError::Locked { holder: Box::new(holder) });
+                return Err(StateError::Locked {
+                    holder: Box::new(holder),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }

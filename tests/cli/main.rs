@@ -1,7 +1,9 @@
 //! End-to-end tests of the `cutover` binary, one file per topic.
 
+mod apply;
 mod commands;
 mod diagnostics;
 mod plan;
+mod resume;
 mod support;
 mod variables;

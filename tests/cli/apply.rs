@@ -1,0 +1,481 @@
+//! `cutover apply` and `cutover rollback` through the real binary: the
+//! lockfile, re-apply, saved plans, locking, resume after kill -9, Ctrl-C,
+//! failure and rollback, waves, retries and timeouts.
+
+use crate::support::{free_port, repo, Project};
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn assert_lockfile_schema(p: &Project) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/lockfile.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let doc: Value = serde_json::from_str(&p.read("cutover.lock")).unwrap();
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+fn status(p: &Project, address: &str) -> String {
+    let doc: Value = serde_json::from_str(&p.read("cutover.lock")).unwrap();
+    doc["nodes"][address]["status"]
+        .as_str()
+        .unwrap_or("absent")
+        .to_string()
+}
+
+#[test]
+fn quickstart_applies_end_to_end_and_reapplies_as_no_change() {
+    let p = Project::example("examples/quickstart");
+    let port = free_port().to_string();
+    let var = format!("port={port}");
+    let (code, out, err) = p.run(&["apply", "-auto-approve", "-var", &var]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Apply complete."), "{out}");
+    assert_eq!(p.read("state/routing.json"), "{\"v1\":0,\"v2\":100}");
+    assert_lockfile_schema(&p);
+    let lock = p.read("cutover.lock");
+    let doc: Value = serde_json::from_str(&lock).unwrap();
+    // Pretty JSON with sorted keys.
+    let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(
+        doc["nodes"]["rollout.traffic[10].local_file.routing"]["prior"]["content"],
+        "{\"v1\":100,\"v2\":0}\n"
+    );
+    assert_eq!(doc["outputs"]["backup_path"], "state/routing.json.bak");
+    assert!(
+        !p.dir.join("cutover.lock.journal").exists(),
+        "the journal is folded at the end"
+    );
+    let (code, out, _) = p.run(&["plan", "-detailed-exitcode", "-var", &var]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("No changes."), "{out}");
+    let (code, out, _) = p.run(&["apply", "-auto-approve", "-var", &var]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Nothing to apply."), "{out}");
+    assert_eq!(
+        p.read("cutover.lock"),
+        lock,
+        "an unchanged lockfile is not rewritten"
+    );
+    let (code, out, _) = p.run(&["output", "backup_path"]);
+    assert_eq!((code, out.as_str()), (0, "state/routing.json.bak\n"));
+}
+
+#[test]
+fn a_failing_gate_rolls_everything_back_byte_for_byte() {
+    let p = Project::example("examples/quickstart");
+    std::fs::create_dir_all(p.dir.join("state")).unwrap();
+    // Content the seed step would never write, with an unusual mode.
+    let original = "{\"v1\":100,\"v2\":0,\"note\":\"hand-edited\\u00e9\"}\n  \n";
+    std::fs::write(p.dir.join("state/routing.json"), original).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        p.dir.join("state/routing.json"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let port = format!("port={}", free_port());
+    let (code, out, _) = p.run(&[
+        "apply",
+        "-auto-approve",
+        "-var",
+        &port,
+        "-var",
+        "fail_at=50",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED   rollout.traffic[50].gate.healthy: did not hold within 10s; last measured: HTTP 200, /v2 = 50, /error_rate = 0.5"), "{out}");
+    assert!(
+        out.contains("skipped  rollout.traffic[100].local_file.routing"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "Apply failed at rollout.traffic[50].gate.healthy; rolled back: 7 undone, 1 kept."
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(p.dir.join("state/routing.json")).unwrap(),
+        original.as_bytes()
+    );
+    let mode = std::fs::metadata(p.dir.join("state/routing.json"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o640);
+    assert_eq!(
+        status(&p, "rollout.traffic[10].local_file.routing"),
+        "rolled_back"
+    );
+    assert_eq!(status(&p, "rollout.traffic[50].gate.healthy"), "failed");
+    assert_eq!(status(&p, "step.stop_service"), "skipped");
+    // The service was stopped by start_service's rollback: its port is closed.
+    let port: u16 = port.trim_start_matches("port=").parse().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the demo service should have been stopped by the rollback"
+    );
+}
+
+const STEPS: &str = r#"
+migration "steps" {}
+
+step "exec" "a" {
+  shell = "echo a >> ran.log"
+}
+
+step "exec" "b" {
+  shell      = "echo b >> ran.log"
+  depends_on = [step.a]
+}
+
+resource "local_file" "out" {
+  path    = "out.txt"
+  content = "after"
+  depends_on = [step.b]
+}
+"#;
+
+#[test]
+fn apply_needs_confirmation_without_a_terminal() {
+    let p = Project::new().file("main.hcl", STEPS);
+    let (code, out, err) = p.run(&["apply"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refusing to apply without confirmation"),
+        "{err}"
+    );
+    assert!(out.contains("> step.a"), "the plan is shown first: {out}");
+    assert!(!p.dir.join("ran.log").exists() && !p.dir.join("cutover.lock").exists());
+}
+
+#[test]
+fn saved_plans_apply_when_current_and_are_refused_when_stale() {
+    let p = Project::new()
+        .file("main.hcl", STEPS)
+        .file("out.txt", "before");
+    assert_eq!(p.run(&["plan", "-out", "a.plan"]).0, 0);
+    std::fs::write(p.dir.join("out.txt"), "edited meanwhile").unwrap();
+    let (code, _, err) = p.run(&["apply", "a.plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the saved plan a.plan is stale, so nothing was applied"),
+        "{err}"
+    );
+    assert!(
+        err.contains("local_file.out changed since the plan was made"),
+        "{err}"
+    );
+    assert!(!p.dir.join("ran.log").exists());
+    assert_eq!(p.run(&["plan", "-out", "b.plan"]).0, 0);
+    let (code, out, err) = p.run(&["apply", "b.plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(p.read("out.txt"), "after");
+    assert_eq!(p.read("ran.log"), "a\nb\n");
+    // A plan made before that apply is stale now: the lockfile moved on.
+    let (code, _, err) = p.run(&["apply", "b.plan"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the lockfile changed"), "{err}");
+}
+
+#[test]
+fn second_apply_is_refused_naming_the_holder() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"slow\" {\n  shell = \"sleep 2\"\n}\n",
+    );
+    let mut first = p.spawn(&["apply", "-auto-approve"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once"
+    );
+    assert!(err.contains("the state is locked: apply by"), "{err}");
+    assert!(err.contains(&format!("(pid {})", first.id())), "{err}");
+    let (code, _, err) = p.run(&["force-unlock", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("held by a live process"), "{err}");
+    // Waiting for the lock works.
+    let (code, out, err) = p.run(&["apply", "-auto-approve", "-lock-timeout", "20s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn corrupt_lockfile_is_refused_by_apply() {
+    let p = Project::new()
+        .file("main.hcl", STEPS)
+        .file("cutover.lock", "{\"format_version\": 1, \"nodes\": ");
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not a valid cutover lockfile"), "{err}");
+    assert_eq!(
+        p.read("cutover.lock"),
+        "{\"format_version\": 1, \"nodes\": "
+    );
+    assert!(!p.dir.join("ran.log").exists());
+}
+
+#[test]
+fn max_waves_stops_after_the_first_wave_and_apply_continues() {
+    let p = Project::new().file("main.hcl", STEPS);
+    let (code, out, _) = p.run(&["apply", "-auto-approve", "--max-waves", "1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("stopped after wave 1 as asked (--max-waves 1)"),
+        "{out}"
+    );
+    assert_eq!(p.read("ran.log"), "a\n");
+    let (_, out, _) = p.run(&["plan"]);
+    assert!(
+        out.contains("✓ step.a") && out.contains("> step.b"),
+        "{out}"
+    );
+    assert_eq!(p.run(&["apply", "-auto-approve"]).0, 0);
+    assert_eq!(p.read("ran.log"), "a\nb\n");
+}
+
+#[test]
+fn strict_waves_puts_a_barrier_between_waves() {
+    let spec = r#"
+step "exec" "fast" {
+  shell = "echo start-fast >> log"
+}
+step "exec" "slow" {
+  shell = "sleep 0.6; echo end-slow >> log"
+}
+step "exec" "next" {
+  shell      = "echo start-next >> log"
+  depends_on = [step.fast]
+}
+"#;
+    let loose = Project::new().file("main.hcl", spec);
+    assert_eq!(loose.run(&["apply", "-auto-approve"]).0, 0);
+    let log = loose.read("log");
+    assert!(
+        log.find("start-next").unwrap() < log.find("end-slow").unwrap(),
+        "{log}"
+    );
+    let strict = Project::new().file("main.hcl", spec);
+    assert_eq!(
+        strict.run(&["apply", "-auto-approve", "--strict-waves"]).0,
+        0
+    );
+    let log = strict.read("log");
+    assert!(
+        log.find("start-next").unwrap() > log.find("end-slow").unwrap(),
+        "{log}"
+    );
+}
+
+#[test]
+fn retries_with_backoff_and_timeouts() {
+    let p = Project::new().file(
+        "main.hcl",
+        r#"
+migration "r" {
+  on_failure = "stop"
+}
+step "exec" "flaky" {
+  shell = "n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; [ $n -ge 2 ]"
+  retry {
+    attempts = 4
+    backoff  = "50ms"
+  }
+}
+step "exec" "stuck" {
+  shell   = "sleep 20"
+  timeout = "300ms"
+  depends_on = [step.flaky]
+}
+"#,
+    );
+    let started = Instant::now();
+    let (code, out, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        out.contains(
+            "retry    step.flaky: attempt 1: command exited with status 1; retrying in 50ms"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "retry    step.flaky: attempt 2: command exited with status 1; retrying in 100ms"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("done     step.flaky"), "{out}");
+    assert_eq!(p.read("n"), "3\n");
+    assert!(
+        out.contains("FAILED   step.stuck: timed out after 300ms"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was rolled back"), "{out}");
+    assert_eq!(status(&p, "step.stuck"), "failed");
+}
+
+#[test]
+fn json_events_one_per_line() {
+    let p = Project::new().file("main.hcl", STEPS);
+    let (code, out, _) = p.run(&["apply", "-auto-approve", "--json"]);
+    assert_eq!(code, 0);
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"apply_started"));
+    assert_eq!(kinds.last(), Some(&"finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "node_done").count(), 3);
+    assert!(events.iter().all(|e| e["time"].is_string()));
+}
+
+#[test]
+fn state_commands_list_show_and_resolve() {
+    let p = Project::new().file("main.hcl", STEPS);
+    assert_eq!(p.run(&["apply", "-auto-approve"]).0, 0);
+    let (_, out, _) = p.run(&["state", "list"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("step.a") && l.contains("done")),
+        "{out}"
+    );
+    let (_, out, _) = p.run(&["state", "show", "local_file.out"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["prior"], Value::Null);
+    assert_eq!(v["applied"]["content"], "after");
+    let (code, _, err) = p.run(&["state", "show", "step.nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the state has no node step.nope"), "{err}");
+    let (code, out, _) = p.run(&["state", "resolve", "step.b", "--failed"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "step.b is now recorded as failed.\n")
+    );
+    let (_, out, _) = p.run(&["plan"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("> step.b")
+                && l.ends_with("failed in the last apply; will run again")),
+        "{out}"
+    );
+}
+
+#[test]
+fn rollback_on_demand_restores_files() {
+    let p = Project::new()
+        .file("main.hcl", STEPS)
+        .file("out.txt", "before\n");
+    assert_eq!(p.run(&["apply", "-auto-approve"]).0, 0);
+    assert_eq!(p.read("out.txt"), "after");
+    let (code, _, err) = p.run(&["rollback"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refusing to roll back without confirmation"),
+        "{err}"
+    );
+    let (code, out, _) = p.run(&["rollback", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("local_file.out: restore its object to the state before the migration"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kept     step.a: no rollback block: its effects stay"),
+        "{out}"
+    );
+    assert_eq!(p.read("out.txt"), "before\n");
+    assert_eq!(status(&p, "local_file.out"), "rolled_back");
+}
+
+#[test]
+fn points_of_no_return_need_approval() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"email\" {\n  shell = \"echo sent >> sent.log\"\n  irreversible = true\n}\n",
+    );
+    assert_eq!(p.run(&["plan", "-out", "p.plan"]).0, 0);
+    let (code, out, _) = p.run(&["apply", "p.plan"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("stopped before the point of no return step.email"),
+        "{out}"
+    );
+    assert!(!p.dir.join("sent.log").exists());
+    let (code, _, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0);
+    assert_eq!(p.read("sent.log"), "sent\n");
+}
+
+fn sigint(pid: u32) {
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+#[test]
+fn ctrl_c_waits_for_running_nodes_then_stops() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"a\" {\n  shell = \"sleep 1; echo a >> ran.log\"\n}\nstep \"exec\" \"b\" {\n  shell = \"echo b >> ran.log\"\n  depends_on = [step.a]\n}\n",
+    );
+    let child = p.spawn(&["apply", "-auto-approve"]);
+    std::thread::sleep(Duration::from_millis(400));
+    sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Interrupted: starting nothing new; waiting for step.a to finish. Press Ctrl-C again to cancel it."), "{stdout}");
+    assert_eq!(p.read("ran.log"), "a\n", "a finished, b never started");
+    assert_eq!(status(&p, "step.a"), "done");
+    assert_eq!(p.run(&["apply", "-auto-approve"]).0, 0);
+    assert_eq!(p.read("ran.log"), "a\nb\n");
+}
+
+#[test]
+fn second_ctrl_c_cancels_running_nodes_and_kills_their_processes() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"long\" {\n  shell = \"sleep 3; touch finished\"\n}\n",
+    );
+    let child = p.spawn(&["apply", "-auto-approve"]);
+    std::thread::sleep(Duration::from_millis(400));
+    sigint(child.id());
+    std::thread::sleep(Duration::from_millis(200));
+    sigint(child.id());
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Cancelling step.long."), "{stdout}");
+    assert_eq!(status(&p, "step.long"), "failed");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !p.dir.join("finished").exists(),
+        "the step's processes were killed"
+    );
+}
