@@ -211,6 +211,13 @@ pub async fn apply(
             Some((object_key(t, &identity), p.clone()))
         })
         .collect();
+    // Durations the plan knows (declared, a wait's, a gate's bake time, recorded) order the ready queue.
+    let mut durations = vec![Duration::ZERO; n];
+    for (i, pn) in planned.plan.nodes.iter().enumerate() {
+        if let (Some(Some(id)), Some(ms)) = (planned.ids.get(i), pn.expected_duration_ms) {
+            durations[*id] = Duration::from_millis(ms);
+        }
+    }
     let mut w = Walk {
         cx,
         planned,
@@ -219,7 +226,7 @@ pub async fn apply(
         doc,
         lineage,
         action,
-        ready: ReadySet::new(cx.graph, &planned.included),
+        ready: ReadySet::with_durations(cx.graph, &planned.included, &durations),
         left_in_wave,
         running: HashMap::new(),
         priors,

@@ -118,6 +118,22 @@ impl Graph {
         keep
     }
 
+    /// For each node, the longest path by duration from its start to the end
+    /// of the graph (its own duration included).
+    pub fn remaining_path(&self, durations: &[Duration]) -> Vec<Duration> {
+        let mut rest = vec![Duration::ZERO; self.len()];
+        for &n in self.topo.iter().rev() {
+            let after = self
+                .dependents(n)
+                .into_iter()
+                .map(|d| rest[d])
+                .max()
+                .unwrap_or_default();
+            rest[n] = after + durations.get(n).copied().unwrap_or_default();
+        }
+        rest
+    }
+
     /// The longest path by duration: its total and its nodes in order.
     pub fn critical_path(&self, durations: &[Duration]) -> (Duration, Vec<NodeId>) {
         let mut finish = vec![Duration::ZERO; self.len()];

@@ -3,6 +3,10 @@
 //! Pure and synchronous: apply's coordinator asks it what is ready, reports
 //! completions and failures, and decides itself how many to start. A failed
 //! node's dependents, transitively, are skipped rather than failed.
+//!
+//! Among ready nodes, the one with the longest remaining path to the end of
+//! the graph (by duration) goes first — critical-path list scheduling — then
+//! the lowest wave, then the lowest id.
 
 use super::Graph;
 use crate::spec::NodeId;
@@ -24,13 +28,28 @@ pub struct ReadySet {
     pending: Vec<usize>,
     marks: Vec<Mark>,
     dependents: Vec<Vec<NodeId>>,
-    ready: std::collections::BTreeSet<(u32, NodeId)>,
+    ready: std::collections::BTreeSet<Key>,
     waves: Vec<u32>,
+    /// Remaining path length (ms) from each node to the end of the graph.
+    priority: Vec<u64>,
 }
+
+/// Ready-queue order: longest remaining path first, then wave, then id.
+type Key = (std::cmp::Reverse<u64>, u32, NodeId);
 
 impl ReadySet {
     /// A walk over the nodes for which `include` is true; the others count as done.
     pub fn new(graph: &Graph, include: &[bool]) -> ReadySet {
+        ReadySet::with_durations(graph, include, &[])
+    }
+
+    /// A walk that prefers, among ready nodes, those on the longest remaining
+    /// path by `durations` (missing durations count as zero).
+    pub fn with_durations(
+        graph: &Graph,
+        include: &[bool],
+        durations: &[std::time::Duration],
+    ) -> ReadySet {
         let n = graph.len();
         let mut rs = ReadySet {
             pending: vec![0; n],
@@ -38,6 +57,11 @@ impl ReadySet {
             dependents: vec![Vec::new(); n],
             ready: Default::default(),
             waves: (0..n).map(|i| graph.wave(i)).collect(),
+            priority: graph
+                .remaining_path(durations)
+                .iter()
+                .map(|d| d.as_millis() as u64)
+                .collect(),
         };
         for (a, b) in graph.edges() {
             if include[a] && include[b] {
@@ -50,26 +74,28 @@ impl ReadySet {
                 rs.marks[id] = Mark::Waiting;
                 if rs.pending[id] == 0 {
                     rs.marks[id] = Mark::Ready;
-                    rs.ready.insert((rs.waves[id], id));
+                    rs.ready.insert(rs.key(id));
                 }
             }
         }
         rs
     }
 
-    /// Takes the next ready node, lowest wave first; it becomes running.
-    pub fn take(&mut self) -> Option<NodeId> {
-        let (_, id) = self.ready.pop_first()?;
-        self.marks[id] = Mark::Running;
-        Some(id)
+    fn key(&self, id: NodeId) -> Key {
+        (std::cmp::Reverse(self.priority[id]), self.waves[id], id)
     }
 
-    /// Takes the next ready node only if it is in a wave no later than `max_wave`.
+    /// Takes the next ready node; it becomes running.
+    pub fn take(&mut self) -> Option<NodeId> {
+        self.take_within(u32::MAX)
+    }
+
+    /// Takes the next ready node in a wave no later than `max_wave`.
     pub fn take_within(&mut self, max_wave: u32) -> Option<NodeId> {
-        match self.ready.first() {
-            Some(&(w, _)) if w <= max_wave => self.take(),
-            _ => None,
-        }
+        let key = *self.ready.iter().find(|(_, w, _)| *w <= max_wave)?;
+        self.ready.remove(&key);
+        self.marks[key.2] = Mark::Running;
+        Some(key.2)
     }
 
     /// Records that `id` finished; returns the nodes that became ready.
@@ -81,7 +107,7 @@ impl ReadySet {
             self.pending[d] -= 1;
             if self.pending[d] == 0 && self.marks[d] == Mark::Waiting {
                 self.marks[d] = Mark::Ready;
-                self.ready.insert((self.waves[d], d));
+                self.ready.insert(self.key(d));
                 newly.push(d);
             }
         }
@@ -95,7 +121,7 @@ impl ReadySet {
         let mut stack = self.dependents[id].clone();
         while let Some(d) = stack.pop() {
             if matches!(self.marks[d], Mark::Waiting | Mark::Ready) {
-                self.ready.remove(&(self.waves[d], d));
+                self.ready.remove(&self.key(d));
                 self.marks[d] = Mark::Skipped;
                 skipped.push(d);
                 stack.extend(self.dependents[d].iter().copied());
@@ -156,6 +182,16 @@ mod tests {
         assert_eq!(rs.fail(1), vec![3]);
         assert_eq!(rs.mark(3), Mark::Skipped);
         assert_eq!(rs.take(), Some(2), "independent work may still finish");
+    }
+
+    #[test]
+    fn the_longest_remaining_path_goes_first() {
+        // 0 → 1 (long), 2 alone (short): 0 first although 2 has the same wave.
+        let g = Graph::from_edges(3, &[(0, 1)]).unwrap();
+        let d = [1, 10, 5].map(std::time::Duration::from_secs);
+        let mut rs = ReadySet::with_durations(&g, &[true; 3], &d);
+        assert_eq!(rs.take(), Some(0));
+        assert_eq!(rs.take(), Some(2));
     }
 
     #[test]

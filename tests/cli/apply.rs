@@ -479,3 +479,23 @@ fn second_ctrl_c_cancels_running_nodes_and_kills_their_processes() {
         "the step's processes were killed"
     );
 }
+
+#[test]
+fn of_two_simultaneous_applies_exactly_one_wins() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"once\" {\n  shell = \"echo ran >> ran.log; sleep 0.5\"\n}\n",
+    );
+    let a = p.spawn(&["apply", "-auto-approve"]);
+    let b = p.spawn(&["apply", "-auto-approve"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(1)),
+        "{codes:?}"
+    );
+    let loser = if a.status.success() { &b } else { &a };
+    let err = String::from_utf8_lossy(&loser.stderr);
+    assert!(err.contains("the state is locked: apply by"), "{err}");
+    assert_eq!(p.read("ran.log"), "ran\n", "the step ran once");
+}

@@ -27,7 +27,11 @@ fn init_scaffolds_a_migration_that_validates_and_plans() {
 
 #[test]
 fn validate_accepts_the_examples() {
-    for ex in ["examples/quickstart", "tests/fixtures/rollout3"] {
+    for ex in [
+        "examples/quickstart",
+        "examples/phase1-rollout",
+        "tests/fixtures/rollout3",
+    ] {
         let p = Project::example(ex);
         let (code, out, err) = p.run(&["validate"]);
         assert_eq!(code, 0, "{ex}: {err}");

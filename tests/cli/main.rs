@@ -3,6 +3,7 @@
 mod apply;
 mod commands;
 mod diagnostics;
+mod examples;
 mod plan;
 mod resume;
 mod support;
