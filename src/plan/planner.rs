@@ -643,6 +643,7 @@ fn step_action(
             NodeStatus::Done => {
                 return (Action::Changed, format!("its definition changed since it was applied{}; run with -replace {address} to run it again", at(s.finished_at.as_deref())))
             }
+            _ if done.is_some_and(|c| c.holds) => {}
             NodeStatus::Started => return (Action::Run, "interrupted during the last apply".into()),
             NodeStatus::Failed => return (Action::Run, "failed in the last apply; will run again".into()),
             NodeStatus::RolledBack => return (Action::Run, "rolled back; will run again".into()),

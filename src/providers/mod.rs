@@ -62,6 +62,11 @@ pub trait Provider: Send + Sync {
     /// The schema of every type this provider serves.
     fn schemas(&self) -> Vec<TypeSchema>;
 
+    /// The attributes its `provider "NAME" { … }` block takes.
+    fn config_schema(&self) -> Vec<schema::AttrSchema> {
+        Vec::new()
+    }
+
     /// Reads the object a resource or data block names; `None` if it does not exist.
     async fn read(
         &self,
@@ -129,6 +134,11 @@ impl Registry {
 
     pub fn provider_names(&self) -> Vec<&'static str> {
         self.providers.iter().map(|p| p.name()).collect()
+    }
+
+    /// The provider named `name` in a `provider` block.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.providers.iter().find(|p| p.name() == name)
     }
 
     pub fn schema(&self, kind: NodeKind, type_name: &str) -> Option<&TypeSchema> {

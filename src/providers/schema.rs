@@ -154,6 +154,35 @@ const RETRY: &[&str] = &["attempts", "backoff"];
 /// Checks every node of `spec` against the schemas in `registry`.
 pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
     let mut diags = Diagnostics::default();
+    for scope in &spec.scopes {
+        for p in &scope.source.providers {
+            let Some(provider) = registry.by_name(&p.name) else {
+                let names = registry.provider_names();
+                let hint =
+                    match crate::spec::diagnostic::did_you_mean(&p.name, names.iter().copied()) {
+                        Some(s) => format!(" Did you mean \"{s}\"?"),
+                        None => format!(" This build has: {}.", names.join(", ")),
+                    };
+                diags.push(
+                    Diagnostic::error(
+                        "Unknown provider",
+                        format!("No provider is named \"{}\".{hint}", p.name),
+                    )
+                    .at(Some(p.span.clone())),
+                );
+                continue;
+            };
+            let what = format!("provider \"{}\" block", p.name);
+            check_body(
+                &p.body,
+                &provider.config_schema(),
+                &[],
+                &what,
+                &p.span,
+                &mut diags,
+            );
+        }
+    }
     let mut seen_decls = std::collections::HashSet::new();
     for node in &spec.nodes {
         // Stages of one rollout share a declaration: check it once.

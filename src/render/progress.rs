@@ -201,3 +201,34 @@ impl Reporter for Live {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_polls_show_the_countdown_and_the_bake_time() {
+        let e = Event::GatePolled {
+            address: "gate.g".into(),
+            holds: true,
+            measured: "HTTP 200".into(),
+            held_ms: 1500,
+            for_ms: 120_000,
+            remaining_ms: 600_000,
+        };
+        assert_eq!(
+            line(&e, Style { color: false }).unwrap(),
+            "  polled   gate.g: holds for 1s of 2m: HTTP 200 (10m left)"
+        );
+    }
+
+    #[test]
+    fn json_lines_are_tagged_and_timestamped() {
+        let mut out = Vec::new();
+        JsonLines { out: &mut out }.report(&Event::WaveDone { wave: 2 });
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["event"], "wave_done");
+        assert_eq!(v["wave"], 2);
+        assert!(v["time"].is_string());
+    }
+}

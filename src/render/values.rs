@@ -68,3 +68,37 @@ pub fn unified(before: &str, after: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn literals_look_like_hcl() {
+        assert_eq!(
+            literal(&json!({"a b": [1, "x"], "ok": true})),
+            "{ \"a b\" = [1, \"x\"], ok = true }"
+        );
+        assert_eq!(
+            show(&PlannedValue {
+                value: Some(json!("pw")),
+                sensitive: true
+            }),
+            SENSITIVE
+        );
+        assert_eq!(show(&PlannedValue::unknown()), UNKNOWN);
+    }
+
+    #[test]
+    fn multiline_strings_diff_as_hunks() {
+        let d = unified("a\nb\nc\n", "a\nB\nc\n");
+        assert_eq!(d, "@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n");
+        assert!(multiline(Some(&PlannedValue::known(json!("x\ny")))).is_some());
+        assert!(multiline(Some(&PlannedValue {
+            value: Some(json!("x\ny")),
+            sensitive: true
+        }))
+        .is_none());
+    }
+}

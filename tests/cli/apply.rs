@@ -200,7 +200,7 @@ fn second_apply_is_refused_naming_the_holder() {
         "step \"exec\" \"slow\" {\n  shell = \"sleep 2\"\n}\n",
     );
     let mut first = p.spawn(&["apply", "-auto-approve"]);
-    std::thread::sleep(Duration::from_millis(700));
+    wait_started(&p, "step.slow");
     let started = Instant::now();
     let (code, _, err) = p.run(&["apply", "-auto-approve"]);
     assert_eq!(code, 1);
@@ -430,6 +430,23 @@ fn points_of_no_return_need_approval() {
     assert_eq!(p.read("sent.log"), "sent\n");
 }
 
+/// Waits until the journal records that `address` started.
+fn wait_started(p: &Project, address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let journal =
+            std::fs::read_to_string(p.dir.join("cutover.lock.journal")).unwrap_or_default();
+        if journal
+            .lines()
+            .any(|l| l.contains(&format!("\"address\":\"{address}\"")) && l.contains("\"started\""))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{address} never started");
+}
+
 fn sigint(pid: u32) {
     Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -444,7 +461,7 @@ fn ctrl_c_waits_for_running_nodes_then_stops() {
         "step \"exec\" \"a\" {\n  shell = \"sleep 1; echo a >> ran.log\"\n}\nstep \"exec\" \"b\" {\n  shell = \"echo b >> ran.log\"\n  depends_on = [step.a]\n}\n",
     );
     let child = p.spawn(&["apply", "-auto-approve"]);
-    std::thread::sleep(Duration::from_millis(400));
+    wait_started(&p, "step.a");
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -463,7 +480,7 @@ fn second_ctrl_c_cancels_running_nodes_and_kills_their_processes() {
         "step \"exec\" \"long\" {\n  shell = \"sleep 3; touch finished\"\n}\n",
     );
     let child = p.spawn(&["apply", "-auto-approve"]);
-    std::thread::sleep(Duration::from_millis(400));
+    wait_started(&p, "step.long");
     sigint(child.id());
     std::thread::sleep(Duration::from_millis(200));
     sigint(child.id());
@@ -498,4 +515,89 @@ fn of_two_simultaneous_applies_exactly_one_wins() {
     let err = String::from_utf8_lossy(&loser.stderr);
     assert!(err.contains("the state is locked: apply by"), "{err}");
     assert_eq!(p.read("ran.log"), "ran\n", "the step ran once");
+}
+
+/// A lockfile in which the last apply died while `step.*` were running.
+fn interrupted(p: &Project, steps: &[&str]) {
+    let (_, out, _) = p.run(&["plan", "--format", "json"]);
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let mut nodes = serde_json::Map::new();
+    for n in plan["nodes"].as_array().unwrap() {
+        let addr = n["address"].as_str().unwrap();
+        if steps.contains(&addr) {
+            nodes.insert(addr.into(), serde_json::json!({ "status": "started", "digest": n["digest"], "kind": "step", "type_name": "exec", "started_at": "2026-11-25T10:00:00Z" }));
+        }
+    }
+    let lock = serde_json::json!({ "format_version": 1, "migration": "resume", "lineage": plan["lineage"], "serial": 1, "spec_digest": "x", "nodes": nodes });
+    std::fs::write(
+        p.dir.join("cutover.lock"),
+        serde_json::to_string_pretty(&lock).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_interrupted_step_runs_again_only_when_that_is_safe() {
+    let spec = r#"
+migration "resume" {}
+step "exec" "checked" {
+  shell     = "echo checked >> ran.log; touch checked.done"
+  done_when = "test -f checked.done"
+}
+step "exec" "retryable" {
+  shell      = "echo retryable >> ran.log"
+  idempotent = true
+}
+step "exec" "risky" {
+  shell = "echo risky >> ran.log"
+}
+"#;
+    // done_when holds: recorded done without running; idempotent: runs again.
+    let p = Project::new()
+        .file("main.hcl", spec)
+        .file("checked.done", "");
+    interrupted(&p, &["step.checked", "step.retryable"]);
+    let (_, out, _) = p.run(&["plan"]);
+    assert!(
+        out.contains("✓ step.checked    done_when holds (done_when exited 0)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("> step.retryable  interrupted during the last apply"),
+        "{out}"
+    );
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut ran: Vec<String> = p.read("ran.log").lines().map(str::to_string).collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        ["retryable", "risky"],
+        "checked did not run; the others ran once"
+    );
+    assert_eq!(status(&p, "step.checked"), "done");
+
+    // Neither: apply refuses before doing anything, and says what to do.
+    let p = Project::new().file("main.hcl", spec);
+    interrupted(&p, &["step.risky"]);
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "the last apply was interrupted while step.risky was running, and it is not idempotent"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("`cutover state resolve ADDR --done` or `--failed`"),
+        "{err}"
+    );
+    assert!(!p.dir.join("ran.log").exists(), "nothing ran");
+    assert_eq!(p.run(&["state", "resolve", "step.risky", "--done"]).0, 0);
+    let (code, _, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0);
+    assert!(
+        !p.read("ran.log").contains("risky"),
+        "resolved as done: not run again"
+    );
 }

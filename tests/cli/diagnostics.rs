@@ -317,6 +317,20 @@ fn cases() -> Vec<Case> {
             expect: &["Error: Invalid target address", "-target step.bakup: no node has this address. Did you mean step.backup?"],
         },
         Case {
+            name: "unknown provider",
+            spec: "provider \"loacl\" {\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Unknown provider", "No provider is named \"loacl\". Did you mean \"local\"?", "--> main.hcl:1:1"],
+        },
+        Case {
+            name: "provider setting it does not take",
+            spec: "provider \"http\" {\n  region = \"eu-west-1\"\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Unsupported argument", "`region` is not expected in a provider \"http\" block.", "--> main.hcl:2:3"],
+        },
+        Case {
             name: "no spec files",
             spec: "",
             extra: &[],
