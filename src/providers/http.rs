@@ -196,11 +196,7 @@ impl Provider for HttpProvider {
         attrs: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
         if (kind, type_name) != (NodeKind::Data, "http") {
-            return Err(ProviderError::Unsupported {
-                provider: "http".into(),
-                kind: "read of",
-                type_name: type_name.into(),
-            });
+            return Err(ProviderError::unsupported("http", "read of", type_name));
         }
         Ok(Some(self.send(attrs).await?.into_attrs()))
     }
@@ -211,20 +207,12 @@ impl Provider for HttpProvider {
         _: Option<&Attrs>,
         _: &Attrs,
     ) -> Result<Option<Attrs>, ProviderError> {
-        Err(ProviderError::Unsupported {
-            provider: "http".into(),
-            kind: "resource",
-            type_name: type_name.into(),
-        })
+        Err(ProviderError::unsupported("http", "resource", type_name))
     }
 
     async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError> {
         if type_name != "http_request" {
-            return Err(ProviderError::Unsupported {
-                provider: "http".into(),
-                kind: "step",
-                type_name: type_name.into(),
-            });
+            return Err(ProviderError::unsupported("http", "step", type_name));
         }
         let resp = self.send(attrs).await?;
         let ok = match attrs.get("expect_status").and_then(Value::as_u64) {
@@ -244,11 +232,7 @@ impl Provider for HttpProvider {
 
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         if type_name != "http" {
-            return Err(ProviderError::Unsupported {
-                provider: "http".into(),
-                kind: "gate",
-                type_name: type_name.into(),
-            });
+            return Err(ProviderError::unsupported("http", "gate", type_name));
         }
         let resp = match self.send(attrs).await {
             Ok(r) => r,

@@ -221,11 +221,7 @@ impl Provider for LocalProvider {
 
 impl LocalProvider {
     fn unsupported(&self, kind: &'static str, type_name: &str) -> ProviderError {
-        ProviderError::Unsupported {
-            provider: "local".into(),
-            kind,
-            type_name: type_name.into(),
-        }
+        ProviderError::unsupported("local", kind, type_name)
     }
 }
 

@@ -42,6 +42,14 @@ impl ProviderError {
     pub fn failed(msg: impl Into<String>) -> ProviderError {
         ProviderError::Failed(msg.into())
     }
+
+    pub fn unsupported(provider: &str, kind: &'static str, type_name: &str) -> ProviderError {
+        ProviderError::Unsupported {
+            provider: provider.into(),
+            kind,
+            type_name: type_name.into(),
+        }
+    }
 }
 
 /// One poll of a gate (or of a step's `done_when`).
@@ -97,11 +105,11 @@ pub trait Provider: Send + Sync {
         _attrs: &Attrs,
         _done_when: &serde_json::Value,
     ) -> Result<CheckOutcome, ProviderError> {
-        Err(ProviderError::Unsupported {
-            provider: self.name().into(),
-            kind: "done_when on step",
-            type_name: type_name.into(),
-        })
+        Err(ProviderError::unsupported(
+            self.name(),
+            "done_when on step",
+            type_name,
+        ))
     }
 }
 
