@@ -187,7 +187,7 @@ pub async fn apply(
                 .body
                 .attr("idempotent")
                 .and_then(|a| a.value.literal());
-            lit.and_then(|v| v.as_bool()) != Some(true)
+            lit.and_then(|v| v.as_bool()) != Some(true) && !planned.rerun_safe.contains(&id)
         })
         .map(|id| spec.nodes[id].address.clone())
         .collect();
@@ -276,6 +276,36 @@ impl Walk<'_, '_> {
         s.type_name = Some(node.decl.type_name.clone());
         s.error = None;
         s
+    }
+
+    /// A step's evaluated definition as the lockfile keeps it: sensitive values as salted digests.
+    fn definition(&self, id: NodeId) -> serde_json::Value {
+        let node = &self.cx.spec.nodes[id];
+        let schema = self
+            .cx
+            .registry
+            .schema(node.decl.kind, &node.decl.type_name);
+        let Some(ne) = self.evals[id].as_ref() else {
+            return serde_json::Value::Null;
+        };
+        let m: serde_json::Map<String, serde_json::Value> = ne
+            .attrs
+            .iter()
+            .filter_map(|(k, v)| {
+                let value = to_json(v.val.as_ref()?);
+                let sensitive =
+                    v.sensitive || schema.and_then(|s| s.attr(k)).is_some_and(|a| a.sensitive);
+                Some((
+                    k.clone(),
+                    if sensitive {
+                        crate::plan::evaluate::sensitive_digest(&value, &self.lineage)
+                    } else {
+                        value
+                    },
+                ))
+            })
+            .collect();
+        serde_json::Value::Object(m)
     }
 
     /// The wave up to which nodes may start now.
@@ -504,7 +534,7 @@ impl Walk<'_, '_> {
             &self.ev,
             &Values(&self.evals),
             id,
-            schema,
+            cx.registry,
             &mut diags,
         );
         let lock_state = self.doc.nodes.get(&node.address).cloned();
@@ -603,14 +633,25 @@ impl Walk<'_, '_> {
             );
             return Prepared::Finished;
         };
-        let attrs = known_attrs(ne);
+        let mut attrs = known_attrs(ne);
+        let started_at = now();
+        if node.decl.kind == NodeKind::Step {
+            attrs.insert(
+                crate::providers::RUN_ID.into(),
+                serde_json::Value::String(crate::providers::run_id(
+                    &self.lineage,
+                    &node.address,
+                    &started_at,
+                )),
+            );
+        }
         let identity = if node.decl.kind == NodeKind::Resource {
             identity_of(cx, id, ne)
         } else {
             Attrs::new()
         };
         let mut state = self.base_state(id, NodeStatus::Started, &digest);
-        state.started_at = Some(now());
+        state.started_at = Some(started_at);
         state.finished_at = None;
         let mut need_prior = false;
         let mut desired = None;
@@ -724,6 +765,9 @@ impl Walk<'_, '_> {
                     s.finished_at = Some(now());
                     s.error = None;
                     s.outputs = f.outputs.clone();
+                    if self.cx.spec.nodes[id].decl.kind == NodeKind::Step {
+                        s.applied = Some(self.definition(id));
+                    }
                     if let Some(applied) = &f.applied {
                         s.applied = Some(
                             applied

@@ -112,13 +112,12 @@ fn evaluate_missing(cx: &Context, doc: &Lockfile, ev: &Evaluator, evals: &mut [O
             continue;
         }
         let node = &cx.spec.nodes[id];
-        let schema = cx.registry.schema(node.decl.kind, &node.decl.type_name);
         let mut ne = evaluate_node(
             cx.spec,
             ev,
             &Values(evals),
             id,
-            schema,
+            cx.registry,
             &mut Diagnostics::default(),
         );
         if let Some(s) = doc
@@ -249,7 +248,7 @@ async fn run_rollback_block(cx: &Context<'_>, id: NodeId, ne: &NodeEval) -> Resu
         .collect();
     // The rollback runs where and how the step ran.
     let step = known_attrs(ne);
-    for k in ["env", "dir", "headers"] {
+    for k in ["env", "dir", "headers", "database"] {
         if let (Some(v), false) = (step.get(k), attrs.contains_key(k)) {
             attrs.insert(k.to_string(), v.clone());
         }
@@ -263,7 +262,7 @@ async fn run_rollback_block(cx: &Context<'_>, id: NodeId, ne: &NodeEval) -> Resu
         .and_then(|e| e.val.as_ref())
         .and_then(|v| v.as_str())
         .and_then(|s| crate::eval::duration::parse(s).ok());
-    let run = p.run_step(&node.decl.type_name, &attrs);
+    let run = p.run_rollback(&node.decl.type_name, &step, &attrs);
     let out = match timeout {
         Some(t) => tokio::time::timeout(t, run)
             .await

@@ -131,10 +131,11 @@ pub(crate) fn evaluate_node(
     ev: &Evaluator,
     values: &Values,
     id: NodeId,
-    schema: Option<&TypeSchema>,
+    registry: &crate::providers::Registry,
     diags: &mut Diagnostics,
 ) -> NodeEval {
     let node = &spec.nodes[id];
+    let schema = registry.schema(node.decl.kind, &node.decl.type_name);
     let body = &node.decl.body;
     let mut attrs = evaluate_body(spec, ev, values, id, body, &["depends_on"], diags);
     for b in body.blocks.iter().filter(|b| b.kind == "retry") {
@@ -195,6 +196,16 @@ pub(crate) fn evaluate_node(
             if let Some(e) = ne.attrs.get_mut(s.name) {
                 e.sensitive = true;
             }
+        }
+    }
+    // What the provider derives from the evaluated attributes (a SQL file's content).
+    if ne.attrs.values().all(Evaluated::is_known) {
+        if let Some(p) = registry.provider(node.decl.kind, &node.decl.type_name) {
+            for (k, v) in p.derived(&node.decl.type_name, &known_attrs(&ne)) {
+                ne.attrs
+                    .insert(k, Evaluated::known(crate::eval::from_json(&v)));
+            }
+            ne.attrs.sort_keys();
         }
     }
     ne

@@ -63,6 +63,9 @@ pub struct Planned {
     /// Observed state of each resource before this plan (the first block of each object).
     pub observed: HashMap<NodeId, Option<Attrs>>,
     pub lineage: String,
+    /// Steps left `started` by a crash that certainly did not complete (their
+    /// provider says so): apply may run them again although not idempotent.
+    pub rerun_safe: std::collections::HashSet<NodeId>,
 }
 
 /// The plan of `spec` against the lockfile and the real systems.
@@ -101,7 +104,7 @@ pub async fn plan(
         let mut reads = Vec::new();
         for &id in wave {
             let node = &spec.nodes[id];
-            let mut ne = evaluate_node(spec, &ev, &Values(&evals), id, schemas[id], &mut diags);
+            let mut ne = evaluate_node(spec, &ev, &Values(&evals), id, registry, &mut diags);
             if node.decl.kind == NodeKind::Step {
                 if let Some(st) = lock.and_then(|l| l.nodes.get(&node.address)) {
                     if st.status == NodeStatus::Done {
@@ -193,6 +196,20 @@ pub async fn plan(
                 reads.push((id, Probe::DoneWhen(known_attrs(ne), to_json(dw))));
             }
         }
+        // A step the last apply left running: ask its provider whether it completed.
+        let started = lock
+            .and_then(|l| l.nodes.get(&node.address).map(|s| (l, s)))
+            .filter(|(_, s)| s.status == NodeStatus::Started);
+        if let Some((l, s)) = started {
+            if ne.attrs.values().all(Evaluated::is_known) {
+                let run = crate::providers::run_id(
+                    &l.lineage,
+                    &node.address,
+                    s.started_at.as_deref().unwrap_or(""),
+                );
+                reads.push((id, Probe::Interrupted(known_attrs(ne), run)));
+            }
+        }
     }
     let results = run_bounded(opts.parallelism, reads, |(id, probe)| {
         let node = &spec.nodes[id];
@@ -209,6 +226,10 @@ pub async fn plan(
                 Probe::DoneWhen(attrs, dw) => {
                     p.step_done(&t, &attrs, &dw).await.map(Refreshed::Check)
                 }
+                Probe::Interrupted(attrs, run) => p
+                    .interrupted(&t, &attrs, &run)
+                    .await
+                    .map(Refreshed::Interrupted),
             };
             (id, r)
         }
@@ -216,6 +237,7 @@ pub async fn plan(
     .await;
     let mut observed: HashMap<NodeId, Option<Attrs>> = HashMap::new();
     let mut done_checks: HashMap<NodeId, CheckOutcome> = HashMap::new();
+    let mut interrupted: HashMap<NodeId, Option<bool>> = HashMap::new();
     for (id, r) in results {
         let address = spec.nodes[id].address.clone();
         match r.map_err(|source| PlanError::Refresh {
@@ -232,6 +254,9 @@ pub async fn plan(
             Refreshed::Check(c) => {
                 observed_digests.insert(address, digest_json(&serde_json::json!(c.holds)));
                 done_checks.insert(id, c);
+            }
+            Refreshed::Interrupted(verdict) => {
+                interrupted.insert(id, verdict);
             }
         }
     }
@@ -353,13 +378,34 @@ pub async fn plan(
                     }
                 }
             }
-            NodeKind::Step => step_action(
-                node.address.as_str(),
-                lock_state,
-                &digest,
-                &opts.replace,
-                done_checks.get(&id),
-            ),
+            NodeKind::Step => {
+                let (action, reason) = step_action(
+                    node.address.as_str(),
+                    lock_state,
+                    &digest,
+                    &opts.replace,
+                    done_checks.get(&id),
+                    interrupted.get(&id).copied().flatten(),
+                );
+                // A changed step shows what changed against the definition it ran with.
+                if let (Action::Changed | Action::Run, Some(serde_json::Value::Object(ran))) =
+                    (action, lock_state.and_then(|s| s.applied.as_ref()))
+                {
+                    if lock_state.is_some_and(|s| s.digest != digest) {
+                        let mut before: Attrs =
+                            ran.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                        for (k, v) in attributes.iter().filter(|(_, v)| v.sensitive) {
+                            if let Some(cur) = &v.value {
+                                if before.get(k) == Some(&sensitive_digest(cur, &lineage)) {
+                                    before.insert(k.clone(), cur.clone());
+                                }
+                            }
+                        }
+                        changes = diff(&attributes, Some(&before), sensitive_attr);
+                    }
+                }
+                (action, reason)
+            }
             NodeKind::Gate => match lock_state {
                 Some(s) if s.status == NodeStatus::Done && s.digest == digest => (
                     Action::Done,
@@ -465,12 +511,18 @@ pub async fn plan(
         observed: observed_digests,
         fingerprint: hex::encode(fp.finalize()),
     };
+    let rerun_safe = interrupted
+        .iter()
+        .filter(|(_, v)| **v == Some(false))
+        .map(|(id, _)| *id)
+        .collect();
     Ok(Planned {
         plan,
         ids,
         included,
         observed,
         lineage,
+        rerun_safe,
     })
 }
 
@@ -484,7 +536,7 @@ pub fn check(spec: &Spec, graph: &Graph, registry: &Registry) -> Diagnostics {
     for &id in graph.topo_order() {
         let node = &spec.nodes[id];
         let schema = registry.schema(node.decl.kind, &node.decl.type_name);
-        let ne = evaluate_node(spec, &ev, &Values(&evals), id, schema, &mut diags);
+        let ne = evaluate_node(spec, &ev, &Values(&evals), id, registry, &mut diags);
         if let (NodeKind::Resource, Some(s)) = (node.decl.kind, schema) {
             if let Some(key) = object_key(s, &ne) {
                 objects.entry(key).or_default().push(id);
@@ -504,11 +556,13 @@ pub fn check(spec: &Spec, graph: &Graph, registry: &Registry) -> Diagnostics {
 enum Probe {
     Read(Attrs),
     DoneWhen(Attrs, serde_json::Value),
+    Interrupted(Attrs, String),
 }
 
 enum Refreshed {
     Object(Option<Attrs>),
     Check(CheckOutcome),
+    Interrupted(Option<bool>),
 }
 
 /// Runs `f` over `items` with at most `limit` futures in flight; results in input order.
@@ -633,6 +687,7 @@ fn step_action(
     digest: &str,
     replace: &[String],
     done: Option<&CheckOutcome>,
+    committed: Option<bool>,
 ) -> (Action, String) {
     if replace.iter().any(|r| r == address) {
         return (Action::Run, "replacement requested with -replace".into());
@@ -644,7 +699,13 @@ fn step_action(
                 return (Action::Changed, format!("its definition changed since it was applied{}; run with -replace {address} to run it again", at(s.finished_at.as_deref())))
             }
             _ if done.is_some_and(|c| c.holds) => {}
-            NodeStatus::Started => return (Action::Run, "interrupted during the last apply".into()),
+            NodeStatus::Started => {
+                return match committed {
+                    Some(true) => (Action::Done, "interrupted after its work committed; recorded as done".into()),
+                    Some(false) => (Action::Run, "interrupted before its work committed; will run again".into()),
+                    None => (Action::Run, "interrupted during the last apply".into()),
+                }
+            }
             NodeStatus::Failed => return (Action::Run, "failed in the last apply; will run again".into()),
             NodeStatus::RolledBack => return (Action::Run, "rolled back; will run again".into()),
             NodeStatus::Pending | NodeStatus::Skipped => {}

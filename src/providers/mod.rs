@@ -11,6 +11,8 @@ pub mod schema;
 pub mod http;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 use crate::spec::ast::NodeKind;
 use async_trait::async_trait;
@@ -20,6 +22,15 @@ use std::sync::Arc;
 
 /// Evaluated attributes, or a resource's observed state, or a step's outputs.
 pub type Attrs = BTreeMap<String, serde_json::Value>;
+
+/// The attribute apply adds to a step's attributes: an id for this run of the
+/// step, which a provider may record atomically with the step's effect.
+pub const RUN_ID: &str = "_cutover_run_id";
+
+/// The run id of a step started at `started_at`.
+pub fn run_id(lineage: &str, address: &str, started_at: &str) -> String {
+    format!("{lineage}/{address}/{started_at}")
+}
 
 /// Why a provider call failed.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +109,36 @@ pub trait Provider: Send + Sync {
     /// Polls a gate once.
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError>;
 
+    /// Attributes a provider derives from the evaluated ones and that belong to
+    /// the node's definition (the content of a SQL `file`, say): they enter the
+    /// digest and the plan.
+    fn derived(&self, _type_name: &str, _attrs: &Attrs) -> Attrs {
+        Attrs::new()
+    }
+
+    /// Runs a step's `rollback {}` block: by default, the step's own type with
+    /// the block's attributes (the step's `env`, `dir`, `database`, … inherited).
+    async fn run_rollback(
+        &self,
+        type_name: &str,
+        _step: &Attrs,
+        rollback: &Attrs,
+    ) -> Result<Attrs, ProviderError> {
+        self.run_step(type_name, rollback).await
+    }
+
+    /// After a crash, whether a step left `started` under run id `run_id`
+    /// completed (`Some(true)`), certainly did not (`Some(false)`: safe to run
+    /// again), or cannot be known (`None`: the operator decides).
+    async fn interrupted(
+        &self,
+        _type_name: &str,
+        _attrs: &Attrs,
+        _run_id: &str,
+    ) -> Result<Option<bool>, ProviderError> {
+        Ok(None)
+    }
+
     /// Evaluates a step's `done_when` (a command, a query, …) against the real system.
     async fn step_done(
         &self,
@@ -128,6 +169,8 @@ impl Registry {
         r.add(Arc::new(local::LocalProvider));
         #[cfg(feature = "http")]
         r.add(Arc::new(http::HttpProvider::new()));
+        #[cfg(feature = "postgres")]
+        r.add(Arc::new(postgres::PostgresProvider));
         r
     }
 

@@ -115,6 +115,12 @@ pub struct TypeSchema {
 }
 
 impl TypeSchema {
+    /// The same schema, with a `rollback {}` block of these attributes.
+    pub fn with_rollback(mut self, attrs: Vec<AttrSchema>) -> TypeSchema {
+        self.rollback = Some(attrs);
+        self
+    }
+
     pub fn attr(&self, name: &str) -> Option<&AttrSchema> {
         self.attrs.iter().find(|a| a.name == name)
     }

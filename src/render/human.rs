@@ -109,7 +109,7 @@ fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
         n.reason
     );
     match n.action {
-        Action::Update | Action::Create if !n.changes.is_empty() => {
+        _ if !n.changes.is_empty() => {
             for c in &n.changes {
                 let (sym, code) = if c.before.is_none() {
                     ("+", "32")

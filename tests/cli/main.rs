@@ -5,6 +5,7 @@ mod commands;
 mod diagnostics;
 mod examples;
 mod plan;
+mod postgres;
 mod resume;
 mod support;
 mod variables;

@@ -1,0 +1,55 @@
+# Local stand-ins for the test suite, started and stopped by PID.
+# Source this file, then call start_services / stop_services.
+#
+#   PostgreSQL: a throwaway cluster (initdb) on a free loopback port with its
+#   socket in a temporary directory; CUTOVER_TEST_PG holds its URL.
+
+pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_postgres() {
+  local bin
+  bin="$(pg_bin)"
+  if [ -z "$bin" ]; then
+    echo "PostgreSQL is not installed (Debian: apt-get install postgresql)" >&2
+    return 1
+  fi
+  CUTOVER_PG_DIR="$(mktemp -d /tmp/cutover-pg.XXXXXX)"
+  [ "$(id -u)" = 0 ] && chown postgres "$CUTOVER_PG_DIR"
+  local port
+  port="$(free_port)"
+  as_pg "$bin/initdb" -D "$CUTOVER_PG_DIR/data" -U postgres --auth=trust >"$CUTOVER_PG_DIR/initdb.log" 2>&1
+  as_pg "$bin/pg_ctl" -D "$CUTOVER_PG_DIR/data" -l "$CUTOVER_PG_DIR/server.log" -w \
+    -o "-p $port -k $CUTOVER_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+  CUTOVER_PG_PID="$(head -1 "$CUTOVER_PG_DIR/data/postmaster.pid")"
+  export CUTOVER_PG_DIR CUTOVER_PG_PID
+  export CUTOVER_TEST_PG="postgres://postgres@127.0.0.1:$port/postgres"
+  echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $port (pid $CUTOVER_PG_PID)"
+}
+
+stop_postgres() {
+  if [ -n "${CUTOVER_PG_PID:-}" ]; then
+    kill -INT "$CUTOVER_PG_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$CUTOVER_PG_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CUTOVER_PG_PID" 2>/dev/null || true
+  fi
+  [ -n "${CUTOVER_PG_DIR:-}" ] && rm -rf "$CUTOVER_PG_DIR"
+  unset CUTOVER_PG_PID CUTOVER_PG_DIR
+}
+
+start_services() {
+  start_postgres
+}
+
+stop_services() {
+  stop_postgres
+}

@@ -1,0 +1,238 @@
+//! The `postgres` provider: SQL steps and gates, verified `pg_dump` backups,
+//! `pg_restore`, and row-count parity between two databases.
+//!
+//! Types: `step "sql"`, `gate "sql"`, `step "pg_dump"`, `step "pg_restore"`,
+//! `gate "row_parity"`. Connections take libpq-style URLs or `key=value`
+//! strings completed from `PG*` variables (tokio-postgres, unencrypted).
+
+pub mod connect;
+mod dump;
+mod parity;
+mod query;
+
+use super::schema::{AttrSchema, AttrType, TypeSchema};
+use super::{Attrs, CheckOutcome, Provider, ProviderError};
+use crate::spec::ast::NodeKind;
+use async_trait::async_trait;
+use serde_json::Value;
+
+pub struct PostgresProvider;
+
+fn db() -> AttrSchema {
+    AttrSchema::new("database", AttrType::String)
+        .required()
+        .sensitive()
+}
+
+fn sql_attrs() -> Vec<AttrSchema> {
+    use AttrType::*;
+    vec![
+        db(),
+        AttrSchema::new("sql", String),
+        AttrSchema::new("file", String),
+        AttrSchema::new("transaction", Bool),
+        AttrSchema::new("statement_timeout", Duration),
+        AttrSchema::new("lock_timeout", Duration),
+    ]
+}
+
+fn schema(
+    kind: NodeKind,
+    type_name: &'static str,
+    attrs: Vec<AttrSchema>,
+    outputs: Vec<&'static str>,
+) -> TypeSchema {
+    TypeSchema {
+        kind,
+        type_name,
+        attrs,
+        exactly_one_of: vec![],
+        outputs,
+        rollback: None,
+    }
+}
+
+#[async_trait]
+impl Provider for PostgresProvider {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn schemas(&self) -> Vec<TypeSchema> {
+        use AttrType::*;
+        let one: &'static [&'static str] = &["sql", "file"];
+        let mut sql_step = schema(
+            NodeKind::Step,
+            "sql",
+            sql_attrs(),
+            vec!["rows_affected", "elapsed_ms"],
+        );
+        sql_step.exactly_one_of = vec![one];
+        sql_step.rollback = Some({
+            let mut rb = sql_attrs();
+            rb[0].required = false;
+            rb
+        });
+        vec![
+            sql_step,
+            schema(
+                NodeKind::Gate,
+                "sql",
+                vec![
+                    db(),
+                    AttrSchema::new("query", String).required(),
+                    AttrSchema::new("expect", Any),
+                    AttrSchema::new("expect_rows", Number),
+                    AttrSchema::new("expect_empty", Bool),
+                    AttrSchema::new("below", Number),
+                    AttrSchema::new("above", Number),
+                ],
+                vec![],
+            ),
+            schema(
+                NodeKind::Step,
+                "pg_dump",
+                vec![
+                    db(),
+                    AttrSchema::new("path", String).required(),
+                    AttrSchema::new("format", String),
+                    AttrSchema::new("compress", Number),
+                    AttrSchema::new("verify", Bool),
+                    AttrSchema::new("tables", StringList),
+                ],
+                vec!["path", "size", "sha256", "entries", "verified"],
+            )
+            .with_rollback(vec![
+                AttrSchema::new("restore", Bool),
+                AttrSchema::new("clean", Bool),
+            ]),
+            {
+                let mut s = schema(
+                    NodeKind::Step,
+                    "pg_restore",
+                    vec![
+                        db(),
+                        AttrSchema::new("path", String).required(),
+                        AttrSchema::new("clean", Bool),
+                    ],
+                    vec!["path"],
+                );
+                s.rollback = None;
+                s
+            },
+            schema(
+                NodeKind::Gate,
+                "row_parity",
+                vec![
+                    AttrSchema::new("source", String).required().sensitive(),
+                    AttrSchema::new("target", String).required().sensitive(),
+                    AttrSchema::new("tables", Any).required(),
+                ],
+                vec![],
+            ),
+        ]
+    }
+
+    async fn read(
+        &self,
+        _: NodeKind,
+        type_name: &str,
+        _: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
+        Err(ProviderError::unsupported("postgres", "read of", type_name))
+    }
+
+    async fn apply(
+        &self,
+        type_name: &str,
+        _: Option<&Attrs>,
+        _: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
+        Err(ProviderError::unsupported(
+            "postgres", "resource", type_name,
+        ))
+    }
+
+    async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError> {
+        match type_name {
+            "sql" => query::run_sql(attrs).await,
+            "pg_dump" => dump::dump(attrs).await,
+            "pg_restore" => dump::restore(attrs).await,
+            other => Err(ProviderError::unsupported("postgres", "step", other)),
+        }
+    }
+
+    async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
+        match type_name {
+            "sql" => query::check(attrs).await,
+            "row_parity" => parity::check(attrs).await,
+            other => Err(ProviderError::unsupported("postgres", "gate", other)),
+        }
+    }
+
+    async fn step_done(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        done_when: &Value,
+    ) -> Result<CheckOutcome, ProviderError> {
+        match (type_name, done_when) {
+            ("sql" | "pg_restore", Value::String(q)) => query::done_when(attrs, q).await,
+            ("pg_dump", _) => {
+                // A dump is done when its archive exists and reads back.
+                let path = attrs.get("path").and_then(Value::as_str).unwrap_or("");
+                Ok(CheckOutcome { holds: std::path::Path::new(path).is_file(), measured: format!("archive {path}") })
+            }
+            _ => Err(ProviderError::failed("done_when of a sql step is a query whose first value is true when the step is done")),
+        }
+    }
+
+    async fn run_rollback(
+        &self,
+        type_name: &str,
+        step: &Attrs,
+        rollback: &Attrs,
+    ) -> Result<Attrs, ProviderError> {
+        if type_name == "pg_dump" {
+            // The rollback of a backup: restore it (`restore = true`), into the database it came from.
+            if rollback.get("restore").and_then(Value::as_bool) != Some(true) {
+                return Ok(Attrs::new());
+            }
+            let mut attrs = rollback.clone();
+            for k in ["database", "path"] {
+                if let Some(v) = step.get(k) {
+                    attrs.insert(k.into(), v.clone());
+                }
+            }
+            return dump::restore(&attrs).await;
+        }
+        self.run_step(type_name, rollback).await
+    }
+
+    async fn interrupted(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        run_id: &str,
+    ) -> Result<Option<bool>, ProviderError> {
+        // A transactional sql step records its run id in the same transaction.
+        if type_name != "sql" || attrs.get("transaction").and_then(Value::as_bool) == Some(false) {
+            return Ok(None);
+        }
+        query::committed(attrs, run_id).await.map(Some)
+    }
+
+    fn derived(&self, type_name: &str, attrs: &Attrs) -> Attrs {
+        // The SQL a `file` holds is part of the step's definition: its checksum
+        // changes when the file does, and the plan shows it.
+        let mut out = Attrs::new();
+        if type_name == "sql" {
+            if let Some(f) = attrs.get("file").and_then(Value::as_str) {
+                if let Ok(text) = std::fs::read_to_string(f) {
+                    out.insert("file_sql".into(), Value::String(text));
+                }
+            }
+        }
+        out
+    }
+}
