@@ -17,6 +17,14 @@ use std::path::Path;
 pub fn backend(spec: &Spec) -> Result<Box<dyn Backend>> {
     match spec.settings.state.as_ref().map(|s| s.kind.as_str()) {
         None | Some("local") => Ok(Box::new(LocalBackend::new(Path::new(".")))),
+        #[cfg(feature = "postgres")]
+        Some("pg") => {
+            let cfg = &spec.settings.state.as_ref().expect("matched").config;
+            let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let database = s("database").or_else(|| std::env::var("CUTOVER_STATE_PG").ok()).unwrap_or_default();
+            let key = s("key").unwrap_or_else(|| spec.settings.name.clone());
+            Ok(Box::new(crate::state::pg::PgBackend::new(&database, &key)?))
+        }
         Some(other) => bail!("the state backend \"{other}\" is not available in this build; use state \"local\" or remove the state block"),
     }
 }

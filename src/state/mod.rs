@@ -13,6 +13,8 @@ pub mod journal;
 pub mod local;
 pub mod lock;
 pub mod lockfile;
+#[cfg(feature = "postgres")]
+pub mod pg;
 
 pub use backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
 pub use journal::Record;

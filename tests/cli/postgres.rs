@@ -441,3 +441,74 @@ fn a_committed_sql_step_found_started_is_not_run_again() {
         "the insert ran once"
     );
 }
+
+#[test]
+fn the_pg_state_backend_passes_the_conformance_suite() {
+    let url = fresh_db("conformance");
+    cutover::state::conformance::run(|| {
+        let key = format!("k{}", rand_suffix());
+        (cutover::state::pg::PgBackend::new(&url, &key).unwrap(), ())
+    });
+}
+
+#[test]
+fn apply_keeps_its_state_in_postgres_and_only_one_apply_runs_at_a_time() {
+    let db = fresh_db("state");
+    let spec = format!(
+        "migration \"pgstate\" {{\n  state \"pg\" {{\n    database = \"{db}\"\n  }}\n}}\nstep \"exec\" \"once\" {{\n  shell = \"echo ran >> ran.log; sleep 0.5\"\n}}\n"
+    );
+    let p = Project::new().file("main.hcl", &spec);
+    let a = p.spawn(&["apply", "-auto-approve"]);
+    let b = p.spawn(&["apply", "-auto-approve"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(1)),
+        "{codes:?}\n{}\n{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let loser = if a.status.success() { &b } else { &a };
+    assert!(
+        String::from_utf8_lossy(&loser.stderr).contains("the state is locked: apply by"),
+        "{}",
+        String::from_utf8_lossy(&loser.stderr)
+    );
+    assert_eq!(p.read("ran.log"), "ran\n");
+    assert!(!p.dir.join("cutover.lock").exists(), "no local lockfile");
+    let doc: serde_json::Value = serde_json::from_str(&psql(
+        &db,
+        "SELECT document FROM cutover_state WHERE key = 'pgstate'",
+    ))
+    .unwrap();
+    assert_eq!(doc["nodes"]["step.once"]["status"], "done");
+    assert_eq!(
+        psql(&db, "SELECT count(*) FROM cutover_journal"),
+        "0",
+        "the journal was folded"
+    );
+    let (code, out, _) = p.run(&["plan", "-detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    // A killed apply's lock dies with its session: no force-unlock needed.
+    let p2 = Project::new().file(
+        "main.hcl",
+        &spec
+            .replace("sleep 0.5", "sleep 30")
+            .replace("\"once\"", "\"long\""),
+    );
+    let child = p2.spawn(&["apply", "-auto-approve"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait_with_output();
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, _, err) = p2.run(&["state", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = p2.run(&["rollback", "-auto-approve"]);
+    assert_eq!(
+        code, 0,
+        "the lock was released when the killed apply's session ended: {err}"
+    );
+}
