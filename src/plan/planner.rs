@@ -46,10 +46,10 @@ impl Default for PlanOptions {
 pub enum PlanError {
     #[error("{0}")]
     Diagnostics(Diagnostics),
-    #[error("refreshing {address} failed: {source}")]
+    #[error("refreshing {address} failed: {error}")]
     Refresh {
         address: String,
-        source: ProviderError,
+        error: ProviderError,
     },
 }
 
@@ -133,7 +133,7 @@ pub async fn plan(
             let address = spec.nodes[id].address.clone();
             let out = r.map_err(|source| PlanError::Refresh {
                 address: address.clone(),
-                source,
+                error: source,
             })?;
             observed_digests.insert(
                 address,
@@ -242,7 +242,7 @@ pub async fn plan(
         let address = spec.nodes[id].address.clone();
         match r.map_err(|source| PlanError::Refresh {
             address: address.clone(),
-            source,
+            error: source,
         })? {
             Refreshed::Object(o) => {
                 observed_digests.insert(

@@ -60,3 +60,82 @@ fn phase1_rollout_applies_and_rolls_back() {
     assert_eq!(p.read("state/webapp/VERSION"), "v0\n");
     assert!(out.contains("Apply failed at rollout.phase1_flag[50].gate.monitoring_window; rolled back: 13 undone, 1 kept."), "{out}");
 }
+
+#[test]
+fn devmatrix_v2_migrates_and_restores_from_its_backup_when_a_gate_fails() {
+    // Seed runbook 003 against a real PostgreSQL.
+    use crate::postgres::{fresh_db, psql};
+    let snapshot = |db: &str| {
+        psql(db, "SELECT (SELECT string_agg(masterplan_id || name, ',' ORDER BY masterplan_id) FROM masterplans) || '|' || (SELECT string_agg(task_id || ':' || masterplan_id || ':' || title || ':' || status, ',' ORDER BY task_id) FROM masterplan_tasks)")
+    };
+    let tables = "SELECT count(*) FROM pg_tables WHERE tablename IN ('atomic_units', 'atom_dependencies', 'dependency_graphs', 'validation_results', 'execution_waves', 'atom_retry_history', 'human_review_queue')";
+
+    let db = fresh_db("mge");
+    let p = Project::example("examples/devmatrix-v2");
+    let fixture = p.dir.join("fixtures/mvp.sql");
+    psql(&db, &std::fs::read_to_string(&fixture).unwrap());
+    let vars = ["-var-file", "fast.vars.hcl", "-var"];
+    let dbv = format!("db={db}");
+    let port = format!("port={}", free_port());
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["apply", "-auto-approve"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(vars.iter().map(|s| s.to_string()));
+        a.push(dbv.clone());
+        a.push("-var".into());
+        a.push(port.clone());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |p: &Project, args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        p.run(&refs)
+    };
+    // The smoke run: just the first wave.
+    let (code, out, err) = run(&p, with(&["--max-waves", "1"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("stopped after wave 1 as asked (--max-waves 1)"),
+        "{out}"
+    );
+    assert_eq!(psql(&db, tables), "0");
+    let (code, out, err) = run(&p, with(&[]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(psql(&db, tables), "7");
+    assert_eq!(psql(&db, "SELECT count(*) FROM atomic_units"), "320");
+    assert_eq!(p.read("state/maintenance"), "off\n");
+    assert_eq!(p.read("state/release"), "v2.0.0\n");
+    let (_, out, _) = p.run(&["output", "backup_sha256"]);
+    assert_eq!(out.trim().len(), 64, "{out}");
+
+    // The same migration with a stricter integrity gate: it fails after the
+    // data migration, and the database comes back exactly as it was.
+    let db = fresh_db("mge_fail");
+    psql(&db, &std::fs::read_to_string(&fixture).unwrap());
+    let before = snapshot(&db);
+    let p = Project::example("examples/devmatrix-v2");
+    let dbv = format!("db={db}");
+    let mut args = with(&["-var", "min_completeness=0.99"]);
+    let i = args.iter().position(|a| a.starts_with("db=")).unwrap();
+    args[i] = dbv;
+    let (code, out, _) = run(&p, args);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "FAILED   gate.context_complete: did not hold within 2s; last measured: value 0.955"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("undone   module.backup.step.dump: ran its rollback block"),
+        "{out}"
+    );
+    assert_eq!(psql(&db, tables), "0", "the V2 tables are gone");
+    assert_eq!(snapshot(&db), before, "the MVP data is exactly as before");
+    assert!(
+        !p.dir.join("state/maintenance").exists(),
+        "maintenance mode was lifted"
+    );
+}

@@ -162,10 +162,26 @@ fn truthy(v: Option<&str>) -> bool {
     }
 }
 
-/// `done_when` of a sql step: the query's first value is true (or non-zero, non-empty).
+/// `done_when` of a sql step: the query's first value is true (or non-zero,
+/// non-empty). A query that fails (a table that does not exist yet) means
+/// "not done"; a server that cannot be reached is an error.
 pub async fn done_when(attrs: &Attrs, query: &str) -> Result<CheckOutcome, ProviderError> {
-    let rows = rows(database(attrs), query).await?;
-    let first = rows.first().and_then(|r| r.first()).cloned().flatten();
+    let client = connect(database(attrs)).await?;
+    let msgs = match client.simple_query(query).await {
+        Ok(m) => m,
+        Err(e) if e.as_db_error().is_some() => {
+            return Ok(CheckOutcome {
+                holds: false,
+                measured: format!("done_when failed: {}", pg_error(&e, None)),
+            });
+        }
+        Err(e) => return Err(ProviderError::failed(pg_error(&e, None))),
+    };
+    let first = msgs.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+        _ => None,
+    });
+    let first = first.flatten();
     Ok(CheckOutcome {
         holds: truthy(first.as_deref()),
         measured: format!(
