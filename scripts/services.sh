@@ -2,7 +2,8 @@
 # Source this file, then call start_services / stop_services.
 #
 #   PostgreSQL: a throwaway cluster (initdb) on a free loopback port with its
-#   socket in a temporary directory; CUTOVER_TEST_PG holds its URL.
+#   socket in a temporary directory and TLS on; CUTOVER_TEST_PG holds its URL,
+#   CUTOVER_TEST_PG_CA the authority that signed its certificate.
 
 pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
@@ -28,11 +29,23 @@ start_postgres() {
   local port
   port="$(free_port)"
   as_pg "$bin/initdb" -D "$CUTOVER_PG_DIR/data" -U postgres --auth=trust >"$CUTOVER_PG_DIR/initdb.log" 2>&1
+  # TLS: a throwaway certificate authority, and a server certificate for
+  # 127.0.0.1 signed by it (the tests verify against the authority).
+  local d="$CUTOVER_PG_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cutover test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.crt" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+    -extfile "$d/server.ext" -out "$d/server.crt" >/dev/null 2>&1
+  chmod 600 "$d/server.key"
+  [ "$(id -u)" = 0 ] && chown postgres "$d/server.key" "$d/server.crt"
   as_pg "$bin/pg_ctl" -D "$CUTOVER_PG_DIR/data" -l "$CUTOVER_PG_DIR/server.log" -w \
-    -o "-p $port -k $CUTOVER_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+    -o "-p $port -k $CUTOVER_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file=$CUTOVER_PG_DIR/server.crt -c ssl_key_file=$CUTOVER_PG_DIR/server.key" start >/dev/null
   CUTOVER_PG_PID="$(head -1 "$CUTOVER_PG_DIR/data/postmaster.pid")"
   export CUTOVER_PG_DIR CUTOVER_PG_PID
   export CUTOVER_TEST_PG="postgres://postgres@127.0.0.1:$port/postgres"
+  export CUTOVER_TEST_PG_CA="$CUTOVER_PG_DIR/ca.crt"
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on port $port (pid $CUTOVER_PG_PID)"
 }
 

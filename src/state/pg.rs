@@ -356,9 +356,11 @@ impl JournalStore for PgBackend {
 
 impl Backend for PgBackend {
     fn describe(&self) -> String {
-        let at = crate::providers::postgres::connect::config(&self.url)
-            .map(|c| crate::providers::postgres::connect::describe(&c))
-            .unwrap_or_default();
+        let at = crate::providers::postgres::connect::config(
+            &crate::providers::postgres::connect::split_tls(&self.url).0,
+        )
+        .map(|c| crate::providers::postgres::connect::describe(&c))
+        .unwrap_or_default();
         format!("pg://{at} (key {})", self.key)
     }
 }

@@ -512,3 +512,50 @@ fn apply_keeps_its_state_in_postgres_and_only_one_apply_runs_at_a_time() {
         "the lock was released when the killed apply's session ended: {err}"
     );
 }
+
+#[test]
+fn connections_follow_sslmode_with_tls_through_rustls() {
+    let db = fresh_db("tls");
+    let ca = std::env::var("CUTOVER_TEST_PG_CA")
+        .expect("CUTOVER_TEST_PG_CA is not set: run the tests with ./scripts/test.sh");
+    let q = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let spec = format!(
+        r#"{DB_VAR}
+gate "sql" "required" {{
+  database = "${{var.db}}?sslmode=require"
+  query    = "{q}"
+  expect   = true
+}}
+gate "sql" "verified" {{
+  database = "${{var.db}}?sslmode=verify-full&sslrootcert={ca}"
+  query    = "{q}"
+  expect   = true
+}}
+gate "sql" "plain" {{
+  database = "${{var.db}}?sslmode=disable"
+  query    = "{q}"
+  expect   = false
+}}
+step "pg_dump" "over_tls" {{
+  database = "${{var.db}}?sslmode=verify-full&sslrootcert={ca}"
+  path     = "tls.dump"
+  verify   = true
+}}
+"#
+    );
+    let p = Project::new().file("main.hcl", &spec);
+    let (code, out, err) = apply(&p, &db);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("done     gate.verified") && out.contains("done     gate.plain"),
+        "{out}"
+    );
+    // Verifying against the system's roots: the self-signed certificate is refused.
+    let p = Project::new().file("main.hcl", &format!("{DB_VAR}step \"sql\" \"s\" {{\n  database = \"${{var.db}}?sslmode=verify-full\"\n  sql = \"SELECT 1\"\n}}\n"));
+    let (code, out, _) = apply(&p, &db);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("cannot connect to PostgreSQL at 127.0.0.1:") && out.contains("certificate"),
+        "{out}"
+    );
+}

@@ -3,7 +3,8 @@
 
 use crate::providers::ProviderError;
 use std::str::FromStr;
-use tokio_postgres::config::Host;
+use std::sync::Arc;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config, NoTls};
 
 /// The parsed connection settings of a `database` attribute.
@@ -43,9 +44,6 @@ pub fn config(url: &str) -> Result<Config, ProviderError> {
             cfg.dbname(&db);
         }
     }
-    if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        return Err(ProviderError::failed("sslmode=require is not supported by this build (connections are unencrypted; use a loopback address, a tunnel or a VPC endpoint)"));
-    }
     Ok(cfg)
 }
 
@@ -63,27 +61,172 @@ pub fn describe(cfg: &Config) -> String {
 
 /// A connected client; its connection task runs on the current runtime.
 pub async fn connect(url: &str) -> Result<Client, ProviderError> {
-    let cfg = config(url)?;
-    let (client, conn) =
-        tokio::time::timeout(std::time::Duration::from_secs(15), cfg.connect(NoTls))
+    let (url, tls) = split_tls(url);
+    let cfg = config(&url)?;
+    let failed = |e: tokio_postgres::Error| {
+        ProviderError::failed(format!(
+            "cannot connect to PostgreSQL at {}: {}",
+            describe(&cfg),
+            pg_error(&e, None)
+        ))
+    };
+    let timeout = std::time::Duration::from_secs(15);
+    let timed_out = || {
+        ProviderError::failed(format!(
+            "cannot connect to PostgreSQL at {}: timed out after 15s",
+            describe(&cfg)
+        ))
+    };
+    if cfg.get_ssl_mode() == SslMode::Disable {
+        let (client, conn) = tokio::time::timeout(timeout, cfg.connect(NoTls))
             .await
-            .map_err(|_| {
-                ProviderError::failed(format!(
-                    "cannot connect to PostgreSQL at {}: timed out after 15s",
-                    describe(&cfg)
-                ))
-            })?
-            .map_err(|e| {
-                ProviderError::failed(format!(
-                    "cannot connect to PostgreSQL at {}: {}",
-                    describe(&cfg),
-                    pg_error(&e, None)
-                ))
-            })?;
+            .map_err(|_| timed_out())?
+            .map_err(failed)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        return Ok(client);
+    }
+    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&tls)?);
+    let (client, conn) = tokio::time::timeout(timeout, cfg.connect(connector))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(failed)?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
     Ok(client)
+}
+
+/// TLS settings that tokio-postgres does not parse itself.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Tls {
+    /// `sslmode=verify-ca` or `verify-full`: check the server's certificate.
+    pub verify: bool,
+    /// `sslrootcert=PATH`.
+    pub root_cert: Option<String>,
+}
+
+/// Splits `sslmode=verify-*` and `sslrootcert` off a connection string.
+pub fn split_tls(url: &str) -> (String, Tls) {
+    let mut tls = Tls::default();
+    let mut keep = |pair: &str| -> bool {
+        match pair.split_once('=') {
+            Some(("sslmode", "verify-ca" | "verify-full")) => {
+                tls.verify = true;
+                false
+            }
+            Some(("sslrootcert", path)) => {
+                tls.root_cert = Some(path.to_string());
+                false
+            }
+            _ => true,
+        }
+    };
+    if url.contains("://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return (url.to_string(), tls);
+        };
+        let kept: Vec<&str> = query.split('&').filter(|p| keep(p)).collect();
+        let mut out = base.to_string();
+        let mut params = kept.join("&");
+        if tls.verify {
+            if !params.is_empty() {
+                params.push('&');
+            }
+            params.push_str("sslmode=require");
+        }
+        if !params.is_empty() {
+            out.push('?');
+            out.push_str(&params);
+        }
+        return (out, tls);
+    }
+    let mut kept: Vec<&str> = url.split_whitespace().filter(|p| keep(p)).collect();
+    if tls.verify {
+        kept.push("sslmode=require");
+    }
+    (kept.join(" "), tls)
+}
+
+/// Accepts any server certificate (libpq's `prefer` and `require`); signatures are still checked.
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_config(tls: &Tls) -> Result<rustls::ClientConfig, ProviderError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProviderError::failed(format!("TLS setup: {e}")))?;
+    if !tls.verify {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+            .with_no_client_auth());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match &tls.root_cert {
+        Some(path) => {
+            use rustls::pki_types::pem::PemObject;
+            let bad = |e: &dyn std::fmt::Display| {
+                ProviderError::failed(format!("sslrootcert {path}: {e}"))
+            };
+            for c in rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
+                roots.add(c.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+        }
+        None => {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
 
 /// A server error as the operator needs it: code, message, and where in the SQL.
@@ -125,6 +268,25 @@ pub fn pg_error(e: &tokio_postgres::Error, sql: Option<(&str, &str)>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verify_modes_are_split_off_for_rustls() {
+        let (url, tls) =
+            split_tls("postgres://h/db?sslmode=verify-full&sslrootcert=/ca.pem&application_name=x");
+        assert_eq!(url, "postgres://h/db?application_name=x&sslmode=require");
+        assert_eq!(
+            tls,
+            Tls {
+                verify: true,
+                root_cert: Some("/ca.pem".into())
+            }
+        );
+        let (url, tls) = split_tls("host=h sslmode=require");
+        assert_eq!(
+            (url.as_str(), tls.verify),
+            ("host=h sslmode=require", false)
+        );
+    }
 
     #[test]
     fn descriptions_never_show_the_password() {
