@@ -559,3 +559,63 @@ step "pg_dump" "over_tls" {{
         "{out}"
     );
 }
+
+#[test]
+fn plain_and_compressed_dumps_restore_into_another_database() {
+    let source = fresh_db("src");
+    let target = fresh_db("dst");
+    psql(&source, "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes SELECT g, repeat('x', g) FROM generate_series(1, 30) g");
+    let spec = format!(
+        r#"{DB_VAR}
+variable "target" {{
+  type      = string
+  sensitive = true
+}}
+step "pg_dump" "plain" {{
+  database = var.db
+  path     = "dumps/plain.sql"
+  format   = "plain"
+  verify   = true
+}}
+step "pg_dump" "custom" {{
+  database = var.db
+  path     = "dumps/custom.dump"
+  compress = 9
+  verify   = true
+}}
+step "pg_restore" "copy" {{
+  database   = var.target
+  path       = step.custom.path
+}}
+step "sql" "reset" {{
+  database   = var.target
+  sql        = "DROP TABLE notes"
+  depends_on = [step.copy]
+}}
+step "pg_restore" "copy_plain" {{
+  database   = "${{var.target}}"
+  path       = step.plain.path
+  depends_on = [step.reset]
+}}
+"#
+    );
+    let p = Project::new().file("main.hcl", &spec);
+    let (code, out, err) = p.run(&[
+        "apply",
+        "-auto-approve",
+        "-var",
+        &format!("db={source}"),
+        "-var",
+        &format!("target={target}"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        psql(&target, "SELECT count(*), sum(length(body)) FROM notes"),
+        "30|465"
+    );
+    let lock: serde_json::Value = serde_json::from_str(&p.read("cutover.lock")).unwrap();
+    assert_eq!(lock["nodes"]["step.plain"]["outputs"]["verified"], true);
+    assert!(p
+        .read("dumps/plain.sql")
+        .contains("PostgreSQL database dump complete"));
+}
