@@ -1,6 +1,7 @@
 # Local stand-ins for the test suite, started and stopped by PID.
 # Source this file, then call start_services / stop_services.
 #
+#   moto: the AWS stand-in on a free loopback port; CUTOVER_TEST_AWS_ENDPOINT.
 #   PostgreSQL: a throwaway cluster (initdb) on a free loopback port with its
 #   socket in a temporary directory and TLS on; CUTOVER_TEST_PG holds its URL,
 #   CUTOVER_TEST_PG_CA the authority that signed its certificate.
@@ -59,10 +60,48 @@ stop_postgres() {
   unset CUTOVER_PG_PID CUTOVER_PG_DIR
 }
 
+# moto: the AWS stand-in, from PyPI, in a virtual environment kept outside
+# the clone (rebuilt whenever it is missing); ready when its reset API answers.
+start_moto() {
+  local venv="${CUTOVER_MOTO_VENV:-/var/tmp/cutover-moto-venv}"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'moto[server]'
+  fi
+  local port
+  port="$(free_port)"
+  CUTOVER_MOTO_LOG="$(mktemp /tmp/cutover-moto.XXXXXX)"
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$CUTOVER_MOTO_LOG" 2>&1 &
+  CUTOVER_MOTO_PID=$!
+  export CUTOVER_MOTO_PID CUTOVER_MOTO_LOG
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:$port/moto-api/reset', method='POST'))" 2>/dev/null; then
+      export CUTOVER_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+      echo "moto $("$venv/bin/pip" show moto 2>/dev/null | awk '/^Version/ {print $2}') on port $port (pid $CUTOVER_MOTO_PID)"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "moto did not start; its log:" >&2
+  cat "$CUTOVER_MOTO_LOG" >&2
+  return 1
+}
+
+stop_moto() {
+  if [ -n "${CUTOVER_MOTO_PID:-}" ]; then
+    kill "$CUTOVER_MOTO_PID" 2>/dev/null || true
+    wait "$CUTOVER_MOTO_PID" 2>/dev/null || true
+  fi
+  [ -n "${CUTOVER_MOTO_LOG:-}" ] && rm -f "$CUTOVER_MOTO_LOG"
+  unset CUTOVER_MOTO_PID CUTOVER_MOTO_LOG
+}
+
 start_services() {
   start_postgres
+  start_moto
 }
 
 stop_services() {
+  stop_moto
   stop_postgres
 }

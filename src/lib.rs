@@ -25,21 +25,65 @@ pub mod state;
 use spec::{Diagnostics, Spec, VarInputs};
 use std::path::Path;
 
-/// Loads the spec in `dir`, builds its graph and checks every block against
-/// the providers' schemas: everything `validate` reports short of evaluation.
+/// Loads the spec in `dir`, configures the providers from its `provider`
+/// blocks, checks every block against their schemas and builds the graph:
+/// everything `validate` reports short of evaluating nodes.
 pub fn compile(
     dir: &Path,
     inputs: &VarInputs,
-    registry: &providers::Registry,
-) -> Result<(Spec, graph::Graph), Diagnostics> {
+) -> Result<(Spec, graph::Graph, providers::Registry), Diagnostics> {
     let spec = Spec::load(dir, inputs)?;
-    let mut diags = providers::schema::check_spec(&spec, registry);
+    let configs = provider_configs(&spec)?;
+    let registry = providers::Registry::builtin(&configs);
+    let mut diags = providers::schema::check_spec(&spec, &registry);
     match graph::Graph::build(&spec) {
-        Ok(g) if !diags.has_errors() => Ok((spec, g)),
+        Ok(g) if !diags.has_errors() => Ok((spec, g, registry)),
         Ok(_) => Err(diags.sorted()),
         Err(d) => {
             diags.extend(d);
             Err(diags.sorted())
         }
     }
+}
+
+/// The root `provider` blocks, evaluated (they may use variables and locals,
+/// not node values); nested blocks become objects.
+fn provider_configs(
+    spec: &Spec,
+) -> Result<std::collections::BTreeMap<String, providers::Attrs>, Diagnostics> {
+    let ev = eval::Evaluator::new(spec);
+    let mut diags = Diagnostics::default();
+    let mut out = std::collections::BTreeMap::new();
+    let Some(root) = spec.scopes.first() else {
+        return Ok(out);
+    };
+    let body_json = |body: &spec::ast::Body, diags: &mut Diagnostics| -> providers::Attrs {
+        let mut attrs = providers::Attrs::new();
+        for a in &body.attrs {
+            match ev.eval(&a.value, 0, None, &eval::NoNodes) {
+                Ok(v) => {
+                    if let Some(v) = v.val {
+                        attrs.insert(a.name.clone(), eval::to_json(&v));
+                    }
+                }
+                Err(d) => diags.push(d),
+            }
+        }
+        attrs
+    };
+    for p in &root.source.providers {
+        let mut attrs = body_json(&p.body, &mut diags);
+        for b in &p.body.blocks {
+            let inner = body_json(&b.body, &mut diags);
+            attrs.insert(
+                b.kind.clone(),
+                serde_json::Value::Object(inner.into_iter().collect()),
+            );
+        }
+        out.insert(p.name.clone(), attrs);
+    }
+    if diags.has_errors() {
+        return Err(diags.sorted());
+    }
+    Ok(out)
 }

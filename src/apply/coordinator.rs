@@ -278,6 +278,42 @@ impl Walk<'_, '_> {
         s
     }
 
+    /// Attributes or outputs as the lockfile keeps them: secrets (sensitive
+    /// attributes and outputs of the node's type) as salted digests.
+    fn redact(&self, id: NodeId, attrs: &Attrs) -> serde_json::Value {
+        let node = &self.cx.spec.nodes[id];
+        let schema = self
+            .cx
+            .registry
+            .schema(node.decl.kind, &node.decl.type_name);
+        let secret = |k: &str| {
+            schema.is_some_and(|s| {
+                s.sensitive_outputs.contains(&k)
+                    || s.attr(k).is_some_and(|a| {
+                        a.sensitive
+                            || a.sensitive_when.is_some_and(|(w, v)| {
+                                attrs.get(w).and_then(|x| x.as_str()) == Some(v)
+                            })
+                    })
+            })
+        };
+        serde_json::Value::Object(
+            attrs
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if secret(k) {
+                            crate::plan::evaluate::sensitive_digest(v, &self.lineage)
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// A step's evaluated definition as the lockfile keeps it: sensitive values as salted digests.
     fn definition(&self, id: NodeId) -> serde_json::Value {
         let node = &self.cx.spec.nodes[id];
@@ -729,7 +765,7 @@ impl Walk<'_, '_> {
                 Msg::Prior { id, prior, ack } => {
                     let address = self.cx.spec.nodes[id].address.clone();
                     let prior = prior
-                        .map(|p| serde_json::to_value(p).unwrap_or_default())
+                        .map(|p| self.redact(id, &p))
                         .unwrap_or(serde_json::Value::Null);
                     if let Some(mut s) = self.doc.nodes.get(&address).cloned() {
                         if let (Some(t), Some(serde_json::Value::Object(idm))) =
@@ -764,7 +800,10 @@ impl Walk<'_, '_> {
                     s.status = NodeStatus::Done;
                     s.finished_at = Some(now());
                     s.error = None;
-                    s.outputs = f.outputs.clone();
+                    s.outputs = match self.redact(id, &f.outputs) {
+                        serde_json::Value::Object(m) => m.into_iter().collect(),
+                        _ => Default::default(),
+                    };
                     if self.cx.spec.nodes[id].decl.kind == NodeKind::Step {
                         s.applied = Some(self.definition(id));
                     }
@@ -772,7 +811,7 @@ impl Walk<'_, '_> {
                         s.applied = Some(
                             applied
                                 .as_ref()
-                                .map(|a| serde_json::to_value(a).unwrap_or_default())
+                                .map(|a| self.redact(id, a))
                                 .unwrap_or(serde_json::Value::Null),
                         );
                     }

@@ -174,10 +174,24 @@ pub(crate) async fn run(
                 let desired: Option<Attrs> = prior
                     .as_ref()
                     .and_then(|p| serde_json::from_value(p.clone()).ok());
-                match cx
-                    .registry
-                    .provider(NodeKind::Resource, &node.decl.type_name)
-                {
+                // A secret's prior value is kept only as a digest: it cannot be put back.
+                let secrets: Vec<String> = desired
+                    .iter()
+                    .flatten()
+                    .filter(|(_, v)| v.get("sensitive_digest").is_some())
+                    .map(|(k, _)| format!("`{k}`"))
+                    .collect();
+                let provider = if secrets.is_empty() {
+                    cx.registry
+                        .provider(NodeKind::Resource, &node.decl.type_name)
+                } else {
+                    None
+                };
+                match provider {
+                    None if !secrets.is_empty() => Err(format!(
+                        "its prior {} is sensitive and was recorded only as a digest; restore it by hand",
+                        secrets.join(", ")
+                    )),
                     Some(p) => p
                         .apply(&node.decl.type_name, desired.as_ref(), &identity)
                         .await

@@ -113,18 +113,12 @@ fn inputs(v: &VarArgs, allow_missing: bool) -> Result<VarInputs> {
     .with_process_env())
 }
 
-fn registry() -> Registry {
-    Registry::builtin(&Default::default())
-}
-
 fn compile(
     v: &VarArgs,
     allow_missing: bool,
 ) -> Result<(crate::spec::Spec, crate::graph::Graph, Registry)> {
-    let reg = registry();
     let inputs = inputs(v, allow_missing)?;
-    let (spec, graph) = crate::compile(Path::new("."), &inputs, &reg).map_err(|d| report(&d))?;
-    Ok((spec, graph, reg))
+    crate::compile(Path::new("."), &inputs).map_err(|d| report(&d))
 }
 
 fn validate(v: &VarArgs) -> Result<i32> {

@@ -21,6 +21,8 @@ pub(crate) struct NodeEval {
     pub outputs: Option<Attrs>,
     pub output_names: Vec<&'static str>,
     pub schema_attrs: Vec<&'static str>,
+    /// Outputs that are secrets.
+    pub sensitive_outputs: Vec<&'static str>,
 }
 
 pub(crate) struct Values<'a>(pub &'a [Option<NodeEval>]);
@@ -35,7 +37,10 @@ impl NodeValues for Values<'_> {
             return Some(v.clone());
         }
         if let Some(v) = ne.outputs.as_ref().and_then(|o| o.get(attr)) {
-            return Some(Evaluated::known(crate::eval::from_json(v)));
+            return Some(Evaluated {
+                val: Some(crate::eval::from_json(v)),
+                sensitive: ne.sensitive_outputs.contains(&attr),
+            });
         }
         if ne.output_names.contains(&attr) {
             return Some(Evaluated::unknown());
@@ -67,6 +72,7 @@ impl NodeValues for Values<'_> {
         match &ne.outputs {
             Some(o) => {
                 for (k, v) in o {
+                    sensitive |= ne.sensitive_outputs.contains(&k.as_str());
                     m.insert(k.clone(), crate::eval::from_json(v));
                 }
             }
@@ -156,6 +162,7 @@ pub(crate) fn evaluate_node(
         outputs: None,
         output_names: Vec::new(),
         schema_attrs: Vec::new(),
+        sensitive_outputs: Vec::new(),
     };
     if let Some(schema) = schema {
         ne.output_names = schema.outputs.clone();
@@ -192,9 +199,19 @@ pub(crate) fn evaluate_node(
                 }
             }
         }
-        for s in schema.attrs.iter().filter(|s| s.sensitive) {
-            if let Some(e) = ne.attrs.get_mut(s.name) {
-                e.sensitive = true;
+        ne.sensitive_outputs = schema.sensitive_outputs.clone();
+        for s in &schema.attrs {
+            let when = s.sensitive_when.is_some_and(|(k, v)| {
+                ne.attrs
+                    .get(k)
+                    .and_then(|e| e.val.as_ref())
+                    .and_then(|x| x.as_str())
+                    == Some(v)
+            });
+            if s.sensitive || when {
+                if let Some(e) = ne.attrs.get_mut(s.name) {
+                    e.sensitive = true;
+                }
             }
         }
     }

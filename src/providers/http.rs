@@ -165,6 +165,7 @@ impl Provider for HttpProvider {
                 attrs: gate,
                 exactly_one_of: vec![],
                 outputs: vec![],
+                sensitive_outputs: vec![],
                 rollback: None,
             },
             TypeSchema {
@@ -173,6 +174,7 @@ impl Provider for HttpProvider {
                 attrs: request_attrs(),
                 exactly_one_of: vec![],
                 outputs: vec!["status", "body", "json"],
+                sensitive_outputs: vec![],
                 rollback: Some(request_attrs()),
             },
             TypeSchema {
@@ -184,6 +186,7 @@ impl Provider for HttpProvider {
                 ],
                 exactly_one_of: vec![],
                 outputs: vec!["status", "body", "json"],
+                sensitive_outputs: vec![],
                 rollback: None,
             },
         ]

@@ -40,6 +40,7 @@ impl Provider for LocalProvider {
                 attrs: command_attrs(),
                 exactly_one_of: vec![one_of],
                 outputs: vec!["stdout", "exit_code", "outputs"],
+                sensitive_outputs: vec![],
                 rollback: Some(command_attrs()),
             },
             TypeSchema {
@@ -48,6 +49,7 @@ impl Provider for LocalProvider {
                 attrs: vec![AttrSchema::new("duration", Duration).required()],
                 exactly_one_of: vec![],
                 outputs: vec![],
+                sensitive_outputs: vec![],
                 rollback: None,
             },
             TypeSchema {
@@ -60,6 +62,7 @@ impl Provider for LocalProvider {
                 },
                 exactly_one_of: vec![one_of],
                 outputs: vec![],
+                sensitive_outputs: vec![],
                 rollback: None,
             },
             TypeSchema {
@@ -72,6 +75,7 @@ impl Provider for LocalProvider {
                 ],
                 exactly_one_of: vec![],
                 outputs: vec![],
+                sensitive_outputs: vec![],
                 rollback: None,
             },
             TypeSchema {
@@ -80,6 +84,7 @@ impl Provider for LocalProvider {
                 attrs: vec![AttrSchema::new("path", String).identity()],
                 exactly_one_of: vec![],
                 outputs: vec!["content", "exists"],
+                sensitive_outputs: vec![],
                 rollback: None,
             },
         ]

@@ -7,6 +7,8 @@
 
 pub mod schema;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "local")]
@@ -163,8 +165,13 @@ pub struct Registry {
 
 impl Registry {
     /// Every provider compiled in, configured from the spec's `provider` blocks.
-    pub fn builtin(_configs: &BTreeMap<String, Attrs>) -> Registry {
+    pub fn builtin(configs: &BTreeMap<String, Attrs>) -> Registry {
         let mut r = Registry::default();
+        let _ = configs;
+        #[cfg(feature = "aws")]
+        r.add(Arc::new(aws::AwsProvider::new(
+            configs.get("aws").cloned().unwrap_or_default(),
+        )));
         #[cfg(feature = "local")]
         r.add(Arc::new(local::LocalProvider));
         #[cfg(feature = "http")]

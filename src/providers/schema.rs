@@ -73,6 +73,8 @@ pub struct AttrSchema {
     /// Part of the identity of the real object (a path, an ARN).
     pub identity: bool,
     pub sensitive: bool,
+    /// Sensitive when another attribute has this value (an SSM SecureString's value).
+    pub sensitive_when: Option<(&'static str, &'static str)>,
 }
 
 impl AttrSchema {
@@ -83,6 +85,7 @@ impl AttrSchema {
             required: false,
             identity: false,
             sensitive: false,
+            sensitive_when: None,
         }
     }
     pub const fn required(mut self) -> AttrSchema {
@@ -98,6 +101,10 @@ impl AttrSchema {
         self.sensitive = true;
         self
     }
+    pub const fn sensitive_when(mut self, attr: &'static str, value: &'static str) -> AttrSchema {
+        self.sensitive_when = Some((attr, value));
+        self
+    }
 }
 
 /// The schema of one node type.
@@ -110,6 +117,8 @@ pub struct TypeSchema {
     pub exactly_one_of: Vec<&'static [&'static str]>,
     /// Outputs known after the node ran (steps) or was read (data).
     pub outputs: Vec<&'static str>,
+    /// Outputs that are secrets: sensitive wherever they flow, never stored in the clear.
+    pub sensitive_outputs: Vec<&'static str>,
     /// The schema of the `rollback {}` block, for steps that support one.
     pub rollback: Option<Vec<AttrSchema>>,
 }

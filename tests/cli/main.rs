@@ -1,6 +1,7 @@
 //! End-to-end tests of the `cutover` binary, one file per topic.
 
 mod apply;
+mod aws;
 mod commands;
 mod diagnostics;
 mod examples;

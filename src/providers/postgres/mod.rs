@@ -48,6 +48,7 @@ fn schema(
         attrs,
         exactly_one_of: vec![],
         outputs,
+        sensitive_outputs: vec![],
         rollback: None,
     }
 }

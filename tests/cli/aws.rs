@@ -1,0 +1,306 @@
+//! The aws provider and seed runbook 000 against the moto server (started by
+//! scripts/test.sh; its URL in CUTOVER_TEST_AWS_ENDPOINT).
+
+use crate::support::Project;
+use aws_sdk_cloudwatch as cw;
+use aws_sdk_ecs as ecs;
+use aws_sdk_elasticloadbalancingv2 as elb;
+
+pub fn endpoint() -> String {
+    std::env::var("CUTOVER_TEST_AWS_ENDPOINT").expect("CUTOVER_TEST_AWS_ENDPOINT is not set: run the tests with ./scripts/test.sh, which starts moto")
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A unique suffix: tests share one moto server.
+pub fn unique() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "{}{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+/// The RaptorFlow estate before the cutover: an ALB listener forwarding 100/0
+/// to two target groups, two ECS services (V1 at 5 tasks, unified at 0).
+pub struct Estate {
+    pub suffix: String,
+    pub listener_arn: String,
+    pub lb_dimension: String,
+    pub v1_tg: String,
+    pub unified_tg: String,
+    pub cluster: String,
+}
+
+pub async fn estate() -> Estate {
+    let conf = sdk().await;
+    let suffix = unique();
+    // The default VPC's subnets, read with a raw EC2 query (no EC2 SDK needed).
+    let body = reqwest::Client::new()
+        .get(format!("{}/?Action=DescribeSubnets&Version=2016-11-15", endpoint()))
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let grab = |tag: &str| -> Vec<String> {
+        body.split(&format!("<{tag}>"))
+            .skip(1)
+            .filter_map(|p| p.split(&format!("</{tag}>")).next())
+            .map(str::to_string)
+            .collect()
+    };
+    let (subnets, vpc) = (grab("subnetId"), grab("vpcId")[0].clone());
+    let e = elb::Client::new(&conf);
+    let lb = e
+        .create_load_balancer()
+        .name(format!("rf-{suffix}"))
+        .set_subnets(Some(subnets[..2].to_vec()))
+        .send()
+        .await
+        .unwrap();
+    let lb = lb.load_balancers()[0].clone();
+    let tg = |name: String| {
+        let e = e.clone();
+        let vpc = vpc.clone();
+        async move {
+            let out = e
+                .create_target_group()
+                .name(name)
+                .protocol(elb::types::ProtocolEnum::Http)
+                .port(80)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .unwrap();
+            out.target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let v1_tg = tg(format!("v1-{suffix}")).await;
+    let unified_tg = tg(format!("un-{suffix}")).await;
+    let forward = elb::types::ForwardActionConfig::builder()
+        .target_groups(
+            elb::types::TargetGroupTuple::builder()
+                .target_group_arn(&v1_tg)
+                .weight(100)
+                .build(),
+        )
+        .target_groups(
+            elb::types::TargetGroupTuple::builder()
+                .target_group_arn(&unified_tg)
+                .weight(0)
+                .build(),
+        )
+        .build();
+    let listener = e
+        .create_listener()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .protocol(elb::types::ProtocolEnum::Http)
+        .port(80)
+        .default_actions(
+            elb::types::Action::builder()
+                .r#type(elb::types::ActionTypeEnum::Forward)
+                .forward_config(forward)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let listener_arn = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let c = ecs::Client::new(&conf);
+    let cluster = format!("raptorflow-{suffix}");
+    c.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    for (family, count) in [("raptorflow-v1", 5), ("raptorflow-unified", 0)] {
+        c.register_task_definition()
+            .family(family)
+            .container_definitions(
+                ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image(format!("{family}:1"))
+                    .memory(512)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        c.create_service()
+            .cluster(&cluster)
+            .service_name(family)
+            .task_definition(family)
+            .desired_count(count)
+            .send()
+            .await
+            .unwrap();
+    }
+    let lb_arn = lb.load_balancer_arn().unwrap();
+    let lb_dimension = lb_arn
+        .split(":loadbalancer/")
+        .nth(1)
+        .unwrap_or(lb_arn)
+        .to_string();
+    Estate {
+        suffix,
+        listener_arn,
+        lb_dimension,
+        v1_tg,
+        unified_tg,
+        cluster,
+    }
+}
+
+pub async fn put_5xx(dimension: &str, value: f64) {
+    let conf = sdk().await;
+    cw::Client::new(&conf)
+        .put_metric_data()
+        .namespace("AWS/ApplicationELB")
+        .metric_data(
+            cw::types::MetricDatum::builder()
+                .metric_name("HTTPCode_Target_5XX_Count")
+                .dimensions(
+                    cw::types::Dimension::builder()
+                        .name("LoadBalancer")
+                        .value(dimension)
+                        .build(),
+                )
+                .value(value)
+                .timestamp(cw::primitives::DateTime::from(std::time::SystemTime::now()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+pub async fn weights(listener_arn: &str) -> Vec<(String, i32)> {
+    let conf = sdk().await;
+    let out = elb::Client::new(&conf)
+        .describe_listeners()
+        .listener_arns(listener_arn)
+        .send()
+        .await
+        .unwrap();
+    let mut w: Vec<(String, i32)> = out.listeners()[0].default_actions()[0]
+        .forward_config()
+        .unwrap()
+        .target_groups()
+        .iter()
+        .map(|t| {
+            (
+                t.target_group_arn().unwrap().to_string(),
+                t.weight().unwrap_or(0),
+            )
+        })
+        .collect();
+    w.sort();
+    w
+}
+
+pub async fn desired(cluster: &str, service: &str) -> i32 {
+    let conf = sdk().await;
+    let out = ecs::Client::new(&conf)
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .unwrap();
+    out.services()[0].desired_count()
+}
+
+fn run(p: &Project, e: &Estate, extra: &[&str]) -> (i32, String, String) {
+    let mut args: Vec<String> = vec!["apply".into(), "-auto-approve".into()];
+    for (k, v) in [
+        ("aws_endpoint", endpoint()),
+        ("region", "us-east-1".into()),
+        ("listener_arn", e.listener_arn.clone()),
+        ("load_balancer", e.lb_dimension.clone()),
+        ("v1_target_group", e.v1_tg.clone()),
+        ("unified_target_group", e.unified_tg.clone()),
+        ("cluster", e.cluster.clone()),
+        ("bake", "1s".into()),
+        ("gate_interval", "200ms".into()),
+        ("gate_timeout", "3s".into()),
+    ] {
+        args.push("-var".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = p
+        .cmd()
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(&args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn raptorflow_cuts_over_and_rolls_back_when_the_error_gate_fails() {
+    let rt = runtime();
+    // A healthy cutover: weights end at 0/100, V1 scaled down.
+    let e = rt.block_on(estate());
+    rt.block_on(put_5xx(&e.lb_dimension, 0.0));
+    let p = Project::example("examples/raptorflow-cutover");
+    let (code, out, err) = run(&p, &e, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("done     module.traffic.rollout.shift[50].gate.healthy"),
+        "{out}"
+    );
+    let mut want = vec![(e.v1_tg.clone(), 0), (e.unified_tg.clone(), 100)];
+    want.sort();
+    assert_eq!(rt.block_on(weights(&e.listener_arn)), want);
+    assert_eq!(rt.block_on(desired(&e.cluster, "raptorflow-unified")), 5);
+    assert_eq!(rt.block_on(desired(&e.cluster, "raptorflow-v1")), 0);
+    let lock: serde_json::Value = serde_json::from_str(&p.read("cutover.lock")).unwrap();
+    let prior = &lock["nodes"]["module.traffic.rollout.shift[10].aws_lb_listener_weights.weights"]
+        ["prior"]["weights"];
+    assert_eq!(prior[&e.v1_tg], 100, "{prior}");
+
+    // The same cutover while the new backend throws errors: the first stage's
+    // gate fails, the weights go back to 100/0, the services to 5 and 0.
+    let e = rt.block_on(estate());
+    rt.block_on(put_5xx(&e.lb_dimension, 50.0));
+    let p = Project::example("examples/raptorflow-cutover");
+    let (code, out, _) = run(&p, &e, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED   module.traffic.rollout.shift[10].gate.healthy: did not hold within 3s; last measured: HTTPCode_Target_5XX_Count Sum = 50 (want below 5)"), "{out}");
+    let mut want = vec![(e.v1_tg.clone(), 100), (e.unified_tg.clone(), 0)];
+    want.sort();
+    assert_eq!(rt.block_on(weights(&e.listener_arn)), want, "{out}");
+    assert_eq!(rt.block_on(desired(&e.cluster, "raptorflow-unified")), 0);
+    assert_eq!(rt.block_on(desired(&e.cluster, "raptorflow-v1")), 5);
+    let _ = &e.suffix;
+}
