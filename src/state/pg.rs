@@ -245,7 +245,16 @@ impl StateLocker for PgBackend {
                 break;
             }
             if Instant::now() >= deadline {
-                let holder = self.stored_holder()?.unwrap_or_else(|| LockInfo {
+                // The holder writes its info just after taking the lock: give it a moment.
+                let mut holder = self.stored_holder()?;
+                for _ in 0..20 {
+                    if holder.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                    holder = self.stored_holder()?;
+                }
+                let holder = holder.unwrap_or_else(|| LockInfo {
                     id: "unknown".into(),
                     who: "another session".into(),
                     host: "?".into(),

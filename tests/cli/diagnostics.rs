@@ -62,7 +62,7 @@ fn cases() -> Vec<Case> {
             spec: "resource \"nope_thing\" \"a\" {\n}\n",
             extra: &[],
             args: &["validate"],
-            expect: &["Error: Unknown block type", "Known resource types: local_file.", "--> main.hcl:1:10"],
+            expect: &["Error: Unknown block type", "No provider serves resource \"nope_thing\". Known resource types: aws_appautoscaling_policy", "local_file.", "--> main.hcl:1:10"],
         },
         Case {
             name: "unknown attribute with suggestion",
