@@ -106,7 +106,16 @@ impl StateLocker for LocalBackend {
         let deadline = Instant::now() + wait;
         while !flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
             if Instant::now() >= deadline {
-                let holder = read_holder(&mut file).unwrap_or_else(|| LockInfo {
+                // The holder writes its info just after taking the lock: give it a moment.
+                let mut holder = read_holder(&mut file);
+                for _ in 0..20 {
+                    if holder.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                    holder = read_holder(&mut file);
+                }
+                let holder = holder.unwrap_or_else(|| LockInfo {
                     id: "unknown".into(),
                     who: "another process".into(),
                     host: "?".into(),
