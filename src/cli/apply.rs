@@ -25,6 +25,15 @@ pub fn backend(spec: &Spec) -> Result<Box<dyn Backend>> {
             let key = s("key").unwrap_or_else(|| spec.settings.name.clone());
             Ok(Box::new(crate::state::pg::PgBackend::new(&database, &key)?))
         }
+        #[cfg(feature = "aws")]
+        Some("s3") => {
+            let cfg = &spec.settings.state.as_ref().expect("matched").config;
+            let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let Some(bucket) = s("bucket") else { bail!("state \"s3\" needs a bucket") };
+            let key = s("key").unwrap_or_else(|| format!("cutover/{}.lock", spec.settings.name));
+            let settings: crate::providers::Attrs = ["region", "profile", "endpoint"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+            Ok(Box::new(crate::state::s3::S3Backend::new(&bucket, &key, settings)?))
+        }
         Some(other) => bail!("the state backend \"{other}\" is not available in this build; use state \"local\" or remove the state block"),
     }
 }

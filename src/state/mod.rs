@@ -15,6 +15,9 @@ pub mod lock;
 pub mod lockfile;
 #[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(feature = "aws")]
+pub mod s3;
+pub mod worker;
 
 pub use backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
 pub use journal::Record;

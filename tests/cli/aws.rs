@@ -304,3 +304,138 @@ fn raptorflow_cuts_over_and_rolls_back_when_the_error_gate_fails() {
     assert_eq!(rt.block_on(desired(&e.cluster, "raptorflow-v1")), 5);
     let _ = &e.suffix;
 }
+
+async fn bucket() -> String {
+    let name = format!("cutover-state-{}", unique());
+    aws_sdk_s3::Client::new(&sdk().await)
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+fn s3_settings() -> cutover::providers::Attrs {
+    [
+        ("region", "us-east-1".to_string()),
+        ("endpoint", endpoint()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+    .collect()
+}
+
+#[test]
+fn the_s3_state_backend_passes_the_conformance_suite() {
+    // SAFETY of env: the SDK reads credentials from the environment; the tests all use the same fake ones.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    let bucket = runtime().block_on(bucket());
+    cutover::state::conformance::run(|| {
+        let key = format!("state/{}.lock", unique());
+        (
+            cutover::state::s3::S3Backend::new(&bucket, &key, s3_settings()).unwrap(),
+            (),
+        )
+    });
+}
+
+#[test]
+fn apply_keeps_its_state_in_s3_and_a_dead_holders_lock_needs_force_unlock() {
+    let bucket = runtime().block_on(bucket());
+    let spec = format!(
+        "migration \"s3state\" {{\n  state \"s3\" {{\n    bucket   = \"{bucket}\"\n    key      = \"cutover/s3state.lock\"\n    region   = \"us-east-1\"\n    endpoint = \"{}\"\n  }}\n}}\nstep \"exec\" \"once\" {{\n  shell = \"echo ran >> ran.log; sleep 0.5\"\n}}\n",
+        endpoint()
+    );
+    let p = Project::new().file("main.hcl", &spec);
+    let env = |c: &mut assert_cmd::Command| {
+        c.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    };
+    let spawn = |args: &[&str]| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("cutover"))
+            .current_dir(&p.dir)
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (
+        spawn(&["apply", "-auto-approve"]),
+        spawn(&["apply", "-auto-approve"]),
+    );
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(1)),
+        "{codes:?}\n{}\n{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert_eq!(p.read("ran.log"), "ran\n");
+    assert!(!p.dir.join("cutover.lock").exists());
+    let mut c = p.cmd();
+    env(&mut c);
+    let out = c.args(["plan", "-detailed-exitcode"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A killed apply leaves its lock object behind.
+    let p2 = Project::new().file(
+        "main.hcl",
+        &spec
+            .replace("sleep 0.5", "sleep 20")
+            .replace("\"once\"", "\"long\""),
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cutover"))
+        .current_dir(&p2.dir)
+        .args(["apply", "-auto-approve"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let mut c = p2.cmd();
+    env(&mut c);
+    let out = c.args(["apply", "-auto-approve"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("the state is locked: apply by"), "{err}");
+    let id = err
+        .split("cutover force-unlock ")
+        .nth(1)
+        .unwrap()
+        .split('`')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut c = p2.cmd();
+    env(&mut c);
+    assert!(c
+        .args(["force-unlock", &id])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let mut c = p2.cmd();
+    env(&mut c);
+    let out = c.args(["state", "list"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
