@@ -115,14 +115,18 @@ pub enum StateCommand {
     /// One node's record as JSON.
     Show { address: String },
     /// Record by hand how an interrupted step ended.
+    #[command(group(clap::ArgGroup::new("outcome").required(true)))]
     Resolve {
         address: String,
         /// It completed.
-        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        #[arg(long, group = "outcome")]
         done: bool,
-        /// It did not complete.
-        #[arg(long)]
+        /// It did not complete (apply runs it again).
+        #[arg(long, group = "outcome")]
         failed: bool,
+        /// Its effect was undone by hand (rollback skips it).
+        #[arg(long = "rolled-back", group = "outcome")]
+        rolled_back: bool,
     },
 }
 

@@ -42,6 +42,7 @@ pub fn run(cmd: &StateCommand) -> Result<i32> {
             address,
             done,
             failed: _,
+            rolled_back,
         } => {
             let _lock = backend.lock(
                 LockInfo::current("state resolve"),
@@ -53,20 +54,21 @@ pub fn run(cmd: &StateCommand) -> Result<i32> {
             let Some(mut s) = doc.nodes.get(address).cloned() else {
                 bail!("the state has no node {address}; `cutover state list` shows what it has");
             };
-            s.status = if *done {
-                NodeStatus::Done
+            let (status, word) = if *done {
+                (NodeStatus::Done, "done")
+            } else if *rolled_back {
+                (NodeStatus::RolledBack, "rolled back")
             } else {
-                NodeStatus::Failed
+                (NodeStatus::Failed, "failed")
             };
+            s.status = status;
             s.finished_at =
                 Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-            s.error = (!*done).then(|| "marked failed by the operator".to_string());
+            s.error =
+                (status == NodeStatus::Failed).then(|| "marked failed by the operator".to_string());
             backend.append(&[Record::node(&doc.lineage, address, s)])?;
             backend.fold(&spec.settings.name)?;
-            println!(
-                "{address} is now recorded as {}.",
-                if *done { "done" } else { "failed" }
-            );
+            println!("{address} is now recorded as {word}.");
         }
     }
     Ok(EXIT_OK)

@@ -1,7 +1,7 @@
 //! The human view of a plan: waves, one line per node with its symbol and
 //! reason, attribute details, the critical path and the rollback plan.
 
-use super::values::{multiline, show, unified};
+use super::values::{map_changes, multiline, show, unified};
 use crate::eval::duration;
 use crate::plan::{Action, Plan, PlannedNode, RollbackAction};
 use std::fmt::Write as _;
@@ -127,6 +127,22 @@ fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
                             let _ = writeln!(out, "          {line}");
                         }
                         let _ = writeln!(out, "          EOT");
+                    }
+                    _ if map_changes(c.before.as_ref(), c.after.as_ref()).is_some() => {
+                        for (k, b, a) in
+                            map_changes(c.before.as_ref(), c.after.as_ref()).unwrap_or_default()
+                        {
+                            let key = format!("{}[{k:?}]", c.name);
+                            let line = match (b, a) {
+                                (Some(b), Some(a)) => {
+                                    format!("{} {key} = {b} → {a}", st.paint("33", "~"))
+                                }
+                                (None, Some(a)) => format!("{} {key} = {a}", st.paint("32", "+")),
+                                (Some(b), None) => format!("{} {key} = {b}", st.paint("31", "-")),
+                                (None, None) => continue,
+                            };
+                            let _ = writeln!(out, "      {line}");
+                        }
                     }
                     _ => {
                         let after = c.after.as_ref().map(show).unwrap_or_else(|| "null".into());

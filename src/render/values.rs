@@ -56,6 +56,36 @@ pub fn multiline(v: Option<&PlannedValue>) -> Option<&str> {
     }
 }
 
+/// Key by key, what changed between two maps (both known and not sensitive):
+/// (key, before, after), `None` where the key is absent.
+pub fn map_changes(
+    before: Option<&PlannedValue>,
+    after: Option<&PlannedValue>,
+) -> Option<Vec<(String, Option<String>, Option<String>)>> {
+    let (
+        Some(PlannedValue {
+            value: Some(Value::Object(b)),
+            sensitive: false,
+        }),
+        Some(PlannedValue {
+            value: Some(Value::Object(a)),
+            sensitive: false,
+        }),
+    ) = (before, after)
+    else {
+        return None;
+    };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let out: Vec<_> = keys
+        .into_iter()
+        .filter(|k| b.get(*k) != a.get(*k))
+        .map(|k| (k.clone(), b.get(k).map(literal), a.get(k).map(literal)))
+        .collect();
+    Some(out)
+}
+
 /// A unified diff of two texts, without file headers.
 pub fn unified(before: &str, after: &str) -> String {
     let diff = similar::TextDiff::from_lines(before, after);

@@ -69,10 +69,18 @@ pub struct NodeState {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, serde_json::Value>,
     /// A resource's object before the migration first changed it (`null`: it did not exist).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub prior: Option<serde_json::Value>,
-    /// A resource's object as apply left it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A resource's object as apply left it (`null`: removed).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub applied: Option<serde_json::Value>,
     /// Identity attributes of a resource's object, so it can be restored after its block is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +120,12 @@ impl NodeState {
             error: None,
         }
     }
+}
+
+/// A field that is present is `Some`, even when it is `null` (an object that
+/// did not exist); a missing field is `None` (nothing recorded).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// A JSON value with every object's keys sorted, recursively.
@@ -194,5 +208,25 @@ impl Lockfile {
             });
         }
         Ok(lock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_prior_survives_a_round_trip() {
+        let mut doc = Lockfile::new("m", "l");
+        let mut s = NodeState::new(NodeStatus::Done, "d");
+        s.prior = Some(serde_json::Value::Null);
+        doc.nodes.insert("local_file.x".into(), s);
+        let back = Lockfile::parse(&doc.to_json(), Path::new("x"), "m").unwrap();
+        assert_eq!(
+            back.nodes["local_file.x"].prior,
+            Some(serde_json::Value::Null),
+            "the object did not exist"
+        );
+        assert_eq!(back.nodes["local_file.x"].applied, None, "nothing recorded");
     }
 }

@@ -439,3 +439,315 @@ fn apply_keeps_its_state_in_s3_and_a_dead_holders_lock_needs_force_unlock() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn aws_cmd(p: &Project, args: &[&str]) -> (i32, String, String) {
+    let out = p
+        .cmd()
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn provider(endpoint: &str) -> String {
+    format!("provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{endpoint}\"\n}}\n")
+}
+
+#[test]
+fn resources_round_trip_and_plans_show_map_changes_key_by_key() {
+    let rt = runtime();
+    let e = rt.block_on(estate());
+    let s = &e.suffix;
+    let spec = format!(
+        r#"{}
+resource "aws_lb_listener_weights" "canary" {{
+  listener_arn = "{}"
+  weights      = {{ "{}" = 90, "{}" = 10 }}
+}}
+resource "aws_ssm_parameter" "flag" {{
+  name  = "/flags/{s}/unified"
+  value = "on"
+}}
+resource "aws_ssm_parameter" "secret" {{
+  name  = "/secrets/{s}/token"
+  value = "hunter2"
+  type  = "SecureString"
+}}
+resource "aws_appautoscaling_policy" "cpu" {{
+  policy_name  = "cpu-{s}"
+  resource_id  = "service/{}/raptorflow-unified"
+  min_capacity = 1
+  max_capacity = 4
+  target_value = 60
+}}
+resource "aws_cloudwatch_metric_alarm" "errors" {{
+  alarm_name          = "errors-{s}"
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HTTPCode_Target_5XX_Count"
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 10
+  comparison_operator = "GreaterThanThreshold"
+}}
+"#,
+        provider(&endpoint()),
+        e.listener_arn,
+        e.v1_tg,
+        e.unified_tg,
+        e.cluster
+    );
+    let conf = rt.block_on(sdk());
+    rt.block_on(
+        aws_sdk_ssm::Client::new(&conf)
+            .put_parameter()
+            .name(format!("/secrets/{s}/token"))
+            .value("old-secret")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send(),
+    )
+    .unwrap();
+    let p = Project::new().file("main.hcl", &spec);
+    let (code, out, err) = aws_cmd(&p, &["plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("~ weights[\"{}\"] = 100 → 90", e.v1_tg)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("~ weights[\"{}\"] = 0 → 10", e.unified_tg)),
+        "{out}"
+    );
+    assert!(
+        out.contains("~ value = (sensitive) → (sensitive)")
+            && !out.contains("hunter2")
+            && !out.contains("old-secret"),
+        "{out}"
+    );
+    let (code, out, err) = aws_cmd(&p, &["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !p.read("cutover.lock").contains("hunter2"),
+        "secrets are stored as digests"
+    );
+    let (code, out, _) = aws_cmd(&p, &["plan", "-detailed-exitcode"]);
+    assert_eq!(code, 0, "what was applied reads back as no change: {out}");
+    // Rollback: what did not exist is removed; the pre-existing secret's old
+    // value was never stored, so the rollback stops there and says what is left.
+    let (code, out, _) = aws_cmd(&p, &["rollback", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "undone   aws_cloudwatch_metric_alarm.errors: removed: it did not exist before"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("FAILED   aws_ssm_parameter.secret: its prior `value` is sensitive and was recorded only as a digest; restore it by hand"), "{out}");
+    assert!(out.contains("Still to undo: aws_ssm_parameter.secret, aws_ssm_parameter.flag, aws_lb_listener_weights.canary"), "{out}");
+    let lock = p.read("cutover.lock");
+    assert!(
+        !lock.contains("hunter2") && !lock.contains("old-secret"),
+        "secrets are stored as digests"
+    );
+    let conf = rt.block_on(sdk());
+    let alarms = rt
+        .block_on(
+            cw::Client::new(&conf)
+                .describe_alarms()
+                .alarm_names(format!("errors-{s}"))
+                .send(),
+        )
+        .unwrap();
+    assert!(
+        alarms.metric_alarms().is_empty(),
+        "the alarm did not exist before: it is removed"
+    );
+    // Put the secret back by hand, record it, and finish the rollback.
+    rt.block_on(
+        aws_sdk_ssm::Client::new(&conf)
+            .put_parameter()
+            .name(format!("/secrets/{s}/token"))
+            .value("old-secret")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(
+        aws_cmd(
+            &p,
+            &[
+                "state",
+                "resolve",
+                "aws_ssm_parameter.secret",
+                "--rolled-back"
+            ]
+        )
+        .0,
+        0
+    );
+    let (code, out, _) = aws_cmd(&p, &["rollback", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    let mut want = vec![(e.v1_tg.clone(), 100), (e.unified_tg.clone(), 0)];
+    want.sort();
+    assert_eq!(rt.block_on(weights(&e.listener_arn)), want, "{out}");
+    let param = rt.block_on(
+        aws_sdk_ssm::Client::new(&conf)
+            .get_parameter()
+            .name(format!("/flags/{s}/unified"))
+            .send(),
+    );
+    assert!(
+        param.is_err(),
+        "the flag did not exist before: it is removed"
+    );
+}
+
+#[test]
+fn a_cloudwatch_gate_says_what_to_do_without_data() {
+    let spec = |no_data: &str| {
+        format!(
+            "{}gate \"cloudwatch\" \"quiet\" {{\n  namespace = \"Empty/{}\"\n  metric = \"Nothing\"\n  statistic = \"Sum\"\n  below = 1\n  no_data = \"{no_data}\"\n  interval = \"100ms\"\n  timeout = \"600ms\"\n}}\n",
+            provider(&endpoint()),
+            unique()
+        )
+    };
+    let (code, out, _) = aws_cmd(
+        &Project::new().file("main.hcl", &spec("fail")),
+        &["apply", "-auto-approve"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("Nothing Sum: no data in the last 5m (no_data = \"fail\")"),
+        "{out}"
+    );
+    let (code, out, _) = aws_cmd(
+        &Project::new().file("main.hcl", &spec("pass")),
+        &["apply", "-auto-approve"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = aws_cmd(
+        &Project::new().file("main.hcl", &spec("wait")),
+        &["apply", "-auto-approve"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("did not hold within 600ms; last measured: Nothing Sum: no data yet"),
+        "{out}"
+    );
+}
+
+#[test]
+fn missing_credentials_are_a_clear_error_and_change_nothing() {
+    let e = runtime().block_on(estate());
+    let spec = format!("{}resource \"aws_lb_listener_weights\" \"w\" {{\n  listener_arn = \"{}\"\n  weights = {{ \"{}\" = 50 }}\n}}\n", provider(&endpoint()), e.listener_arn, e.v1_tg);
+    let p = Project::new().file("main.hcl", &spec);
+    let out = p
+        .cmd()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["apply", "-auto-approve"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("refreshing aws_lb_listener_weights.w failed: describing listener")
+            && err.contains("credentials"),
+        "{err}"
+    );
+    assert!(!p.dir.join("cutover.lock").exists());
+}
+
+/// A loopback proxy in front of moto that answers the first `faults`
+/// requests with 503 (as AWS does when it throttles), then forwards.
+fn flaky_proxy(faults: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let target = endpoint().trim_start_matches("http://").to_string();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&served);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut client = stream;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // Headers, then as much body as Content-Length says.
+            let header_end = loop {
+                let n = match client.read(&mut chunk) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(header_end) = header_end else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while buf.len() < header_end + len {
+                match client.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < faults {
+                let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            let head = head
+                .replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
+                .replace("Connection: keep-alive\r\n", "");
+            let Ok(mut up) = std::net::TcpStream::connect(&target) else {
+                continue;
+            };
+            let _ = up.write_all(head.as_bytes());
+            let _ = up.write_all(&buf[header_end..]);
+            let mut resp = Vec::new();
+            let _ = up.read_to_end(&mut resp);
+            let _ = client.write_all(&resp);
+        }
+    });
+    (format!("http://{addr}"), served)
+}
+
+#[test]
+fn throttling_and_5xx_are_retried() {
+    let e = runtime().block_on(estate());
+    let (proxy, served) = flaky_proxy(3);
+    let spec = format!(
+        "{}data \"aws_lb_listener\" \"l\" {{\n  listener_arn = \"{}\"\n}}\n",
+        provider(&proxy),
+        e.listener_arn
+    );
+    let p = Project::new().file("main.hcl", &spec);
+    let (code, out, err) = aws_cmd(&p, &["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("= data.aws_lb_listener.l"), "{out}");
+    assert!(
+        served.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "three faults, then the answer"
+    );
+}
