@@ -56,12 +56,14 @@ pub fn multiline(v: Option<&PlannedValue>) -> Option<&str> {
     }
 }
 
-/// Key by key, what changed between two maps (both known and not sensitive):
-/// (key, before, after), `None` where the key is absent.
+/// One key's change inside a map: (key, before, after), `None` where the key is absent.
+pub type KeyChange = (String, Option<String>, Option<String>);
+
+/// Key by key, what changed between two maps (both known and not sensitive).
 pub fn map_changes(
     before: Option<&PlannedValue>,
     after: Option<&PlannedValue>,
-) -> Option<Vec<(String, Option<String>, Option<String>)>> {
+) -> Option<Vec<KeyChange>> {
     let (
         Some(PlannedValue {
             value: Some(Value::Object(b)),
