@@ -10,6 +10,7 @@
 //! target/release/cutover-bench journal             # cost of one durable transition vs N
 //! target/release/cutover-bench makespan            # makespan / critical path on seeded random sleep DAGs
 //! target/release/cutover-bench refresh             # reads on PostgreSQL vs psql one by one (CUTOVER_TEST_PG)
+//! target/release/cutover-bench refresh-aws         # 1,000 SSM + 200 ECS reads on moto vs the aws CLI (CUTOVER_TEST_AWS_ENDPOINT)
 //! target/release/cutover-bench gen --nodes N --out DIR [--shape layered|random] [--width W] [--seed S]
 //!                                  [--kind wait,exec,local_file] [--expected-duration] [--terraform DIR]
 //! ```
@@ -64,12 +65,14 @@ fn main() {
         Some("journal") => suites::journal(&out),
         Some("makespan") => suites::makespan(&bin, &out),
         Some("refresh") => suites::refresh(&bin, &out),
+        Some("refresh-aws") => suites::refresh_aws(&bin, &out),
         Some("all") => {
             suites::plan(&bin, max, &out);
             suites::apply(&bin, max, &out);
             suites::journal(&out);
             suites::makespan(&bin, &out);
             suites::refresh(&bin, &out);
+            suites::refresh_aws(&bin, &out);
         }
         _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
     }

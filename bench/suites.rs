@@ -370,11 +370,169 @@ pub fn refresh(bin: &Path, out: &Path) {
         println!("refresh {n} done_when queries: cutover {:.3} s, psql one by one {theirs:.3} s ({:.1}×)", ours.wall_s, theirs / ours.wall_s);
         rows.push(serde_json::json!({ "objects": n, "cutover_s": ours.wall_s, "psql_s": theirs }));
     }
-    md.push_str("\nThe moto (AWS) row is missing: the AWS provider is not built yet.\n");
     write_results(
         out,
         "refresh",
         serde_json::json!({ "suite": "refresh", "rows": rows }),
+        &md,
+    );
+}
+
+/// Refresh of N SSM parameters and M ECS services on moto (CUTOVER_TEST_AWS_ENDPOINT):
+/// `cutover plan` against the same reads one by one with the `aws` CLI.
+pub fn refresh_aws(bin: &Path, out: &Path) {
+    let Ok(endpoint) = std::env::var("CUTOVER_TEST_AWS_ENDPOINT") else {
+        println!("refresh-aws: CUTOVER_TEST_AWS_ENDPOINT is not set; start moto with scripts/services.sh (start_services) first");
+        write_results(
+            out,
+            "refresh-aws",
+            serde_json::json!({ "suite": "refresh-aws", "rows": [] }),
+            "CUTOVER_TEST_AWS_ENDPOINT was not set: no moto server to measure against.\n",
+        );
+        return;
+    };
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let (params, services) = (1_000usize, 200usize);
+    let cluster = format!("bench-{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ep = endpoint.clone();
+    let cl = cluster.clone();
+    rt.block_on(async move {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(ep)
+            .load()
+            .await;
+        let ssm = aws_sdk_ssm::Client::new(&conf);
+        for i in 0..params {
+            ssm.put_parameter()
+                .name(format!("/bench/{cl}/p{i}"))
+                .value("on")
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
+                .overwrite(true)
+                .send()
+                .await
+                .expect("put_parameter");
+        }
+        let ecs = aws_sdk_ecs::Client::new(&conf);
+        ecs.create_cluster()
+            .cluster_name(&cl)
+            .send()
+            .await
+            .expect("cluster");
+        ecs.register_task_definition()
+            .family("bench")
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image("bench:1")
+                    .memory(128)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("task definition");
+        for i in 0..services {
+            ecs.create_service()
+                .cluster(&cl)
+                .service_name(format!("s{i}"))
+                .task_definition("bench")
+                .desired_count(1)
+                .send()
+                .await
+                .expect("service");
+        }
+    });
+    let mut md = String::from("| objects | how | wall (s) | per object (ms) | ratio | command |\n|---:|---|---:|---:|---:|---|\n");
+    let mut rows = Vec::new();
+    let provider = format!(
+        "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{endpoint}\"\n}}\n"
+    );
+    let spec = |n_params: usize, n_services: usize| {
+        let mut s = provider.clone();
+        for i in 0..n_params {
+            let _ = writeln!(s, "resource \"aws_ssm_parameter\" \"p{i}\" {{\n  name  = \"/bench/{cluster}/p{i}\"\n  value = \"on\"\n}}");
+        }
+        for i in 0..n_services {
+            let _ = writeln!(s, "resource \"aws_ecs_service\" \"s{i}\" {{\n  cluster       = \"{cluster}\"\n  service       = \"s{i}\"\n  desired_count = 1\n}}");
+        }
+        s
+    };
+    // The aws CLI, one call per object, on a sample; its cost per call is steady, so the total is projected.
+    let sample = 60usize;
+    let start = Instant::now();
+    for i in 0..sample {
+        let (svc, args): (&str, Vec<String>) = if i % 6 == 5 {
+            (
+                "ecs",
+                vec![
+                    "describe-services".into(),
+                    "--cluster".into(),
+                    cluster.clone(),
+                    "--services".into(),
+                    format!("s{}", i % services),
+                ],
+            )
+        } else {
+            (
+                "ssm",
+                vec![
+                    "get-parameter".into(),
+                    "--name".into(),
+                    format!("/bench/{cluster}/p{i}"),
+                ],
+            )
+        };
+        let ok = std::process::Command::new("aws")
+            .args(["--endpoint-url", &endpoint, "--region", "us-east-1", svc])
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "the aws CLI failed (is it installed?)");
+    }
+    let cli_per_call = start.elapsed().as_secs_f64() / sample as f64;
+    for (n_params, n_services) in [(250usize, 50usize), (500, 100), (1_000, 200)] {
+        let n = n_params + n_services;
+        let dir = scratch(&format!("refresh-aws-{n}"));
+        std::fs::write(dir.join("main.hcl"), spec(n_params, n_services)).expect("spec");
+        for parallelism in [10usize, 50] {
+            let r = best_of(3, || {
+                measure_in(
+                    bin,
+                    &dir,
+                    &[
+                        "plan",
+                        "-no-color",
+                        "-parallelism",
+                        &parallelism.to_string(),
+                    ],
+                )
+            });
+            assert_eq!(r.code, 0, "plan failed");
+            let cli = cli_per_call * n as f64;
+            let _ = writeln!(
+                md,
+                "| {n} ({n_params} SSM + {n_services} ECS) | cutover plan, parallelism {parallelism} | {:.2} | {:.2} | {:.0}× | `cutover plan -parallelism {parallelism}` |",
+                r.wall_s,
+                r.wall_s * 1000.0 / n as f64,
+                cli / r.wall_s
+            );
+            println!("refresh {n} AWS objects, parallelism {parallelism}: cutover {:.2} s; aws CLI one by one {cli:.1} s (projected): {:.0}×", r.wall_s, cli / r.wall_s);
+            rows.push(serde_json::json!({ "objects": n, "parallelism": parallelism, "cutover_s": r.wall_s, "cli_projected_s": cli }));
+        }
+        let _ = writeln!(md, "| {n} | aws CLI one by one (projected from {sample} measured calls) | {:.1} | {:.0} | 1× | `aws ssm get-parameter` / `aws ecs describe-services` |", cli_per_call * n as f64, cli_per_call * 1000.0);
+    }
+    write_results(
+        out,
+        "refresh-aws",
+        serde_json::json!({ "suite": "refresh-aws", "cli_per_call_s": cli_per_call, "rows": rows }),
         &md,
     );
 }
