@@ -124,6 +124,25 @@ pub struct TypeSchema {
 }
 
 impl TypeSchema {
+    /// A type with these attributes and outputs, no exactly-one-of groups, no
+    /// secret outputs and no rollback block.
+    pub fn new(
+        kind: NodeKind,
+        type_name: &'static str,
+        attrs: Vec<AttrSchema>,
+        outputs: Vec<&'static str>,
+    ) -> TypeSchema {
+        TypeSchema {
+            kind,
+            type_name,
+            attrs,
+            exactly_one_of: vec![],
+            outputs,
+            sensitive_outputs: vec![],
+            rollback: None,
+        }
+    }
+
     /// The same schema, with a `rollback {}` block of these attributes.
     pub fn with_rollback(mut self, attrs: Vec<AttrSchema>) -> TypeSchema {
         self.rollback = Some(attrs);

@@ -115,14 +115,7 @@ impl StateLocker for LocalBackend {
                     std::thread::sleep(Duration::from_millis(50));
                     holder = read_holder(&mut file);
                 }
-                let holder = holder.unwrap_or_else(|| LockInfo {
-                    id: "unknown".into(),
-                    who: "another process".into(),
-                    host: "?".into(),
-                    pid: 0,
-                    operation: "?".into(),
-                    since: "?".into(),
-                });
+                let holder = holder.unwrap_or_else(|| LockInfo::unknown("another process"));
                 return Err(StateError::Locked {
                     holder: Box::new(holder),
                 });

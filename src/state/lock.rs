@@ -33,6 +33,20 @@ impl LockInfo {
     }
 }
 
+impl LockInfo {
+    /// A holder that left no info (it crashed, or is writing it right now).
+    pub fn unknown(who: &str) -> LockInfo {
+        LockInfo {
+            id: "unknown".into(),
+            who: who.into(),
+            host: "?".into(),
+            pid: 0,
+            operation: "?".into(),
+            since: "?".into(),
+        }
+    }
+}
+
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

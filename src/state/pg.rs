@@ -254,14 +254,7 @@ impl StateLocker for PgBackend {
                     std::thread::sleep(Duration::from_millis(50));
                     holder = self.stored_holder()?;
                 }
-                let holder = holder.unwrap_or_else(|| LockInfo {
-                    id: "unknown".into(),
-                    who: "another session".into(),
-                    host: "?".into(),
-                    pid: 0,
-                    operation: "?".into(),
-                    since: "?".into(),
-                });
+                let holder = holder.unwrap_or_else(|| LockInfo::unknown("another session"));
                 return Err(StateError::Locked {
                     holder: Box::new(holder),
                 });

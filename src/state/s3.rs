@@ -229,14 +229,9 @@ impl StateLocker for S3Backend {
                 }));
             }
             if Instant::now() >= deadline {
-                let holder = self.holder()?.unwrap_or_else(|| LockInfo {
-                    id: "unknown".into(),
-                    who: "another process".into(),
-                    host: "?".into(),
-                    pid: 0,
-                    operation: "?".into(),
-                    since: "?".into(),
-                });
+                let holder = self
+                    .holder()?
+                    .unwrap_or_else(|| LockInfo::unknown("another process"));
                 return Err(StateError::Locked {
                     holder: Box::new(holder),
                 });

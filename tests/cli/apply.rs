@@ -2,7 +2,7 @@
 //! lockfile, re-apply, saved plans, locking, resume after kill -9, Ctrl-C,
 //! failure and rollback, waves, retries and timeouts.
 
-use crate::support::{free_port, repo, Project};
+use crate::support::{free_port, repo, wait_started, Project};
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -428,23 +428,6 @@ fn points_of_no_return_need_approval() {
     let (code, _, _) = p.run(&["apply", "-auto-approve"]);
     assert_eq!(code, 0);
     assert_eq!(p.read("sent.log"), "sent\n");
-}
-
-/// Waits until the journal records that `address` started.
-fn wait_started(p: &Project, address: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let journal =
-            std::fs::read_to_string(p.dir.join("cutover.lock.journal")).unwrap_or_default();
-        if journal
-            .lines()
-            .any(|l| l.contains(&format!("\"address\":\"{address}\"")) && l.contains("\"started\""))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{address} never started");
 }
 
 fn sigint(pid: u32) {

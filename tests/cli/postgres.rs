@@ -1,7 +1,7 @@
 //! The postgres provider against a real PostgreSQL server (started by
 //! scripts/test.sh; its URL in CUTOVER_TEST_PG).
 
-use crate::support::Project;
+use crate::support::{wait_started, Project};
 use std::process::Command;
 use std::time::Duration;
 
@@ -364,22 +364,6 @@ fn an_unreachable_server_is_a_clear_error_that_never_shows_the_password() {
             && !err.contains("hunter2")
             && !p.read("cutover.lock").contains("hunter2")
     );
-}
-
-/// Waits until the journal records that `address` started.
-fn wait_started(p: &Project, address: &str) {
-    for _ in 0..500 {
-        let journal =
-            std::fs::read_to_string(p.dir.join("cutover.lock.journal")).unwrap_or_default();
-        if journal
-            .lines()
-            .any(|l| l.contains(&format!("\"address\":\"{address}\"")) && l.contains("\"started\""))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{address} never started");
 }
 
 #[test]

@@ -128,3 +128,20 @@ impl Project {
             .unwrap()
     }
 }
+
+/// Waits until the journal records that `address` started.
+pub fn wait_started(p: &Project, address: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let journal =
+            std::fs::read_to_string(p.dir.join("cutover.lock.journal")).unwrap_or_default();
+        if journal
+            .lines()
+            .any(|l| l.contains(&format!("\"address\":\"{address}\"")) && l.contains("\"started\""))
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{address} never started");
+}

@@ -46,15 +46,7 @@ fn schema(
     attrs: Vec<AttrSchema>,
     outputs: Vec<&'static str>,
 ) -> TypeSchema {
-    TypeSchema {
-        kind,
-        type_name,
-        attrs,
-        exactly_one_of: vec![],
-        outputs,
-        sensitive_outputs: vec![],
-        rollback: None,
-    }
+    TypeSchema::new(kind, type_name, attrs, outputs)
 }
 
 #[async_trait]
