@@ -2,6 +2,8 @@
 # Source this file, then call start_services / stop_services.
 #
 #   moto: the AWS stand-in on a free loopback port; CUTOVER_TEST_AWS_ENDPOINT.
+#   Kubernetes: etcd, kube-apiserver, kube-controller-manager (scripts/kubernetes.sh);
+#   CUTOVER_TEST_KUBECONFIG.
 #   PostgreSQL: a throwaway cluster (initdb) on a free loopback port with its
 #   socket in a temporary directory and TLS on; CUTOVER_TEST_PG holds its URL,
 #   CUTOVER_TEST_PG_CA the authority that signed its certificate.
@@ -96,12 +98,16 @@ stop_moto() {
   unset CUTOVER_MOTO_PID CUTOVER_MOTO_LOG
 }
 
+. "$(dirname "${BASH_SOURCE[0]}")/kubernetes.sh"
+
 start_services() {
   start_postgres
   start_moto
+  start_kubernetes
 }
 
 stop_services() {
+  stop_kubernetes
   stop_moto
   stop_postgres
 }

@@ -192,9 +192,15 @@ where
 
 async fn change_resource(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<Finished, String> {
     if job.need_prior {
+        // Read with the desired attributes, so that the prior state covers every
+        // field this block manages (the keys of a map, the containers of a Deployment).
         let prior = job
             .provider
-            .read(NodeKind::Resource, &job.type_name, &job.identity)
+            .read(
+                NodeKind::Resource,
+                &job.type_name,
+                job.desired.as_ref().unwrap_or(&job.identity),
+            )
             .await
             .map_err(|e| format!("reading the object before changing it: {e}"))?;
         let (ack, acked) = oneshot::channel();

@@ -11,6 +11,8 @@ pub mod schema;
 pub mod aws;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 #[cfg(feature = "local")]
 pub mod local;
 #[cfg(feature = "postgres")]
@@ -178,6 +180,10 @@ impl Registry {
         r.add(Arc::new(http::HttpProvider::new()));
         #[cfg(feature = "postgres")]
         r.add(Arc::new(postgres::PostgresProvider));
+        #[cfg(feature = "kubernetes")]
+        r.add(Arc::new(kubernetes::KubernetesProvider::new(
+            configs.get("kubernetes").cloned().unwrap_or_default(),
+        )));
         r
     }
 

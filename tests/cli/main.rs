@@ -5,6 +5,7 @@ mod aws;
 mod commands;
 mod diagnostics;
 mod examples;
+mod kubernetes;
 mod plan;
 mod postgres;
 mod resume;

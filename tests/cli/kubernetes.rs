@@ -1,0 +1,228 @@
+//! The kubernetes provider against a real API server (started by
+//! scripts/test.sh; its kubeconfig in CUTOVER_TEST_KUBECONFIG). There is no
+//! kubelet: `Kubelet` plays it by marking pods running and ready.
+
+use crate::support::Project;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+fn kubeconfig() -> String {
+    std::env::var("CUTOVER_TEST_KUBECONFIG").expect("CUTOVER_TEST_KUBECONFIG is not set: run the tests with ./scripts/test.sh, which starts a Kubernetes API server")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn client() -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+fn unique() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "t{}-{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+/// A fresh namespace with a Deployment `web` (1 replica) and a ConfigMap
+/// `routing` whose key `owner` belongs to another field manager.
+async fn namespace() -> String {
+    let c = client().await;
+    let ns = unique();
+    Api::<Namespace>::all(c.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap(),
+        )
+        .await
+        .unwrap();
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "web", "namespace": ns },
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": { "metadata": { "labels": { "app": "web" } }, "spec": { "containers": [{ "name": "app", "image": "web:1" }] } }
+        }
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(c.clone(), &ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    let cm = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "routing", "namespace": ns }, "data": { "owner": "platform-team" } });
+    Api::<ConfigMap>::namespaced(c, &ns)
+        .patch(
+            "routing",
+            &PatchParams::apply("ops").force(),
+            &Patch::Apply(&cm),
+        )
+        .await
+        .unwrap();
+    ns
+}
+
+/// Plays the kubelet: marks every pod of the namespace running and ready, until dropped.
+struct Kubelet(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Kubelet {
+    fn start(ns: &str) -> Kubelet {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, ns) = (stop.clone(), ns.to_string());
+        std::thread::spawn(move || {
+            let rt = runtime();
+            rt.block_on(async move {
+                let pods: Api<Pod> = Api::namespaced(client().await, &ns);
+                while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Ok(list) = pods.list(&ListParams::default()).await {
+                        for p in list {
+                            let name = p.metadata.name.unwrap_or_default();
+                            let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                            if !ready {
+                                let status = json!({ "status": { "phase": "Running", "conditions": [{ "type": "Ready", "status": "True" }] } });
+                                let _ = pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            });
+        });
+        Kubelet(stop)
+    }
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn provider() -> String {
+    format!(
+        "provider \"kubernetes\" {{\n  config_path = \"{}\"\n}}\n",
+        kubeconfig()
+    )
+}
+
+#[test]
+fn config_map_keys_are_managed_one_by_one_and_other_managers_fields_survive() {
+    let rt = runtime();
+    let ns = rt.block_on(namespace());
+    let spec = format!("{}resource \"kubernetes_config_map\" \"routing\" {{\n  namespace = \"{ns}\"\n  name = \"routing\"\n  data = {{ traffic_percent = \"10\" }}\n}}\n", provider());
+    let p = Project::new().file("main.hcl", &spec);
+    let (code, out, err) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("+ data[\"traffic_percent\"] = \"10\""),
+        "only the key the spec names is diffed: {out}"
+    );
+    assert!(!out.contains("platform-team"), "{out}");
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cm = rt.block_on(async {
+        Api::<ConfigMap>::namespaced(client().await, &ns)
+            .get("routing")
+            .await
+            .unwrap()
+    });
+    let data = cm.data.unwrap();
+    assert_eq!(data["traffic_percent"], "10");
+    assert_eq!(
+        data["owner"], "platform-team",
+        "a field another manager owns is left alone"
+    );
+    assert_eq!(p.run(&["plan", "-detailed-exitcode"]).0, 0);
+    let (code, out, _) = p.run(&["rollback", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    let data = rt
+        .block_on(async {
+            Api::<ConfigMap>::namespaced(client().await, &ns)
+                .get("routing")
+                .await
+                .unwrap()
+        })
+        .data
+        .unwrap();
+    assert!(
+        !data.contains_key("traffic_percent"),
+        "the key the migration added is gone: {data:?}"
+    );
+    assert_eq!(data["owner"], "platform-team");
+}
+
+#[test]
+fn deployments_scale_and_roll_out_and_a_stuck_rollout_times_out() {
+    let rt = runtime();
+    let ns = rt.block_on(namespace());
+    let spec = format!(
+        "{}resource \"kubernetes_deployment\" \"web\" {{\n  namespace = \"{ns}\"\n  name = \"web\"\n  replicas = 3\n  images = {{ app = \"web:2\" }}\n}}\ngate \"k8s_rollout\" \"web\" {{\n  namespace = \"{ns}\"\n  name = \"web\"\n  interval = \"250ms\"\n  timeout = \"{{TIMEOUT}}\"\n  depends_on = [kubernetes_deployment.web]\n}}\n",
+        provider()
+    );
+    // No kubelet: the pods never get ready, and the gate fails at its timeout.
+    let p = Project::new().file("main.hcl", &spec.replace("{TIMEOUT}", "2s"));
+    let (code, out, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   gate.web: did not hold within 2s; last measured:"),
+        "{out}"
+    );
+    let d = rt.block_on(async {
+        Api::<Deployment>::namespaced(client().await, &ns)
+            .get("web")
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        d.spec.unwrap().replicas,
+        Some(1),
+        "rolled back to 1 replica: {out}"
+    );
+    // With the kubelet played, the rollout completes.
+    let _kubelet = Kubelet::start(&ns);
+    let p = Project::new().file("main.hcl", &spec.replace("{TIMEOUT}", "60s"));
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("held: 3 updated, 3 available, 3 ready of 3"),
+        "{out}"
+    );
+    let d = rt.block_on(async {
+        Api::<Deployment>::namespaced(client().await, &ns)
+            .get("web")
+            .await
+            .unwrap()
+    });
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.replicas, Some(3));
+    assert_eq!(
+        spec.template.spec.unwrap().containers[0].image.as_deref(),
+        Some("web:2")
+    );
+}
+
+#[test]
+fn an_unreachable_api_server_is_a_clear_error() {
+    let p = Project::new()
+        .file("kubeconfig", "apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\nusers:\n- name: x\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: x\n    user: x\ncurrent-context: x\n")
+        .file("main.hcl", "provider \"kubernetes\" {\n  config_path = \"kubeconfig\"\n}\nresource \"kubernetes_config_map\" \"c\" {\n  namespace = \"default\"\n  name = \"c\"\n  data = { a = \"1\" }\n}\n");
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refreshing kubernetes_config_map.c failed: reading ConfigMap default/c"),
+        "{err}"
+    );
+    assert!(!p.dir.join("cutover.lock").exists());
+}
