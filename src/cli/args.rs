@@ -9,8 +9,9 @@ const AFTER_HELP: &str = "\
 Flags shared with Terraform also take its single-dash spelling (-var, -out, -target, -chdir, -no-color).
 
 Exit codes:
-  0  success; for `plan -detailed-exitcode`: no changes
-  1  error (bad spec, unreachable system, refused plan); nothing was changed
+  0  success; for `plan -detailed-exitcode`: no changes; for `apply --max-waves N`: stopped as asked
+  1  error: a bad spec, an unreachable system or a refused or stale plan (nothing was changed),
+     a failed apply (rolled back or not), an interrupted apply, a held lock
   2  `plan -detailed-exitcode`: the plan has changes
   3  `fmt -check`: some files are not formatted";
 
