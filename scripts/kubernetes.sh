@@ -98,8 +98,11 @@ KC
 stop_kubernetes() {
   local p
   for p in "${CUTOVER_CONTROLLER_PID:-}" "${CUTOVER_APISERVER_PID:-}" "${CUTOVER_ETCD_PID:-}"; do
-    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    if [ -n "$p" ]; then
+      kill "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
   done
-  [ -n "${CUTOVER_K8S_DIR:-}" ] && rm -rf "$CUTOVER_K8S_DIR"
+  if [ -n "${CUTOVER_K8S_DIR:-}" ]; then rm -rf "$CUTOVER_K8S_DIR"; fi
   unset CUTOVER_CONTROLLER_PID CUTOVER_APISERVER_PID CUTOVER_ETCD_PID CUTOVER_K8S_DIR
 }

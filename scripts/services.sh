@@ -28,7 +28,7 @@ start_postgres() {
     return 1
   fi
   CUTOVER_PG_DIR="$(mktemp -d /tmp/cutover-pg.XXXXXX)"
-  [ "$(id -u)" = 0 ] && chown postgres "$CUTOVER_PG_DIR"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$CUTOVER_PG_DIR"; fi
   local port
   port="$(free_port)"
   as_pg "$bin/initdb" -D "$CUTOVER_PG_DIR/data" -U postgres --auth=trust >"$CUTOVER_PG_DIR/initdb.log" 2>&1
@@ -42,7 +42,7 @@ start_postgres() {
   openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
     -extfile "$d/server.ext" -out "$d/server.crt" >/dev/null 2>&1
   chmod 600 "$d/server.key"
-  [ "$(id -u)" = 0 ] && chown postgres "$d/server.key" "$d/server.crt"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$d/server.key" "$d/server.crt"; fi
   as_pg "$bin/pg_ctl" -D "$CUTOVER_PG_DIR/data" -l "$CUTOVER_PG_DIR/server.log" -w \
     -o "-p $port -k $CUTOVER_PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c ssl=on -c ssl_cert_file=$CUTOVER_PG_DIR/server.crt -c ssl_key_file=$CUTOVER_PG_DIR/server.key" start >/dev/null
   CUTOVER_PG_PID="$(head -1 "$CUTOVER_PG_DIR/data/postmaster.pid")"
@@ -58,7 +58,7 @@ stop_postgres() {
     for _ in $(seq 1 50); do kill -0 "$CUTOVER_PG_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$CUTOVER_PG_PID" 2>/dev/null || true
   fi
-  [ -n "${CUTOVER_PG_DIR:-}" ] && rm -rf "$CUTOVER_PG_DIR"
+  if [ -n "${CUTOVER_PG_DIR:-}" ]; then rm -rf "$CUTOVER_PG_DIR"; fi
   unset CUTOVER_PG_PID CUTOVER_PG_DIR
 }
 
@@ -94,7 +94,7 @@ stop_moto() {
     kill "$CUTOVER_MOTO_PID" 2>/dev/null || true
     wait "$CUTOVER_MOTO_PID" 2>/dev/null || true
   fi
-  [ -n "${CUTOVER_MOTO_LOG:-}" ] && rm -f "$CUTOVER_MOTO_LOG"
+  if [ -n "${CUTOVER_MOTO_LOG:-}" ]; then rm -f "$CUTOVER_MOTO_LOG"; fi
   unset CUTOVER_MOTO_PID CUTOVER_MOTO_LOG
 }
 

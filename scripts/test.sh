@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
-trap stop_services EXIT
+# The tests' status is the script's, whatever stopping the services returns.
+trap 'status=$?; set +e; stop_services; exit $status' EXIT
 start_services
 cargo test "$@"
