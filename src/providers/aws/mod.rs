@@ -40,15 +40,6 @@ impl AwsProvider {
     }
 }
 
-fn schema(
-    kind: NodeKind,
-    type_name: &'static str,
-    attrs: Vec<AttrSchema>,
-    outputs: Vec<&'static str>,
-) -> TypeSchema {
-    TypeSchema::new(kind, type_name, attrs, outputs)
-}
-
 #[async_trait]
 impl Provider for AwsProvider {
     fn name(&self) -> &'static str {
@@ -73,7 +64,7 @@ impl Provider for AwsProvider {
             ]
         };
         vec![
-            schema(
+            TypeSchema::new(
                 NodeKind::Resource,
                 "aws_lb_listener_weights",
                 vec![
@@ -83,7 +74,7 @@ impl Provider for AwsProvider {
                 ],
                 vec![],
             ),
-            schema(
+            TypeSchema::new(
                 NodeKind::Resource,
                 "aws_ecs_service",
                 {
@@ -97,7 +88,7 @@ impl Provider for AwsProvider {
                 },
                 vec![],
             ),
-            schema(
+            TypeSchema::new(
                 NodeKind::Resource,
                 "aws_ssm_parameter",
                 vec![
@@ -109,7 +100,7 @@ impl Provider for AwsProvider {
                 ],
                 vec![],
             ),
-            schema(
+            TypeSchema::new(
                 NodeKind::Resource,
                 "aws_appautoscaling_policy",
                 vec![
@@ -126,7 +117,7 @@ impl Provider for AwsProvider {
                 ],
                 vec![],
             ),
-            schema(
+            TypeSchema::new(
                 NodeKind::Resource,
                 "aws_cloudwatch_metric_alarm",
                 vec![
@@ -144,7 +135,7 @@ impl Provider for AwsProvider {
                 ],
                 vec![],
             ),
-            schema(
+            TypeSchema::new(
                 NodeKind::Gate,
                 "cloudwatch",
                 vec![
@@ -160,23 +151,23 @@ impl Provider for AwsProvider {
                 ],
                 vec![],
             ),
-            schema(NodeKind::Gate, "aws_ecs_steady", ecs_ids(), vec![]),
+            TypeSchema::new(NodeKind::Gate, "aws_ecs_steady", ecs_ids(), vec![]),
             TypeSchema {
                 sensitive_outputs: vec!["secret_string"],
-                ..schema(
+                ..TypeSchema::new(
                     NodeKind::Data,
                     "aws_secretsmanager_secret_value",
                     vec![AttrSchema::new("secret_id", String).identity()],
                     vec!["secret_string"],
                 )
             },
-            schema(
+            TypeSchema::new(
                 NodeKind::Data,
                 "aws_ecs_service",
                 ecs_ids(),
                 vec!["desired_count", "running_count", "task_definition"],
             ),
-            schema(
+            TypeSchema::new(
                 NodeKind::Data,
                 "aws_lb_listener",
                 vec![AttrSchema::new("listener_arn", String).identity()],

@@ -36,15 +36,6 @@ fn sql_attrs() -> Vec<AttrSchema> {
     ]
 }
 
-fn schema(
-    kind: NodeKind,
-    type_name: &'static str,
-    attrs: Vec<AttrSchema>,
-    outputs: Vec<&'static str>,
-) -> TypeSchema {
-    TypeSchema::new(kind, type_name, attrs, outputs)
-}
-
 #[async_trait]
 impl Provider for PostgresProvider {
     fn name(&self) -> &'static str {
@@ -54,7 +45,7 @@ impl Provider for PostgresProvider {
     fn schemas(&self) -> Vec<TypeSchema> {
         use AttrType::*;
         let one: &'static [&'static str] = &["sql", "file"];
-        let mut sql_step = schema(
+        let mut sql_step = TypeSchema::new(
             NodeKind::Step,
             "sql",
             sql_attrs(),
@@ -68,7 +59,7 @@ impl Provider for PostgresProvider {
         });
         vec![
             sql_step,
-            schema(
+            TypeSchema::new(
                 NodeKind::Gate,
                 "sql",
                 vec![
@@ -82,7 +73,7 @@ impl Provider for PostgresProvider {
                 ],
                 vec![],
             ),
-            schema(
+            TypeSchema::new(
                 NodeKind::Step,
                 "pg_dump",
                 vec![
@@ -100,7 +91,7 @@ impl Provider for PostgresProvider {
                 AttrSchema::new("clean", Bool),
             ]),
             {
-                let mut s = schema(
+                let mut s = TypeSchema::new(
                     NodeKind::Step,
                     "pg_restore",
                     vec![
@@ -113,7 +104,7 @@ impl Provider for PostgresProvider {
                 s.rollback = None;
                 s
             },
-            schema(
+            TypeSchema::new(
                 NodeKind::Gate,
                 "row_parity",
                 vec![
