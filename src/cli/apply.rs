@@ -34,6 +34,19 @@ pub fn backend(spec: &Spec) -> Result<Box<dyn Backend>> {
             let settings: crate::providers::Attrs = ["region", "profile", "endpoint"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
             Ok(Box::new(crate::state::s3::S3Backend::new(&bucket, &key, settings)?))
         }
+        #[cfg(feature = "kubernetes")]
+        Some("kubernetes") => {
+            let cfg = &spec.settings.state.as_ref().expect("matched").config;
+            let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let settings: crate::providers::Attrs = ["config_path", "context"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+            let lease = cfg.get("lease_seconds").and_then(|v| v.as_i64()).unwrap_or(15) as i32;
+            Ok(Box::new(crate::state::kube::KubeBackend::new(
+                &s("namespace").unwrap_or_else(|| "default".into()),
+                &s("key").unwrap_or_else(|| spec.settings.name.clone()),
+                lease,
+                settings,
+            )?))
+        }
         Some(other) => bail!("the state backend \"{other}\" is not available in this build; use state \"local\" or remove the state block"),
     }
 }

@@ -10,6 +10,8 @@
 pub mod backend;
 pub mod conformance;
 pub mod journal;
+#[cfg(feature = "kubernetes")]
+pub mod kube;
 pub mod local;
 pub mod lock;
 pub mod lockfile;

@@ -226,3 +226,54 @@ fn an_unreachable_api_server_is_a_clear_error() {
     );
     assert!(!p.dir.join("cutover.lock").exists());
 }
+
+#[test]
+fn the_kubernetes_state_backend_passes_the_conformance_suite() {
+    let ns = runtime().block_on(namespace());
+    let settings: cutover::providers::Attrs = [("config_path".to_string(), json!(kubeconfig()))]
+        .into_iter()
+        .collect();
+    cutover::state::conformance::run(|| {
+        (
+            cutover::state::kube::KubeBackend::new(&ns, &unique(), 15, settings.clone()).unwrap(),
+            (),
+        )
+    });
+}
+
+#[test]
+fn a_killed_applys_lease_expires_without_force_unlock() {
+    let ns = runtime().block_on(namespace());
+    let spec = |step: &str| {
+        format!(
+            "migration \"leased\" {{\n  state \"kubernetes\" {{\n    namespace = \"{ns}\"\n    config_path = \"{}\"\n    lease_seconds = 3\n  }}\n}}\nstep \"exec\" \"{step}\" {{\n  shell = \"echo {step} >> ran.log; sleep 20\"\n}}\n",
+            kubeconfig()
+        )
+    };
+    let p = Project::new().file("main.hcl", &spec("long"));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cutover"))
+        .current_dir(&p.dir)
+        .args(["apply", "-auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait_for_file(&p.dir.join("ran.log"));
+    // While it runs (and renews its lease), a second apply is refused, naming it.
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the state is locked: apply by"), "{err}");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (code, _, err) = p.run(&["state", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = p.run(&["rollback", "-auto-approve"]);
+    assert_eq!(
+        code, 1,
+        "still held after 4 s of a 3 s lease: it is being renewed ({err})"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (code, out, err) = p.run(&["rollback", "-auto-approve"]);
+    assert_eq!(code, 0, "the dead holder's lease expired: {out}{err}");
+}

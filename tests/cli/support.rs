@@ -145,3 +145,14 @@ pub fn wait_started(p: &Project, address: &str) {
     }
     panic!("{address} never started");
 }
+
+/// Waits until `path` exists.
+pub fn wait_for_file(path: &std::path::Path) {
+    for _ in 0..1000 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("{} never appeared", path.display());
+}

@@ -35,6 +35,11 @@ impl KubernetesProvider {
         }
     }
 
+    /// The client, connected on first use.
+    pub async fn connect(&self) -> Result<&kube::Client, ProviderError> {
+        self.client().await
+    }
+
     async fn client(&self) -> Result<&kube::Client, ProviderError> {
         self.client
             .get_or_try_init(|| async {
