@@ -117,34 +117,58 @@ fn pointer(path: &str) -> String {
 }
 
 /// Checks one `json` expectation; returns whether it holds and what was seen.
+fn number(v: Option<&Value>) -> Option<f64> {
+    v.and_then(|g| {
+        g.as_f64()
+            .or_else(|| g.as_str().and_then(|s| s.parse().ok()))
+    })
+}
+
+/// Checks one `json` expectation; returns whether it holds and what was seen.
+/// With `ratio_to = "/other/pointer"`, the comparisons apply to the value
+/// divided by that other value (a canary's error rate against the baseline's).
 fn check_json(doc: Option<&Value>, path: &str, want: &Value) -> (bool, String) {
     let got = doc.and_then(|d| d.pointer(&pointer(path)));
     let shown = got
         .map(|g| g.to_string())
         .unwrap_or_else(|| "missing".into());
-    let num = got.and_then(|g| {
-        g.as_f64()
-            .or_else(|| g.as_str().and_then(|s| s.parse().ok()))
-    });
+    let mut num = number(got);
+    let mut seen = format!("{path} = {shown}");
+    if let Some(base_path) = want.get("ratio_to").and_then(Value::as_str) {
+        let base = number(doc.and_then(|d| d.pointer(&pointer(base_path))));
+        num = match (num, base) {
+            (Some(n), Some(b)) if b != 0.0 => Some(n / b),
+            (Some(n), Some(_)) => (n == 0.0).then_some(0.0),
+            _ => None,
+        };
+        let ratio = num
+            .map(|r| format!("{r:.2}×"))
+            .unwrap_or_else(|| "no ratio".into());
+        seen = format!("{path} = {shown} ({ratio} {base_path})");
+    }
     let ok = match want {
-        Value::Object(cmp) => cmp.iter().all(|(op, limit)| {
-            let limit = limit.as_f64();
-            match (op.as_str(), num, limit) {
-                ("below", Some(n), Some(l)) => n < l,
-                ("above", Some(n), Some(l)) => n > l,
-                ("at_most", Some(n), Some(l)) => n <= l,
-                ("at_least", Some(n), Some(l)) => n >= l,
-                ("equals", _, _) => got == cmp.get("equals"),
-                _ => false,
-            }
-        }),
+        Value::Object(cmp) => {
+            cmp.iter()
+                .filter(|(op, _)| op.as_str() != "ratio_to")
+                .all(|(op, limit)| {
+                    let limit = limit.as_f64();
+                    match (op.as_str(), num, limit) {
+                        ("below", Some(n), Some(l)) => n < l,
+                        ("above", Some(n), Some(l)) => n > l,
+                        ("at_most", Some(n), Some(l)) => n <= l,
+                        ("at_least", Some(n), Some(l)) => n >= l,
+                        ("equals", _, _) => got == cmp.get("equals"),
+                        _ => false,
+                    }
+                })
+        }
         scalar => match (got, scalar) {
             (Some(g), Value::Number(w)) => g.as_f64() == w.as_f64(),
             (Some(g), w) => g == w,
             (None, _) => false,
         },
     };
-    (ok, format!("{path} = {shown}"))
+    (ok, seen)
 }
 
 #[async_trait]

@@ -584,3 +584,26 @@ step "exec" "risky" {
         "resolved as done: not run again"
     );
 }
+
+#[test]
+fn an_http_gate_compares_a_canary_against_its_baseline() {
+    let server = crate::support::serve_once_per_request(
+        r#"{"canary": {"errors": 0.03}, "baseline": {"errors": 0.02}}"#,
+    );
+    let spec = |limit: &str| {
+        format!("gate \"http\" \"canary\" {{\n  url = \"{server}/metrics\"\n  json = {{ \"/canary/errors\" = {{ ratio_to = \"/baseline/errors\", at_most = {limit} }} }}\n  interval = \"100ms\"\n  timeout = \"400ms\"\n}}\n")
+    };
+    let (code, out, _) = Project::new()
+        .file("main.hcl", &spec("1.5"))
+        .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("held: HTTP 200, /canary/errors = 0.03 (1.50× /baseline/errors)"),
+        "{out}"
+    );
+    let (code, out, _) = Project::new()
+        .file("main.hcl", &spec("1.2"))
+        .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("did not hold within 400ms; last measured: HTTP 200, /canary/errors = 0.03 (1.50× /baseline/errors)"), "{out}");
+}
