@@ -3,7 +3,7 @@
 use crate::dag::{Dag, Kind};
 use crate::measure::{best_of, exponent, measure_in, scratch, terraform, write_results};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const MIXED: &[Kind] = &[Kind::File, Kind::Exec];
@@ -51,13 +51,7 @@ pub fn plan(bin: &Path, max: usize, out: &Path) {
             rows.push(serde_json::json!({ "nodes": n, "state": "applied", "wall_s": done.wall_s, "peak_rss_mb": done.peak_rss_mb }));
         }
         if let (Some(tf), true) = (&tf, n <= 10_000) {
-            let tdir = scratch(&format!("plan-tf-{n}"));
-            dag.write_terraform(&tdir).expect("terraform config");
-            assert_eq!(
-                measure_in(tf, &tdir, &["init", "-input=false"]).code,
-                0,
-                "terraform init"
-            );
+            let tdir = terraform_workdir(tf, &dag, &format!("plan-tf-{n}"));
             let r = measure_in(tf, &tdir, &["plan", "-input=false", "-out=plan.tfplan"]);
             let _ = writeln!(
                 md,
@@ -123,15 +117,8 @@ pub fn apply(bin: &Path, max: usize, out: &Path) {
         );
         rows.push(serde_json::json!({ "nodes": n, "tool": "cutover", "wall_s": b.wall_s, "peak_rss_mb": b.peak_rss_mb }));
         if let (Some(tf), true) = (&tf, n <= 2_000) {
-            let tdir = scratch(&format!("apply-tf-{n}"));
-            Dag::layered(n / 10, 10, &[Kind::Exec], 0)
-                .write_terraform(&tdir)
-                .expect("terraform config");
-            assert_eq!(
-                measure_in(tf, &tdir, &["init", "-input=false"]).code,
-                0,
-                "terraform init"
-            );
+            let exec = Dag::layered(n / 10, 10, &[Kind::Exec], 0);
+            let tdir = terraform_workdir(tf, &exec, &format!("apply-tf-{n}"));
             let r = measure_in(tf, &tdir, &["apply", "-auto-approve", "-input=false"]);
             let _ = writeln!(
                 md,
@@ -268,13 +255,7 @@ pub fn makespan(bin: &Path, out: &Path) {
                 ms,
             );
             if let (Some(tf), 10) = (&tf, parallelism) {
-                let tdir = scratch(&format!("makespan-tf-{seed}"));
-                dag.write_terraform(&tdir).expect("terraform config");
-                assert_eq!(
-                    measure_in(tf, &tdir, &["init", "-input=false"]).code,
-                    0,
-                    "terraform init"
-                );
+                let tdir = terraform_workdir(tf, &dag, &format!("makespan-tf-{seed}"));
                 let r = measure_in(
                     tf,
                     &tdir,
@@ -535,4 +516,18 @@ pub fn refresh_aws(bin: &Path, out: &Path) {
         serde_json::json!({ "suite": "refresh-aws", "cli_per_call_s": cli_per_call, "rows": rows }),
         &md,
     );
+}
+
+/// A scratch directory holding `dag` as Terraform configuration, already
+/// through `terraform init`, so only the measured command remains.
+fn terraform_workdir(tf: &Path, dag: &Dag, name: &str) -> PathBuf {
+    let dir = scratch(name);
+    dag.write_terraform(&dir).expect("terraform config");
+    assert_eq!(
+        measure_in(tf, &dir, &["init", "-input=false"]).code,
+        0,
+        "terraform init in {}",
+        dir.display()
+    );
+    dir
 }
