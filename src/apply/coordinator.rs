@@ -535,7 +535,10 @@ impl Walk<'_, '_> {
         if self.stop.is_none() {
             self.stop = Some(format!("{address} failed"));
         }
-        for d in self.ready.fail(id) {
+        // Reported in wave order, so that each "wave N done" comes after its skips.
+        let mut skipped = self.ready.fail(id);
+        skipped.sort_by_key(|d| (self.cx.graph.wave(*d), *d));
+        for d in skipped {
             let da = self.cx.spec.nodes[d].address.clone();
             let digest = self
                 .doc
@@ -710,6 +713,11 @@ impl Walk<'_, '_> {
             interval: attr_duration(ne, "interval").unwrap_or(execute::DEFAULT_GATE_INTERVAL),
             hold: attr_duration(ne, "for").unwrap_or_default(),
             timeout: attr_duration(ne, "timeout").unwrap_or(execute::DEFAULT_GATE_TIMEOUT),
+            failure_limit: ne
+                .attrs
+                .get("failure_limit")
+                .and_then(|e| e.val.as_ref())
+                .and_then(|v| v.as_u64()),
         });
         let job = Job {
             id,

@@ -24,6 +24,8 @@ pub struct GateTiming {
     pub interval: Duration,
     pub hold: Duration,
     pub timeout: Duration,
+    /// Fail at once after this many measurements in a row that do not hold.
+    pub failure_limit: Option<u64>,
 }
 
 pub const DEFAULT_GATE_INTERVAL: Duration = Duration::from_secs(10);
@@ -221,11 +223,13 @@ async fn poll_gate(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<Finishe
         interval: DEFAULT_GATE_INTERVAL,
         hold: Duration::ZERO,
         timeout: DEFAULT_GATE_TIMEOUT,
+        failure_limit: None,
     });
     let start = Instant::now();
     let deadline = start + timing.timeout;
     let mut held_since: Option<Instant> = None;
     let mut last = String::new();
+    let mut misses = 0u64;
     loop {
         let now = Instant::now();
         let remaining = deadline.saturating_duration_since(now);
@@ -246,8 +250,10 @@ async fn poll_gate(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<Finishe
         let now = Instant::now();
         if outcome.holds {
             held_since.get_or_insert(now);
+            misses = 0;
         } else {
             held_since = None;
+            misses += 1;
         }
         let held = held_since.map(|s| now - s).unwrap_or_default();
         last = outcome.measured.clone();
@@ -270,6 +276,12 @@ async fn poll_gate(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<Finishe
                 applied: None,
                 detail,
             });
+        }
+        if let Some(limit) = timing.failure_limit.filter(|l| misses >= *l) {
+            return Err(format!(
+                "did not hold in {limit} measurement{} in a row (failure_limit); last measured: {last}",
+                if limit == 1 { "" } else { "s" }
+            ));
         }
         if now >= deadline {
             return Err(format!(

@@ -738,6 +738,14 @@ fn gate_reason(ne: &NodeEval) -> String {
     if let Some(t) = s("timeout") {
         r.push_str(&format!(", failing after {t}"));
     }
+    let limit = ne
+        .attrs
+        .get("failure_limit")
+        .and_then(|e| e.val.as_ref())
+        .and_then(|v| v.as_u64());
+    if let Some(n) = limit {
+        r.push_str(&format!(" or after {n} failed measurements in a row"));
+    }
     r
 }
 

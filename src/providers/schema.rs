@@ -20,6 +20,8 @@ pub enum AttrType {
     StringMap,
     /// A Go-style duration string.
     Duration,
+    /// A whole number of at least 1.
+    Count,
     Any,
 }
 
@@ -32,6 +34,7 @@ impl AttrType {
             AttrType::StringList => "a list of strings",
             AttrType::StringMap => "a map of strings",
             AttrType::Duration => "a duration such as \"30s\" or \"15m\"",
+            AttrType::Count => "a whole number of at least 1",
             AttrType::Any => "any value",
         }
     }
@@ -50,6 +53,7 @@ impl AttrType {
                 m.values().all(|i| !i.is_array() && !i.is_object())
             }
             (AttrType::Duration, Value::String(s)) => return duration::parse(s).map(|_| ()),
+            (AttrType::Count, Value::Number(n)) => n.as_u64().is_some_and(|n| n >= 1),
             _ => false,
         };
         if ok {
@@ -177,6 +181,7 @@ pub fn common_attrs(kind: NodeKind) -> Vec<AttrSchema> {
             AttrSchema::new("timeout", Duration),
             AttrSchema::new("interval", Duration),
             AttrSchema::new("for", Duration),
+            AttrSchema::new("failure_limit", Count),
         ]),
         NodeKind::Resource | NodeKind::Data => {}
     }

@@ -607,3 +607,29 @@ fn an_http_gate_compares_a_canary_against_its_baseline() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("did not hold within 400ms; last measured: HTTP 200, /canary/errors = 0.03 (1.50× /baseline/errors)"), "{out}");
 }
+
+#[test]
+fn a_gate_with_a_failure_limit_fails_after_that_many_misses_in_a_row() {
+    // Healthy, healthy, then unhealthy from the third measurement on: the
+    // misses are counted from there, and the gate fails long before its
+    // timeout; the plan says so.
+    let spec = "gate \"exec\" \"health\" {\n  shell = \"n=$(cat n 2>/dev/null || echo 0); echo $((n + 1)) > n; [ $n -lt 2 ]\"\n  for = \"1h\"\n  interval = \"50ms\"\n  timeout = \"1h\"\n  failure_limit = 3\n}\n";
+    let p = Project::new().file("main.hcl", spec);
+    let (code, out, _) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("failing after 1h or after 3 failed measurements in a row"),
+        "{out}"
+    );
+    let (code, out, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   gate.health: did not hold in 3 measurements in a row (failure_limit); last measured: exit 1 (want 0)"),
+        "{out}"
+    );
+    assert_eq!(
+        p.read("n").trim(),
+        "5",
+        "2 healthy measurements, then 3 misses"
+    );
+}

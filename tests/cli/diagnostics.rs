@@ -198,6 +198,13 @@ fn cases() -> Vec<Case> {
             expect: &["Error: Duplicate block", "The block `step.a` is already declared at ./main.hcl:1", "--> main.hcl:4:1"],
         },
         Case {
+            name: "failure limit of zero",
+            spec: "gate \"exec\" \"g\" {\n  shell = \"true\"\n  failure_limit = 0\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Incorrect attribute value type", "Invalid value for `failure_limit`: expected a whole number of at least 1, got a number.", "--> main.hcl:3:19"],
+        },
+        Case {
             name: "duplicate attribute",
             spec: "step \"exec\" \"a\" {\n  shell = \"x\"\n  shell = \"y\"\n}\n",
             extra: &[],

@@ -139,3 +139,27 @@ fn devmatrix_v2_migrates_and_restores_from_its_backup_when_a_gate_fails() {
         "maintenance mode was lifted"
     );
 }
+
+#[test]
+fn every_example_and_module_is_valid_and_formatted() {
+    let repo = crate::support::repo();
+    let mut checked = 0;
+    for parent in ["examples", "modules"] {
+        for entry in std::fs::read_dir(repo.join(parent)).unwrap() {
+            let dir = entry.unwrap().path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let rel = format!("{parent}/{}", dir.file_name().unwrap().to_string_lossy());
+            let p = Project::example(&rel);
+            let (code, out, err) = p.run(&["fmt", "-check", "-diff"]);
+            assert_eq!(code, 0, "{rel} is not formatted:\n{out}{err}");
+            if parent == "examples" {
+                let (code, out, err) = p.run(&["validate"]);
+                assert_eq!(code, 0, "{rel}:\n{out}{err}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "{checked}");
+}

@@ -37,18 +37,24 @@ fn unique() -> String {
     )
 }
 
-/// A fresh namespace with a Deployment `web` (1 replica) and a ConfigMap
-/// `routing` whose key `owner` belongs to another field manager.
-async fn namespace() -> String {
-    let c = client().await;
+/// A fresh, empty namespace.
+async fn bare_namespace() -> String {
     let ns = unique();
-    Api::<Namespace>::all(c.clone())
+    Api::<Namespace>::all(client().await)
         .create(
             &PostParams::default(),
             &serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap(),
         )
         .await
         .unwrap();
+    ns
+}
+
+/// A fresh namespace with a Deployment `web` (1 replica) and a ConfigMap
+/// `routing` whose key `owner` belongs to another field manager.
+async fn namespace() -> String {
+    let c = client().await;
+    let ns = bare_namespace().await;
     let d: Deployment = serde_json::from_value(json!({
         "metadata": { "name": "web", "namespace": ns },
         "spec": {
@@ -74,18 +80,38 @@ async fn namespace() -> String {
     ns
 }
 
-/// Plays the kubelet: marks every pod of the namespace running and ready, until dropped.
+/// Plays the kubelet: marks every pod of the namespace running and ready, and
+/// keeps a mounted ConfigMap's keys as files in a directory, until dropped.
 struct Kubelet(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Kubelet {
     fn start(ns: &str) -> Kubelet {
+        Kubelet::mounting(ns, None)
+    }
+
+    /// Also projects ConfigMap `name` into `dir`, one file per key, each
+    /// replaced atomically, as a kubelet updates a ConfigMap volume.
+    fn mounting(ns: &str, config_map: Option<(&str, std::path::PathBuf)>) -> Kubelet {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (flag, ns) = (stop.clone(), ns.to_string());
+        let config_map = config_map.map(|(n, d)| (n.to_string(), d));
         std::thread::spawn(move || {
             let rt = runtime();
             rt.block_on(async move {
                 let pods: Api<Pod> = Api::namespaced(client().await, &ns);
+                let maps: Api<ConfigMap> = Api::namespaced(client().await, &ns);
                 while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Some((name, dir)) = &config_map {
+                        if let Ok(Some(cm)) = maps.get_opt(name).await {
+                            let _ = std::fs::create_dir_all(dir);
+                            for (k, v) in cm.data.unwrap_or_default() {
+                                let tmp = dir.join(format!("..{k}.tmp"));
+                                if std::fs::write(&tmp, v).is_ok() {
+                                    let _ = std::fs::rename(&tmp, dir.join(&k));
+                                }
+                            }
+                        }
+                    }
                     if let Ok(list) = pods.list(&ListParams::default()).await {
                         for p in list {
                             let name = p.metadata.name.unwrap_or_default();
@@ -168,7 +194,7 @@ fn deployments_scale_and_roll_out_and_a_stuck_rollout_times_out() {
     let rt = runtime();
     let ns = rt.block_on(namespace());
     let spec = format!(
-        "{}resource \"kubernetes_deployment\" \"web\" {{\n  namespace = \"{ns}\"\n  name = \"web\"\n  replicas = 3\n  images = {{ app = \"web:2\" }}\n}}\ngate \"k8s_rollout\" \"web\" {{\n  namespace = \"{ns}\"\n  name = \"web\"\n  interval = \"250ms\"\n  timeout = \"{{TIMEOUT}}\"\n  depends_on = [kubernetes_deployment.web]\n}}\n",
+        "{}resource \"kubernetes_deployment\" \"web\" {{\n  namespace = \"{ns}\"\n  name = \"web\"\n  replicas = 3\n  images = {{ app = \"web:2\" }}\n  env = {{ app = {{ MODE = \"v2\" }} }}\n}}\ngate \"k8s_rollout\" \"web\" {{\n  namespace = \"{ns}\"\n  name = \"web\"\n  interval = \"250ms\"\n  timeout = \"{{TIMEOUT}}\"\n  depends_on = [kubernetes_deployment.web]\n}}\n",
         provider()
     );
     // No kubelet: the pods never get ready, and the gate fails at its timeout.
@@ -207,9 +233,41 @@ fn deployments_scale_and_roll_out_and_a_stuck_rollout_times_out() {
     });
     let spec = d.spec.unwrap();
     assert_eq!(spec.replicas, Some(3));
+    let container = &spec.template.spec.unwrap().containers[0];
+    assert_eq!(container.image.as_deref(), Some("web:2"));
+    let env = container.env.clone().unwrap_or_default();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "MODE" && e.value.as_deref() == Some("v2")),
+        "{env:?}"
+    );
+    let (code, out, _) = p.run(&["plan", "-detailed-exitcode"]);
     assert_eq!(
-        spec.template.spec.unwrap().containers[0].image.as_deref(),
-        Some("web:2")
+        code, 0,
+        "replicas, image and env read back as applied: {out}"
+    );
+    // Rolled back: the replicas, the image and the environment as they were.
+    let (code, out, _) = p.run(&["rollback", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    let d = rt.block_on(async {
+        Api::<Deployment>::namespaced(client().await, &ns)
+            .get("web")
+            .await
+            .unwrap()
+    });
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.replicas, Some(1));
+    let container = &spec.template.spec.unwrap().containers[0];
+    assert_eq!(container.image.as_deref(), Some("web:1"));
+    assert!(
+        !container
+            .env
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.name == "MODE"),
+        "{:?}",
+        container.env
     );
 }
 
@@ -276,4 +334,160 @@ fn a_killed_applys_lease_expires_without_force_unlock() {
     std::thread::sleep(std::time::Duration::from_secs(4));
     let (code, out, err) = p.run(&["rollback", "-auto-approve"]);
     assert_eq!(code, 0, "the dead holder's lease expired: {out}{err}");
+}
+
+/// Creates the objects of a `kind: List` file (ConfigMaps and Deployments) in `ns`.
+async fn create_objects(ns: &str, file: &std::path::Path) {
+    let c = client().await;
+    let list: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    for item in list["items"].as_array().unwrap() {
+        let pp = PostParams::default();
+        match item["kind"].as_str().unwrap() {
+            "ConfigMap" => {
+                let o: ConfigMap = serde_json::from_value(item.clone()).unwrap();
+                Api::<ConfigMap>::namespaced(c.clone(), ns)
+                    .create(&pp, &o)
+                    .await
+                    .unwrap();
+            }
+            "Deployment" => {
+                let o: Deployment = serde_json::from_value(item.clone()).unwrap();
+                Api::<Deployment>::namespaced(c.clone(), ns)
+                    .create(&pp, &o)
+                    .await
+                    .unwrap();
+            }
+            other => panic!("{file:?}: no support for {other} in this test"),
+        }
+    }
+}
+
+#[test]
+fn proxy_agent_v2_climbs_the_ladder_and_rolls_back_to_0_when_a_gate_fails() {
+    // Seed runbook 002 against the real API server and PostgreSQL.
+    use crate::postgres::{fresh_db, psql};
+    let rt = runtime();
+    let counts = "SELECT string_agg(n::text, ',') FROM (SELECT count(*) AS n FROM users UNION ALL SELECT count(*) FROM projects UNION ALL SELECT count(*) FROM tasks UNION ALL SELECT count(*) FROM micro_steps UNION ALL SELECT count(*) FROM focus_sessions) c";
+    let tables = "SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'projects', 'tasks', 'micro_steps', 'focus_sessions')";
+    let deployment = |ns: &str, name: &str| {
+        let spec = rt
+            .block_on(async {
+                Api::<Deployment>::namespaced(client().await, ns)
+                    .get(name)
+                    .await
+                    .unwrap()
+            })
+            .spec
+            .unwrap();
+        let c = spec.template.spec.unwrap().containers[0].clone();
+        let env: Vec<String> = c
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| format!("{}={}", e.name, e.value.unwrap_or_default()))
+            .collect();
+        (spec.replicas.unwrap_or(1), c.image.unwrap_or_default(), env)
+    };
+    let flags = |ns: &str| {
+        rt.block_on(async {
+            Api::<ConfigMap>::namespaced(client().await, ns)
+                .get("feature-flags")
+                .await
+                .unwrap()
+        })
+        .data
+        .unwrap()
+    };
+    let start = |hint: &str| {
+        let ns = rt.block_on(bare_namespace());
+        let p = Project::example("examples/proxy-agent-v2");
+        rt.block_on(create_objects(&ns, &p.dir.join("fixtures/cluster.json")));
+        let kubelet = Kubelet::mounting(
+            &ns,
+            Some(("feature-flags", p.dir.join("state/feature-flags"))),
+        );
+        (ns, fresh_db(hint), p, kubelet)
+    };
+    let apply = |p: &Project, ns: &str, db: &str, extra: &[&str]| {
+        let vars = [
+            format!("namespace={ns}"),
+            format!("kubeconfig={}", kubeconfig()),
+            format!("db={db}"),
+            format!("port={}", crate::support::free_port()),
+        ];
+        let mut args = vec!["apply", "-auto-approve", "-var-file", "fast.vars.hcl"];
+        for v in &vars {
+            args.extend(["-var", v.as_str()]);
+        }
+        args.extend(extra);
+        p.run(&args)
+    };
+
+    let (ns, db, p, _kubelet) = start("proxy");
+    let (code, out, err) = apply(&p, &ns, &db, &[]);
+    let router = p.dir.join("state/router.pid");
+    let _ = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill $(cat {}) 2>/dev/null", router.display()))
+        .status();
+    assert_eq!(code, 0, "{out}{err}");
+    for stage in [1, 5, 10, 25, 50, 75, 90, 95, 100] {
+        assert!(
+            out.contains(&format!(
+                "done     module.canary.rollout.ladder[{stage}].gate.baseline"
+            )),
+            "stage {stage}: {out}"
+        );
+    }
+    let data = flags(&ns);
+    assert_eq!(data["v2_traffic_percentage"], "100");
+    assert_eq!(
+        data["log_level"], "info",
+        "keys the migration does not name are left alone"
+    );
+    let (replicas, image, env) = deployment(&ns, "api-v2");
+    assert_eq!((replicas, image.as_str()), (3, "proxy-agent/api:v2.0.0"));
+    assert!(env.contains(&"USE_POSTGRESQL=true".to_string()), "{env:?}");
+    assert_eq!(deployment(&ns, "api").0, 1, "v1 on standby");
+    assert_eq!(psql(&db, counts), "40,120,960,2880,400");
+    let (_, out, _) = p.run(&["output", "rows_copied", "--json"]);
+    assert!(out.contains("\"micro_steps\":2880"), "{out}");
+
+    // v2 fails once a quarter of the traffic reaches it: the gate fails, and
+    // the percentage goes back to 0, v2 back to 0 replicas and its old
+    // configuration, the PostgreSQL tables are dropped.
+    let (ns, db, p, _kubelet) = start("proxy_fail");
+    let (code, out, _) = apply(&p, &ns, &db, &["-var", "fail_at=25"]);
+    assert_eq!(code, 1, "{out}");
+    // Three unhealthy measurements in a row fail the stage at once, long
+    // before its 20 s timeout.
+    assert!(
+        out.contains("FAILED   module.canary.rollout.ladder[25].gate."),
+        "{out}"
+    );
+    assert!(
+        out.contains("did not hold in 3 measurements in a row (failure_limit); last measured: HTTP 200, /v2/error_rate = 8.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("done     module.canary.rollout.ladder[10].gate.baseline"),
+        "{out}"
+    );
+    let data = flags(&ns);
+    assert_eq!(data["v2_traffic_percentage"], "0", "{out}");
+    assert_eq!(data["log_level"], "info");
+    let (replicas, image, env) = deployment(&ns, "api-v2");
+    assert_eq!(
+        (replicas, image.as_str()),
+        (0, "proxy-agent/api:v2.0.0-rc.1"),
+        "{out}"
+    );
+    assert!(env.is_empty(), "{env:?}");
+    assert_eq!(deployment(&ns, "api").0, 3);
+    assert_eq!(psql(&db, tables), "0", "the v2 tables are gone");
+    // The router was stopped (gone, or a zombie nobody has reaped yet).
+    let pid = p.read("state/router.pid");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(stat.is_empty() || stat.contains(") Z "), "{stat}");
 }

@@ -248,18 +248,33 @@ impl Provider for KubernetesProvider {
                 };
                 let spec = d.spec.unwrap_or_default();
                 out.insert("replicas".into(), json!(spec.replicas.unwrap_or(1)));
+                let containers = spec.template.spec.map(|p| p.containers).unwrap_or_default();
                 let wanted = strings(attrs.get("images"));
-                let images: serde_json::Map<String, Value> = spec
-                    .template
-                    .spec
-                    .map(|p| p.containers)
-                    .unwrap_or_default()
-                    .into_iter()
+                let images: serde_json::Map<String, Value> = containers
+                    .iter()
                     .filter(|c| wanted.contains_key(&c.name))
-                    .map(|c| (c.name, json!(c.image.unwrap_or_default())))
+                    .map(|c| (c.name.clone(), json!(c.image.clone().unwrap_or_default())))
                     .collect();
                 if attrs.contains_key("images") {
                     out.insert("images".into(), Value::Object(images));
+                }
+                if let Some(Value::Object(want)) = attrs.get("env") {
+                    // Only the variables the spec names, container by container.
+                    let env = want
+                        .iter()
+                        .map(|(container, vars)| {
+                            let names = strings(Some(vars));
+                            let have: serde_json::Map<String, Value> = containers
+                                .iter()
+                                .filter(|c| &c.name == container)
+                                .flat_map(|c| c.env.clone().unwrap_or_default())
+                                .filter(|e| names.contains_key(&e.name))
+                                .map(|e| (e.name, json!(e.value.unwrap_or_default())))
+                                .collect();
+                            (container.clone(), Value::Object(have))
+                        })
+                        .collect();
+                    out.insert("env".into(), Value::Object(env));
                 }
                 if let Some(want) = attrs.get("annotations") {
                     let have = d.metadata.annotations.unwrap_or_default();
