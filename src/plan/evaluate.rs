@@ -243,11 +243,19 @@ pub(crate) fn identity_attrs(schema: Option<&TypeSchema>, ne: &NodeEval) -> Attr
     a
 }
 
-/// "local_file path=\"config.json\"" — `None` when an identity attribute is unknown.
+/// "local_file path=\"config.json\"" — `None` when an identity attribute is
+/// unknown. An optional identity attribute left out (a Kubernetes namespace
+/// the provider supplies) is left out of the key too.
 pub(crate) fn object_key(schema: &TypeSchema, ne: &NodeEval) -> Option<String> {
     let mut parts = vec![schema.type_name.to_string()];
     for a in schema.identity_attrs() {
-        let v = ne.attrs.get(a.name)?.val.as_ref()?;
+        let Some(e) = ne.attrs.get(a.name) else {
+            if a.required {
+                return None;
+            }
+            continue;
+        };
+        let v = e.val.as_ref()?;
         parts.push(format!(
             "{}={}",
             a.name,

@@ -101,6 +101,12 @@ impl AttrSchema {
         self.required = true;
         self
     }
+    /// Not required after all (an identity attribute with a default, such as
+    /// a namespace the provider configuration supplies).
+    pub const fn optional(mut self) -> AttrSchema {
+        self.required = false;
+        self
+    }
     pub const fn sensitive(mut self) -> AttrSchema {
         self.sensitive = true;
         self

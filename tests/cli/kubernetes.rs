@@ -491,3 +491,123 @@ fn proxy_agent_v2_climbs_the_ladder_and_rolls_back_to_0_when_a_gate_fails() {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
     assert!(stat.is_empty() || stat.contains(") Z "), "{stat}");
 }
+
+/// Runs the binary with `KUBECONFIG` set (and no config_path in the spec).
+fn run_with_kubeconfig(
+    p: &Project,
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = p
+        .cmd()
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn secrets_are_applied_and_rolled_back_without_their_values_shown_or_stored() {
+    // Configuration as kubectl finds it: KUBECONFIG names a file whose current
+    // context is unreachable; the provider block picks the working context by
+    // name, and gives the namespace the blocks leave out.
+    let rt = runtime();
+    let ns = rt.block_on(namespace());
+    let mut kc: serde_json::Value =
+        serde_json::to_value(kube::config::Kubeconfig::read_from(kubeconfig()).unwrap()).unwrap();
+    let context = kc["current-context"].as_str().unwrap().to_string();
+    kc["clusters"].as_array_mut().unwrap().push(json!({ "name": "gone", "cluster": { "server": "https://127.0.0.1:1", "insecure-skip-tls-verify": true } }));
+    let user = kc["users"][0]["name"].clone();
+    kc["contexts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "gone", "context": { "cluster": "gone", "user": user } }));
+    kc["current-context"] = json!("gone");
+    let p = Project::new()
+        .file("kubeconfig.json", &kc.to_string())
+        .file("main.hcl", &format!("provider \"kubernetes\" {{\n  context = \"{context}\"\n  namespace = \"{ns}\"\n}}\nvariable \"password\" {{\n  type = string\n  sensitive = true\n}}\nresource \"kubernetes_secret\" \"db\" {{\n  name = \"db-credentials\"\n  data = {{ password = var.password, user = \"app\" }}\n}}\n"));
+    let kubeconfig = p.dir.join("kubeconfig.json");
+    let secret = || {
+        rt.block_on(async {
+            Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client().await, &ns)
+                .get_opt("db-credentials")
+                .await
+                .unwrap()
+        })
+    };
+    let value = "pw-7f3a9c1e";
+    let var = format!("password={value}");
+    let (code, out, err) = run_with_kubeconfig(&p, &kubeconfig, &["plan", "-var", &var]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("+ kubernetes_secret.db"), "{out}");
+    let (code, out, err) =
+        run_with_kubeconfig(&p, &kubeconfig, &["apply", "-auto-approve", "-var", &var]);
+    assert_eq!(code, 0, "{out}{err}");
+    let data = secret().expect("created").data.unwrap();
+    assert_eq!(data["password"].0, value.as_bytes());
+    assert_eq!(data["user"].0, b"app");
+    assert!(!out.contains(value) && !err.contains(value), "{out}{err}");
+    assert!(
+        !p.read("cutover.lock").contains(value),
+        "stored only as a digest"
+    );
+    let (code, out, _) = run_with_kubeconfig(
+        &p,
+        &kubeconfig,
+        &["plan", "-detailed-exitcode", "-var", &var],
+    );
+    assert_eq!(code, 0, "{out}");
+    // A changed value is a change, shown without either value.
+    let (code, out, _) = run_with_kubeconfig(
+        &p,
+        &kubeconfig,
+        &["plan", "-detailed-exitcode", "-var", "password=other"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(!out.contains(value) && !out.contains("other\""), "{out}");
+    // The secret did not exist before: rolling back deletes it.
+    let (code, out, err) = run_with_kubeconfig(
+        &p,
+        &kubeconfig,
+        &["rollback", "-auto-approve", "-var", &var],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(secret().is_none(), "{out}");
+    // Without the context, the current one is used, and it is unreachable.
+    let p2 = Project::new().file(
+        "main.hcl",
+        "resource \"kubernetes_config_map\" \"c\" {\n  namespace = \"default\"\n  name = \"c\"\n  data = { a = \"1\" }\n}\n",
+    );
+    let (code, _, err) = run_with_kubeconfig(&p2, &kubeconfig, &["plan"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("reading ConfigMap default/c"), "{err}");
+}
+
+#[test]
+fn a_condition_gate_waits_for_any_objects_condition() {
+    let rt = runtime();
+    let ns = rt.block_on(namespace());
+    let spec = |timeout: &str| {
+        format!("{}gate \"k8s_condition\" \"web_available\" {{\n  api_version = \"apps/v1\"\n  kind = \"Deployment\"\n  namespace = \"{ns}\"\n  name = \"web\"\n  condition = \"Available\"\n  interval = \"200ms\"\n  timeout = \"{timeout}\"\n}}\n", provider())
+    };
+    // No kubelet: the pod never gets ready, the Deployment is not Available.
+    let (code, out, _) = Project::new()
+        .file("main.hcl", &spec("2s"))
+        .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   gate.web_available: did not hold within 2s; last measured: Available = False (want True)"),
+        "{out}"
+    );
+    let _kubelet = Kubelet::start(&ns);
+    let (code, out, err) = Project::new()
+        .file("main.hcl", &spec("60s"))
+        .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("held: Available = True (want True)"), "{out}");
+}

@@ -75,13 +75,19 @@ impl KubernetesProvider {
             .await
     }
 
+    /// The block's namespace, else the provider block's, else the kubeconfig
+    /// context's (or the pod's, in a cluster), as kubectl chooses it.
     fn namespace(&self, attrs: &Attrs) -> String {
-        attrs
-            .get("namespace")
-            .and_then(Value::as_str)
-            .or_else(|| self.settings.get("namespace").and_then(Value::as_str))
-            .unwrap_or("default")
-            .to_string()
+        let given = |a: &Attrs| {
+            a.get("namespace")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        given(attrs)
+            .or_else(|| given(&self.settings))
+            .or_else(|| self.client.get().map(|c| c.default_namespace().to_string()))
+            .unwrap_or_else(|| "default".into())
     }
 }
 
@@ -136,7 +142,7 @@ impl Provider for KubernetesProvider {
         use AttrType::*;
         let ids = || {
             vec![
-                AttrSchema::new("namespace", String).identity(),
+                AttrSchema::new("namespace", String).identity().optional(),
                 AttrSchema::new("name", String).identity(),
             ]
         };
