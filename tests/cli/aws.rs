@@ -251,18 +251,13 @@ fn run(p: &Project, e: &Estate, extra: &[&str]) -> (i32, String, String) {
         args.push(format!("{k}={v}"));
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    let out = p
-        .cmd()
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(&args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    p.run_env(
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+        &args,
     )
 }
 

@@ -136,6 +136,23 @@ impl Drop for Kubelet {
     }
 }
 
+/// One object of the test cluster, if it exists.
+fn get<K>(ns: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    runtime().block_on(async {
+        Api::<K>::namespaced(client().await, ns)
+            .get_opt(name)
+            .await
+            .unwrap()
+    })
+}
+
 fn provider() -> String {
     format!(
         "provider \"kubernetes\" {{\n  config_path = \"{}\"\n}}\n",
@@ -158,12 +175,7 @@ fn config_map_keys_are_managed_one_by_one_and_other_managers_fields_survive() {
     assert!(!out.contains("platform-team"), "{out}");
     let (code, out, err) = p.run(&["apply", "-auto-approve"]);
     assert_eq!(code, 0, "{out}{err}");
-    let cm = rt.block_on(async {
-        Api::<ConfigMap>::namespaced(client().await, &ns)
-            .get("routing")
-            .await
-            .unwrap()
-    });
+    let cm = get::<ConfigMap>(&ns, "routing").unwrap();
     let data = cm.data.unwrap();
     assert_eq!(data["traffic_percent"], "10");
     assert_eq!(
@@ -173,15 +185,7 @@ fn config_map_keys_are_managed_one_by_one_and_other_managers_fields_survive() {
     assert_eq!(p.run(&["plan", "-detailed-exitcode"]).0, 0);
     let (code, out, _) = p.run(&["rollback", "-auto-approve"]);
     assert_eq!(code, 0, "{out}");
-    let data = rt
-        .block_on(async {
-            Api::<ConfigMap>::namespaced(client().await, &ns)
-                .get("routing")
-                .await
-                .unwrap()
-        })
-        .data
-        .unwrap();
+    let data = get::<ConfigMap>(&ns, "routing").unwrap().data.unwrap();
     assert!(
         !data.contains_key("traffic_percent"),
         "the key the migration added is gone: {data:?}"
@@ -205,12 +209,7 @@ fn deployments_scale_and_roll_out_and_a_stuck_rollout_times_out() {
         out.contains("FAILED   gate.web: did not hold within 2s; last measured:"),
         "{out}"
     );
-    let d = rt.block_on(async {
-        Api::<Deployment>::namespaced(client().await, &ns)
-            .get("web")
-            .await
-            .unwrap()
-    });
+    let d = get::<Deployment>(&ns, "web").unwrap();
     assert_eq!(
         d.spec.unwrap().replicas,
         Some(1),
@@ -225,12 +224,7 @@ fn deployments_scale_and_roll_out_and_a_stuck_rollout_times_out() {
         out.contains("held: 3 updated, 3 available, 3 ready of 3"),
         "{out}"
     );
-    let d = rt.block_on(async {
-        Api::<Deployment>::namespaced(client().await, &ns)
-            .get("web")
-            .await
-            .unwrap()
-    });
+    let d = get::<Deployment>(&ns, "web").unwrap();
     let spec = d.spec.unwrap();
     assert_eq!(spec.replicas, Some(3));
     let container = &spec.template.spec.unwrap().containers[0];
@@ -249,12 +243,7 @@ fn deployments_scale_and_roll_out_and_a_stuck_rollout_times_out() {
     // Rolled back: the replicas, the image and the environment as they were.
     let (code, out, _) = p.run(&["rollback", "-auto-approve"]);
     assert_eq!(code, 0, "{out}");
-    let d = rt.block_on(async {
-        Api::<Deployment>::namespaced(client().await, &ns)
-            .get("web")
-            .await
-            .unwrap()
-    });
+    let d = get::<Deployment>(&ns, "web").unwrap();
     let spec = d.spec.unwrap();
     assert_eq!(spec.replicas, Some(1));
     let container = &spec.template.spec.unwrap().containers[0];
@@ -371,15 +360,7 @@ fn proxy_agent_v2_climbs_the_ladder_and_rolls_back_to_0_when_a_gate_fails() {
     let counts = "SELECT string_agg(n::text, ',') FROM (SELECT count(*) AS n FROM users UNION ALL SELECT count(*) FROM projects UNION ALL SELECT count(*) FROM tasks UNION ALL SELECT count(*) FROM micro_steps UNION ALL SELECT count(*) FROM focus_sessions) c";
     let tables = "SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'projects', 'tasks', 'micro_steps', 'focus_sessions')";
     let deployment = |ns: &str, name: &str| {
-        let spec = rt
-            .block_on(async {
-                Api::<Deployment>::namespaced(client().await, ns)
-                    .get(name)
-                    .await
-                    .unwrap()
-            })
-            .spec
-            .unwrap();
+        let spec = get::<Deployment>(ns, name).unwrap().spec.unwrap();
         let c = spec.template.spec.unwrap().containers[0].clone();
         let env: Vec<String> = c
             .env
@@ -389,16 +370,7 @@ fn proxy_agent_v2_climbs_the_ladder_and_rolls_back_to_0_when_a_gate_fails() {
             .collect();
         (spec.replicas.unwrap_or(1), c.image.unwrap_or_default(), env)
     };
-    let flags = |ns: &str| {
-        rt.block_on(async {
-            Api::<ConfigMap>::namespaced(client().await, ns)
-                .get("feature-flags")
-                .await
-                .unwrap()
-        })
-        .data
-        .unwrap()
-    };
+    let flags = |ns: &str| get::<ConfigMap>(ns, "feature-flags").unwrap().data.unwrap();
     let start = |hint: &str| {
         let ns = rt.block_on(bare_namespace());
         let p = Project::example("examples/proxy-agent-v2");
@@ -492,25 +464,6 @@ fn proxy_agent_v2_climbs_the_ladder_and_rolls_back_to_0_when_a_gate_fails() {
     assert!(stat.is_empty() || stat.contains(") Z "), "{stat}");
 }
 
-/// Runs the binary with `KUBECONFIG` set (and no config_path in the spec).
-fn run_with_kubeconfig(
-    p: &Project,
-    kubeconfig: &std::path::Path,
-    args: &[&str],
-) -> (i32, String, String) {
-    let out = p
-        .cmd()
-        .env("KUBECONFIG", kubeconfig)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn secrets_are_applied_and_rolled_back_without_their_values_shown_or_stored() {
     // Configuration as kubectl finds it: KUBECONFIG names a file whose current
@@ -532,21 +485,15 @@ fn secrets_are_applied_and_rolled_back_without_their_values_shown_or_stored() {
         .file("kubeconfig.json", &kc.to_string())
         .file("main.hcl", &format!("provider \"kubernetes\" {{\n  context = \"{context}\"\n  namespace = \"{ns}\"\n}}\nvariable \"password\" {{\n  type = string\n  sensitive = true\n}}\nresource \"kubernetes_secret\" \"db\" {{\n  name = \"db-credentials\"\n  data = {{ password = var.password, user = \"app\" }}\n}}\n"));
     let kubeconfig = p.dir.join("kubeconfig.json");
-    let secret = || {
-        rt.block_on(async {
-            Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client().await, &ns)
-                .get_opt("db-credentials")
-                .await
-                .unwrap()
-        })
-    };
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let kc = |p: &Project, args: &[&str]| p.run_env(&[("KUBECONFIG", kubeconfig)], args);
+    let secret = || get::<k8s_openapi::api::core::v1::Secret>(&ns, "db-credentials");
     let value = "pw-7f3a9c1e";
     let var = format!("password={value}");
-    let (code, out, err) = run_with_kubeconfig(&p, &kubeconfig, &["plan", "-var", &var]);
+    let (code, out, err) = kc(&p, &["plan", "-var", &var]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("+ kubernetes_secret.db"), "{out}");
-    let (code, out, err) =
-        run_with_kubeconfig(&p, &kubeconfig, &["apply", "-auto-approve", "-var", &var]);
+    let (code, out, err) = kc(&p, &["apply", "-auto-approve", "-var", &var]);
     assert_eq!(code, 0, "{out}{err}");
     let data = secret().expect("created").data.unwrap();
     assert_eq!(data["password"].0, value.as_bytes());
@@ -556,26 +503,17 @@ fn secrets_are_applied_and_rolled_back_without_their_values_shown_or_stored() {
         !p.read("cutover.lock").contains(value),
         "stored only as a digest"
     );
-    let (code, out, _) = run_with_kubeconfig(
-        &p,
-        &kubeconfig,
-        &["plan", "-detailed-exitcode", "-var", &var],
-    );
+    let (code, out, _) = kc(&p, &["plan", "-detailed-exitcode", "-var", &var]);
     assert_eq!(code, 0, "{out}");
     // A changed value is a change, shown without either value.
-    let (code, out, _) = run_with_kubeconfig(
+    let (code, out, _) = kc(
         &p,
-        &kubeconfig,
         &["plan", "-detailed-exitcode", "-var", "password=other"],
     );
     assert_eq!(code, 2, "{out}");
     assert!(!out.contains(value) && !out.contains("other\""), "{out}");
     // The secret did not exist before: rolling back deletes it.
-    let (code, out, err) = run_with_kubeconfig(
-        &p,
-        &kubeconfig,
-        &["rollback", "-auto-approve", "-var", &var],
-    );
+    let (code, out, err) = kc(&p, &["rollback", "-auto-approve", "-var", &var]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(secret().is_none(), "{out}");
     // Without the context, the current one is used, and it is unreachable.
@@ -583,7 +521,7 @@ fn secrets_are_applied_and_rolled_back_without_their_values_shown_or_stored() {
         "main.hcl",
         "resource \"kubernetes_config_map\" \"c\" {\n  namespace = \"default\"\n  name = \"c\"\n  data = { a = \"1\" }\n}\n",
     );
-    let (code, _, err) = run_with_kubeconfig(&p2, &kubeconfig, &["plan"]);
+    let (code, _, err) = kc(&p2, &["plan"]);
     assert_eq!(code, 1);
     assert!(err.contains("reading ConfigMap default/c"), "{err}");
 }

@@ -76,7 +76,20 @@ impl Project {
 
     /// Runs the binary; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd().args(args).output().unwrap();
+        self.run_env(&[], args)
+    }
+
+    /// Runs the binary with more environment variables.
+    pub fn run_env<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        env: &[(&str, &str)],
+        args: &[S],
+    ) -> (i32, String, String) {
+        let mut c = self.cmd();
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.args(args).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
