@@ -36,7 +36,10 @@ pub fn plan(plan: &Plan) -> String {
         out,
         "| wave | action | node | reason |\n|---:|:---:|---|---|"
     );
-    for n in &plan.nodes {
+    // Wave by wave, in declaration order within a wave.
+    let mut nodes: Vec<_> = plan.nodes.iter().collect();
+    nodes.sort_by_key(|n| n.wave);
+    for n in &nodes {
         let pnr = if n.irreversible {
             " ⚠ point of no return"
         } else {
@@ -52,8 +55,7 @@ pub fn plan(plan: &Plan) -> String {
         );
     }
     out.push('\n');
-    for n in plan
-        .nodes
+    for n in nodes
         .iter()
         .filter(|n| n.action.is_change() || n.action == Action::Changed)
     {

@@ -381,22 +381,33 @@ fn proxy_agent_v2_climbs_the_ladder_and_rolls_back_to_0_when_a_gate_fails() {
         );
         (ns, fresh_db(hint), p, kubelet)
     };
-    let apply = |p: &Project, ns: &str, db: &str, extra: &[&str]| {
+    let port = crate::support::free_port().to_string();
+    let run = |p: &Project, ns: &str, db: &str, command: &[&str]| {
         let vars = [
             format!("namespace={ns}"),
             format!("kubeconfig={}", kubeconfig()),
             format!("db={db}"),
-            format!("port={}", crate::support::free_port()),
+            format!("port={port}"),
         ];
-        let mut args = vec!["apply", "-auto-approve", "-var-file", "fast.vars.hcl"];
+        let mut args = command.to_vec();
+        args.extend(["-var-file", "fast.vars.hcl"]);
         for v in &vars {
             args.extend(["-var", v.as_str()]);
         }
-        args.extend(extra);
         p.run(&args)
+    };
+    let apply = |p: &Project, ns: &str, db: &str, extra: &[&str]| {
+        run(p, ns, db, &[&["apply", "-auto-approve"], extra].concat())
     };
 
     let (ns, db, p, _kubelet) = start("proxy");
+    // The plan for review, against the cluster and database as they are.
+    let (code, md, err) = run(&p, &ns, &db, &["plan", "--format", "markdown"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(
+        "proxy_agent_v2_markdown",
+        md.replace(&ns, "NAMESPACE").replace(&port, "PORT")
+    );
     let (code, out, err) = apply(&p, &ns, &db, &[]);
     let router = p.dir.join("state/router.pid");
     let _ = std::process::Command::new("sh")

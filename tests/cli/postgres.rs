@@ -155,7 +155,7 @@ step "sql" "fail" {{
     );
     let (_, out, _) = p.run(&["plan", "-var", &format!("db={db}")]);
     assert!(
-        out.contains("✓ step.index  done_when holds (done_when returned t)"),
+        out.contains("✓ step.index  done_when holds (done_when returned true)"),
         "{out}"
     );
 }

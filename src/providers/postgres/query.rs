@@ -186,7 +186,12 @@ pub async fn done_when(attrs: &Attrs, query: &str) -> Result<CheckOutcome, Provi
         holds: truthy(first.as_deref()),
         measured: format!(
             "done_when returned {}",
-            first.unwrap_or_else(|| "no rows".into())
+            match first.as_deref() {
+                Some("t") => "true",
+                Some("f") => "false",
+                Some(other) => other,
+                None => "no rows",
+            }
         ),
     })
 }
