@@ -560,3 +560,72 @@ fn a_condition_gate_waits_for_any_objects_condition() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("held: Available = True (want True)"), "{out}");
 }
+
+/// Removes the service-account files it wrote, when dropped.
+struct PodIdentity(std::path::PathBuf);
+
+impl Drop for PodIdentity {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn in_a_pod_the_service_account_and_its_namespace_are_used() {
+    // What a pod has: KUBERNETES_SERVICE_HOST/PORT, and the token, the
+    // cluster's CA and the namespace under /var/run/secrets. Written here for
+    // the cluster scripts/kubernetes.sh starts (its token and certificates),
+    // only when that directory does not exist, and removed afterwards.
+    let Ok(dir) = std::env::var("CUTOVER_K8S_DIR") else {
+        eprintln!("skipped: needs the cluster started by scripts/kubernetes.sh (CUTOVER_K8S_DIR)");
+        return;
+    };
+    let root = std::path::Path::new("/var/run/secrets");
+    if root.exists() {
+        eprintln!(
+            "skipped: {} exists (a real pod?); not touching it",
+            root.display()
+        );
+        return;
+    }
+    let ns = runtime().block_on(namespace());
+    let sa = root.join("kubernetes.io/serviceaccount");
+    std::fs::create_dir_all(&sa).unwrap();
+    let _cleanup = PodIdentity(root.to_path_buf());
+    let certs = std::fs::read_to_string(format!("{dir}/certs/apiserver.crt")).unwrap();
+    // The file holds the serving certificate, then the CA that signed it.
+    let ca = &certs[certs.rfind("-----BEGIN CERTIFICATE-----").unwrap()..];
+    std::fs::write(sa.join("ca.crt"), ca).unwrap();
+    let tokens = std::fs::read_to_string(format!("{dir}/tokens.csv")).unwrap();
+    std::fs::write(sa.join("token"), tokens.split(',').next().unwrap()).unwrap();
+    std::fs::write(sa.join("namespace"), &ns).unwrap();
+    let server = kube::config::Kubeconfig::read_from(kubeconfig())
+        .unwrap()
+        .clusters[0]
+        .cluster
+        .as_ref()
+        .unwrap()
+        .server
+        .clone()
+        .unwrap();
+    let port = server.rsplit(':').next().unwrap().to_string();
+
+    let p = Project::new().file(
+        "main.hcl",
+        "resource \"kubernetes_config_map\" \"probe\" {\n  name = \"in-cluster\"\n  data = { seen = \"yes\" }\n}\n",
+    );
+    let home = p.dir.to_str().unwrap().to_string();
+    let env = [
+        ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+        ("KUBERNETES_SERVICE_PORT", port.as_str()),
+        ("KUBECONFIG", ""),
+        ("HOME", home.as_str()),
+    ];
+    let (code, out, err) = p.run_env(&env, &["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cm = get::<ConfigMap>(&ns, "in-cluster").expect("created in the pod's namespace");
+    assert_eq!(cm.data.unwrap()["seen"], "yes");
+    let (code, out, err) = p.run_env(&env, &["rollback", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(get::<ConfigMap>(&ns, "in-cluster").is_none());
+}
