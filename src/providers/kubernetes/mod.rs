@@ -115,6 +115,65 @@ fn strings(v: Option<&Value>) -> serde_json::Map<String, Value> {
     }
 }
 
+/// The server-side apply body of a ConfigMap or Secret: only the keys the
+/// spec names, so that the other keys keep their owners.
+fn data_body(kind: &str, ns: &str, n: &str, d: &Attrs) -> Value {
+    let field = if kind == "Secret" {
+        "stringData"
+    } else {
+        "data"
+    };
+    json!({ "apiVersion": "v1", "kind": kind, "metadata": { "name": n, "namespace": ns }, field: strings(d.get("data")) })
+}
+
+/// The server-side apply body of a Deployment: the replicas, and the
+/// containers named in `images` or `env` (merged by name with the others),
+/// each with only the variables the spec names.
+fn deployment_body(ns: &str, n: &str, d: &Attrs) -> Value {
+    let mut spec = serde_json::Map::new();
+    if let Some(r) = d.get("replicas") {
+        spec.insert("replicas".into(), r.clone());
+    }
+    let images = strings(d.get("images"));
+    let env = d
+        .get("env")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut names: Vec<&String> = images.keys().chain(env.keys()).collect();
+    names.sort();
+    names.dedup();
+    if !names.is_empty() {
+        let containers: Vec<Value> = names
+            .iter()
+            .map(|c| {
+                let mut o = json!({ "name": c });
+                if let Some(i) = images.get(*c) {
+                    o["image"] = i.clone();
+                }
+                if let Some(vars) = env.get(*c) {
+                    o["env"] = Value::Array(
+                        strings(Some(vars))
+                            .into_iter()
+                            .map(|(k, v)| json!({ "name": k, "value": v }))
+                            .collect(),
+                    );
+                }
+                o
+            })
+            .collect();
+        spec.insert(
+            "template".into(),
+            json!({ "spec": { "containers": containers } }),
+        );
+    }
+    let mut metadata = json!({ "name": n, "namespace": ns });
+    if d.contains_key("annotations") {
+        metadata["annotations"] = Value::Object(strings(d.get("annotations")));
+    }
+    json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec })
+}
+
 fn ssa() -> PatchParams {
     PatchParams::apply(MANAGER).force()
 }
@@ -328,46 +387,17 @@ impl Provider for KubernetesProvider {
                 }
             }
             ("kubernetes_config_map", Some(d)) => {
-                let body = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": n, "namespace": ns }, "data": strings(d.get("data")) });
+                let body = data_body("ConfigMap", &ns, &n, d);
                 Api::<ConfigMap>::namespaced(client, &ns).patch(&n, &ssa(), &Patch::Apply(&body)).await.map_err(|e| failed(&format!("applying ConfigMap {ns}/{n}"), e))?;
                 self.read(NodeKind::Resource, type_name, &read_back(d)).await
             }
             ("kubernetes_secret", Some(d)) => {
-                let body = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": n, "namespace": ns }, "stringData": strings(d.get("data")) });
+                let body = data_body("Secret", &ns, &n, d);
                 Api::<Secret>::namespaced(client, &ns).patch(&n, &ssa(), &Patch::Apply(&body)).await.map_err(|e| failed(&format!("applying Secret {ns}/{n}"), e))?;
                 self.read(NodeKind::Resource, type_name, &read_back(d)).await
             }
             ("kubernetes_deployment", Some(d)) => {
-                let mut spec = serde_json::Map::new();
-                if let Some(r) = d.get("replicas") {
-                    spec.insert("replicas".into(), r.clone());
-                }
-                let images = strings(d.get("images"));
-                let env = d.get("env").and_then(Value::as_object).cloned().unwrap_or_default();
-                let mut names: Vec<&String> = images.keys().chain(env.keys()).collect();
-                names.sort();
-                names.dedup();
-                if !names.is_empty() {
-                    let containers: Vec<Value> = names
-                        .iter()
-                        .map(|c| {
-                            let mut o = json!({ "name": c });
-                            if let Some(i) = images.get(*c) {
-                                o["image"] = i.clone();
-                            }
-                            if let Some(Value::Object(vars)) = env.get(*c) {
-                                o["env"] = Value::Array(vars.iter().map(|(k, v)| json!({ "name": k, "value": v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()) })).collect());
-                            }
-                            o
-                        })
-                        .collect();
-                    spec.insert("template".into(), json!({ "spec": { "containers": containers } }));
-                }
-                let mut metadata = json!({ "name": n, "namespace": ns });
-                if d.contains_key("annotations") {
-                    metadata["annotations"] = Value::Object(strings(d.get("annotations")));
-                }
-                let body = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec });
+                let body = deployment_body(&ns, &n, d);
                 Api::<Deployment>::namespaced(client, &ns).patch(&n, &ssa(), &Patch::Apply(&body)).await.map_err(|e| failed(&format!("applying Deployment {ns}/{n}"), e))?;
                 self.read(NodeKind::Resource, type_name, &read_back(d)).await
             }
@@ -454,5 +484,53 @@ impl Provider for KubernetesProvider {
             }
             other => Err(ProviderError::unsupported("kubernetes", "gate", other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(v: Value) -> Attrs {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_deployment_body_names_only_what_the_spec_sets() {
+        let d = attrs(json!({
+            "name": "api", "replicas": 3,
+            "images": { "api": "api:2" },
+            "env": { "api": { "MODE": "v2", "WORKERS": 4 }, "sidecar": {} }
+        }));
+        assert_eq!(
+            deployment_body("prod", "api", &d),
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": { "name": "api", "namespace": "prod" },
+                "spec": { "replicas": 3, "template": { "spec": { "containers": [
+                    { "name": "api", "image": "api:2", "env": [
+                        { "name": "MODE", "value": "v2" }, { "name": "WORKERS", "value": "4" }
+                    ] },
+                    { "name": "sidecar", "env": [] }
+                ] } } }
+            })
+        );
+        // Only replicas: no template at all, so no container is claimed.
+        let body = deployment_body("prod", "api", &attrs(json!({ "replicas": 0 })));
+        assert_eq!(body["spec"], json!({ "replicas": 0 }));
+        assert!(body["metadata"].get("annotations").is_none());
+    }
+
+    #[test]
+    fn config_map_and_secret_bodies_carry_only_the_named_keys() {
+        let d = attrs(json!({ "data": { "pct": 10, "on": "true" } }));
+        assert_eq!(
+            data_body("ConfigMap", "ns", "flags", &d),
+            json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "flags", "namespace": "ns" }, "data": { "pct": "10", "on": "true" } })
+        );
+        assert_eq!(
+            data_body("Secret", "ns", "db", &d)["stringData"],
+            json!({ "pct": "10", "on": "true" })
+        );
     }
 }
