@@ -8,6 +8,7 @@
 
 pub mod duration;
 pub mod functions;
+pub mod window;
 
 use crate::spec::ast::{Expr, RefPart};
 use crate::spec::resolve::Target;

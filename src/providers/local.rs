@@ -65,6 +65,12 @@ impl Provider for LocalProvider {
                 sensitive_outputs: vec![],
                 rollback: None,
             },
+            TypeSchema::new(
+                NodeKind::Gate,
+                "window",
+                vec![AttrSchema::new("window", Window).required()],
+                vec![],
+            ),
             TypeSchema {
                 kind: NodeKind::Resource,
                 type_name: "local_file",
@@ -169,6 +175,9 @@ impl Provider for LocalProvider {
     }
 
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
+        if type_name == "window" {
+            return window_check(str_attr(attrs, "window")?, chrono::Utc::now());
+        }
         if type_name != "exec" {
             return Err(self.unsupported("gate", type_name));
         }
@@ -413,6 +422,36 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n).collect::<String>())
     }
+}
+
+/// The `window` gate: holds while `now` is inside the window.
+fn window_check(
+    spec: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<CheckOutcome, ProviderError> {
+    use crate::eval::window::{parse, Position};
+    let w = parse(spec).map_err(ProviderError::Failed)?;
+    let until = |t: chrono::DateTime<chrono::FixedOffset>| {
+        let left = (t.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or_default();
+        let left = std::time::Duration::from_secs(left.as_secs().div_ceil(60) * 60);
+        format!(
+            "{} (in {})",
+            t.format("%a %Y-%m-%d %H:%M %:z"),
+            duration::format(left)
+        )
+    };
+    Ok(match w.position(now) {
+        Position::Open { closes } => CheckOutcome {
+            holds: true,
+            measured: format!("inside {spec}, closing {}", until(closes)),
+        },
+        Position::Closed { opens } => CheckOutcome {
+            holds: false,
+            measured: format!("outside {spec}, opening {}", until(opens)),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub enum AttrType {
     Duration,
     /// A whole number of at least 1.
     Count,
+    /// A time window such as "Sat 01:00-05:00 UTC".
+    Window,
     Any,
 }
 
@@ -35,6 +37,7 @@ impl AttrType {
             AttrType::StringMap => "a map of strings",
             AttrType::Duration => "a duration such as \"30s\" or \"15m\"",
             AttrType::Count => "a whole number of at least 1",
+            AttrType::Window => "a time window such as \"Sat 01:00-05:00 UTC\"",
             AttrType::Any => "any value",
         }
     }
@@ -54,6 +57,9 @@ impl AttrType {
             }
             (AttrType::Duration, Value::String(s)) => return duration::parse(s).map(|_| ()),
             (AttrType::Count, Value::Number(n)) => n.as_u64().is_some_and(|n| n >= 1),
+            (AttrType::Window, Value::String(s)) => {
+                return crate::eval::window::parse(s).map(|_| ())
+            }
             _ => false,
         };
         if ok {

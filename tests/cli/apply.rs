@@ -633,3 +633,36 @@ fn a_gate_with_a_failure_limit_fails_after_that_many_misses_in_a_row() {
         "2 healthy measurements, then 3 misses"
     );
 }
+
+#[test]
+fn a_window_gate_holds_inside_its_window_and_waits_outside() {
+    let now = chrono::Utc::now();
+    let hhmm = |h: i64| {
+        (now + chrono::Duration::hours(h))
+            .format("%H:%M")
+            .to_string()
+    };
+    let spec = |window: &str| {
+        format!("gate \"window\" \"low_traffic\" {{\n  window = \"{window}\"\n  interval = \"100ms\"\n  timeout = \"300ms\"\n}}\n")
+    };
+    let open = format!("daily {}-{} UTC", hhmm(-1), hhmm(1));
+    let (code, out, _) = Project::new()
+        .file("main.hcl", &spec(&open))
+        .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("held: inside {open}, closing ")),
+        "{out}"
+    );
+    let closed = format!("daily {}-{} UTC", hhmm(2), hhmm(3));
+    let (code, out, _) = Project::new()
+        .file("main.hcl", &spec(&closed))
+        .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "did not hold within 300ms; last measured: outside {closed}, opening "
+        )),
+        "{out}"
+    );
+}

@@ -205,6 +205,13 @@ fn cases() -> Vec<Case> {
             expect: &["Error: Incorrect attribute value type", "Invalid value for `failure_limit`: expected a whole number of at least 1, got a number.", "--> main.hcl:3:19"],
         },
         Case {
+            name: "malformed time window",
+            spec: "gate \"window\" \"w\" {\n  window = \"Saturday night\"\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Incorrect attribute value type", "\"Saturday night\" is not a time window; expected [DAYS] HH:MM-HH:MM [UTC|+HH:MM]", "--> main.hcl:2:12"],
+        },
+        Case {
             name: "duplicate attribute",
             spec: "step \"exec\" \"a\" {\n  shell = \"x\"\n  shell = \"y\"\n}\n",
             extra: &[],
