@@ -17,6 +17,8 @@ pub mod kubernetes;
 pub mod local;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 
 use crate::spec::ast::NodeKind;
 use async_trait::async_trait;
@@ -183,6 +185,10 @@ impl Registry {
         #[cfg(feature = "kubernetes")]
         r.add(Arc::new(kubernetes::KubernetesProvider::new(
             configs.get("kubernetes").cloned().unwrap_or_default(),
+        )));
+        #[cfg(feature = "prometheus")]
+        r.add(Arc::new(prometheus::PrometheusProvider::new(
+            configs.get("prometheus").cloned().unwrap_or_default(),
         )));
         r
     }

@@ -8,6 +8,7 @@ mod examples;
 mod kubernetes;
 mod plan;
 mod postgres;
+mod prometheus;
 mod resume;
 mod support;
 mod variables;

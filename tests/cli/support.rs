@@ -101,22 +101,52 @@ impl Project {
 /// Starts an HTTP server on loopback that answers every request with `body`
 /// (JSON, status 200); returns its base URL. It lives as long as the test process.
 pub fn serve_once_per_request(body: &'static str) -> String {
+    serve(move |_| (200, body.to_string()))
+}
+
+/// Starts an HTTP server on loopback that answers each request with the
+/// status and JSON body `answer` gives for its path and query; returns its
+/// base URL. It lives as long as the test process.
+pub fn serve(answer: impl Fn(&str) -> (u16, String) + Send + 'static) -> String {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut s = stream;
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let target = request.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = answer(target);
             let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = s.write_all(resp.as_bytes());
         }
     });
     format!("http://{addr}")
+}
+
+/// Decodes a form-encoded query value ("%7B" → "{", "+" → " ").
+pub fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
 }
 
 /// A loopback port that was free a moment ago.
