@@ -4,6 +4,7 @@
 #   moto: the AWS stand-in on a free loopback port; CUTOVER_TEST_AWS_ENDPOINT.
 #   Kubernetes: etcd, kube-apiserver, kube-controller-manager (scripts/kubernetes.sh);
 #   CUTOVER_TEST_KUBECONFIG.
+#   Prometheus: scraping a static exporter every second; CUTOVER_TEST_PROMETHEUS.
 #   PostgreSQL: a throwaway cluster (initdb) on a free loopback port with its
 #   socket in a temporary directory and TLS on; CUTOVER_TEST_PG holds its URL,
 #   CUTOVER_TEST_PG_CA the authority that signed its certificate.
@@ -98,16 +99,79 @@ stop_moto() {
   unset CUTOVER_MOTO_PID CUTOVER_MOTO_LOG
 }
 
+# Prometheus (Debian's package) scraping a static exporter every second:
+# request and error counters of a v1 and a v2; CUTOVER_TEST_PROMETHEUS.
+start_prometheus() {
+  if ! command -v prometheus >/dev/null; then
+    echo "Prometheus is not installed (Debian: apt-get install prometheus)" >&2
+    return 1
+  fi
+  local d port exporter
+  d="$(mktemp -d /tmp/cutover-prom.XXXXXX)"
+  CUTOVER_PROM_DIR="$d"
+  mkdir -p "$d/exporter"
+  cat >"$d/exporter/metrics" <<'METRICS'
+# TYPE http_requests_total counter
+http_requests_total{version="v1"} 1000
+http_requests_total{version="v2"} 200
+# TYPE http_errors_total counter
+http_errors_total{version="v1"} 5
+http_errors_total{version="v2"} 8
+METRICS
+  exporter="$(free_port)"
+  port="$(free_port)"
+  python3 -m http.server "$exporter" --bind 127.0.0.1 --directory "$d/exporter" >"$d/exporter.log" 2>&1 &
+  CUTOVER_PROM_EXPORTER_PID=$!
+  cat >"$d/prometheus.yml" <<CONFIG
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: app
+    static_configs:
+      - targets: ["127.0.0.1:$exporter"]
+CONFIG
+  prometheus --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data" \
+    --web.listen-address="127.0.0.1:$port" >"$d/prometheus.log" 2>&1 &
+  CUTOVER_PROM_PID=$!
+  export CUTOVER_PROM_DIR CUTOVER_PROM_PID CUTOVER_PROM_EXPORTER_PID
+  # Ready once the exporter has been scraped.
+  for _ in $(seq 1 150); do
+    if python3 -c "import json, urllib.request as u, urllib.parse as p; r = json.load(u.urlopen('http://127.0.0.1:$port/api/v1/query?' + p.urlencode({'query': 'http_requests_total'}))); exit(0 if len(r['data']['result']) == 2 else 1)" 2>/dev/null; then
+      export CUTOVER_TEST_PROMETHEUS="http://127.0.0.1:$port"
+      echo "Prometheus $(prometheus --version 2>&1 | awk 'NR == 1 {print $3}') on port $port (pid $CUTOVER_PROM_PID)"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "Prometheus did not scrape its target; its log:" >&2
+  tail -20 "$d/prometheus.log" >&2
+  return 1
+}
+
+stop_prometheus() {
+  local p
+  for p in "${CUTOVER_PROM_PID:-}" "${CUTOVER_PROM_EXPORTER_PID:-}"; do
+    if [ -n "$p" ]; then
+      kill "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
+  if [ -n "${CUTOVER_PROM_DIR:-}" ]; then rm -rf "$CUTOVER_PROM_DIR"; fi
+  unset CUTOVER_PROM_PID CUTOVER_PROM_EXPORTER_PID CUTOVER_PROM_DIR
+}
+
 . "$(dirname "${BASH_SOURCE[0]}")/kubernetes.sh"
 
 start_services() {
   start_postgres
   start_moto
+  start_prometheus
   start_kubernetes
 }
 
 stop_services() {
   stop_kubernetes
+  stop_prometheus
   stop_moto
   stop_postgres
 }

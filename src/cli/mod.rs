@@ -128,10 +128,10 @@ fn validate(v: &VarArgs) -> Result<i32> {
         return Err(report(&d));
     }
     println!(
-        "The migration \"{}\" is valid: {} nodes in {} waves.",
+        "The migration \"{}\" is valid: {} in {}.",
         spec.settings.name,
-        spec.nodes.len(),
-        graph.wave_count()
+        crate::render::count(spec.nodes.len(), "node"),
+        crate::render::count(graph.wave_count() as usize, "wave")
     );
     Ok(EXIT_OK)
 }

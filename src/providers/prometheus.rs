@@ -112,6 +112,7 @@ fn parse_result(data: &Value) -> Result<Vec<Sample>, String> {
             .map(|s| {
                 let labels = s["metric"]
                     .as_object()
+                    .filter(|m| !m.is_empty())
                     .map(|m| {
                         let inner: Vec<String> =
                             m.iter().map(|(k, v)| format!("{k}={}", v)).collect();

@@ -40,6 +40,15 @@ pub fn json(plan: &Plan) -> String {
 }
 
 /// "1 to create, 2 to update, …" — the one-line summary every view shows.
+/// "1 node", "3 nodes".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     if !s.has_changes() {

@@ -15,7 +15,7 @@ fn dur(ms: u64) -> String {
 /// The text of a transition, or `None` for events a view shows otherwise.
 pub fn line(e: &Event, st: Style) -> Option<String> {
     Some(match e {
-        Event::ApplyStarted { migration, nodes, waves } => st.bold(&format!("Applying \"{migration}\": {nodes} nodes in {waves} waves")),
+        Event::ApplyStarted { migration, nodes, waves } => st.bold(&format!("Applying \"{migration}\": {} in {}", super::count(*nodes, "node"), super::count(*waves as usize, "wave"))),
         Event::NodeStarted { address, wave, .. } => format!("  {} {address} (wave {wave})", st.paint("36", "started ")),
         Event::GatePolled { address, holds, measured, held_ms, for_ms, remaining_ms } => {
             let state = if *holds && *for_ms > 0 {

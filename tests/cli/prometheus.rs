@@ -123,3 +123,47 @@ fn a_rejected_query_fails_at_once_and_missing_data_waits_or_fails() {
         "{out}"
     );
 }
+
+#[test]
+fn against_a_real_prometheus_server() {
+    // scripts/services.sh starts Prometheus scraping a static exporter:
+    // v1 5 errors in 1000 requests, v2 8 in 200.
+    let url = std::env::var("CUTOVER_TEST_PROMETHEUS").expect("CUTOVER_TEST_PROMETHEUS is not set: run the tests with ./scripts/test.sh, which starts Prometheus");
+    let rate = |v: &str| {
+        format!("sum(http_errors_total{{version=\\\"{v}\\\"}}) / sum(http_requests_total{{version=\\\"{v}\\\"}})")
+    };
+    let spec = |extra: &str| format!("  url = \"{url}\"\n  query = \"{}\"\n{extra}", rate("v2"));
+    // The canary's error rate, 4 %, is under the runbook's 5 %...
+    let (code, out, err) = gate(&spec("  below = 0.05")).run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("held: 0.04 (want below 0.05)"), "{out}");
+    // ...but eight times the baseline's 0.5 %, over the runbook's 2×.
+    let baseline = format!("  baseline_query = \"{}\"\n", rate("v1"));
+    let (code, out, _) = gate(&spec(&format!(
+        "{baseline}  below = 2\n  failure_limit = 2"
+    )))
+    .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("did not hold in 2 measurements in a row (failure_limit); last measured: 0.04 ÷ baseline 0.005 = 8.00× (want below 2)"),
+        "{out}"
+    );
+    // Every series: each version's request counter is above 100.
+    let (code, out, err) = gate(&format!(
+        "  url = \"{url}\"\n  query = \"http_requests_total\"\n  above = 100"
+    ))
+    .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("version=\"v2\"} 200"), "{out}");
+    // Prometheus's own parser rejects a malformed query: the gate fails at once.
+    let (code, out, _) = gate(&format!(
+        "  url = \"{url}\"\n  query = \"sum(rate(\"\n  below = 1"
+    ))
+    .run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   gate.g: Prometheus rejected `sum(rate(`: "),
+        "{out}"
+    );
+    assert!(out.contains("(bad_data)"), "{out}");
+}
