@@ -25,6 +25,7 @@
 pub mod coordinator;
 pub mod events;
 mod execute;
+pub mod notify;
 pub mod undo;
 
 pub use coordinator::{apply, ApplyError, ApplyOptions, Context, Outcome};

@@ -2,6 +2,7 @@
 
 use super::args::{ApplyArgs, RollbackArgs};
 use super::{compile, report, runtime, EXIT_ERROR, EXIT_OK};
+use crate::apply::notify::Webhook;
 use crate::apply::{self, ApplyOptions, AutoApprove, Confirm, Context, Event, Outcome, Reporter};
 use crate::plan::{self, saved, PlanError, PlanOptions};
 use crate::render;
@@ -71,7 +72,44 @@ fn ask(question: &str) -> bool {
     answer.trim() == "yes"
 }
 
-pub fn reporter(json: bool, color: bool) -> Box<dyn Reporter> {
+/// The operator's view of apply, posting to the migration's webhooks too.
+pub fn reporter(
+    json: bool,
+    color: bool,
+    migration: &str,
+    hooks: Vec<Webhook>,
+) -> Box<dyn Reporter> {
+    let view = view(json, color);
+    if hooks.is_empty() {
+        view
+    } else {
+        Box::new(apply::notify::Notifier::new(view, migration, hooks))
+    }
+}
+
+/// The `notify {}` blocks' webhooks; one whose environment variable is unset
+/// is an error before anything is changed.
+pub fn webhooks(settings: &crate::spec::MigrationSettings) -> Result<Vec<Webhook>> {
+    settings
+        .notify
+        .iter()
+        .map(|n| {
+            let url = match (&n.webhook, &n.webhook_env) {
+                (Some(u), _) => u.clone(),
+                (None, Some(var)) => std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!("notify: the environment variable {var} (webhook_env) is not set; set it to the webhook's URL, or remove the notify block")
+                })?,
+                (None, None) => bail!("notify: a notify block without a webhook"),
+            };
+            Ok(Webhook {
+                url,
+                kinds: n.events.clone(),
+            })
+        })
+        .collect()
+}
+
+fn view(json: bool, color: bool) -> Box<dyn Reporter> {
     if json {
         Box::new(render::progress::JsonLines {
             out: std::io::stdout(),
@@ -97,6 +135,7 @@ fn parse_wait(s: &Option<String>) -> Result<std::time::Duration> {
 
 pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
     let (spec, graph, reg) = compile(&args.vars, false)?;
+    let hooks = webhooks(&spec.settings)?;
     let backend = backend(&spec)?;
     let _lock = backend.lock(LockInfo::current("apply"), parse_wait(&args.lock_timeout)?)?;
     let doc = backend.fold(&spec.settings.name)?;
@@ -161,7 +200,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
             }
         }
     }
-    let mut rep = reporter(args.json, color);
+    let mut rep = reporter(args.json, color, &spec.settings.name, hooks);
     let mut confirm: Box<dyn Confirm> = if args.auto_approve {
         Box::new(AutoApprove)
     } else {
@@ -240,6 +279,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
 
 pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
     let (spec, graph, reg) = compile(&args.vars, false)?;
+    let hooks = webhooks(&spec.settings)?;
     let backend = backend(&spec)?;
     let _lock = backend.lock(
         LockInfo::current("rollback"),
@@ -287,7 +327,7 @@ pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
             return Ok(EXIT_ERROR);
         }
     }
-    let mut rep = reporter(args.json, color);
+    let mut rep = reporter(args.json, color, &spec.settings.name, hooks);
     let report = runtime()?.block_on(apply::rollback(&cx, &mut doc, rep.as_mut()));
     let folded = backend.fold(&spec.settings.name);
     let report = report?;

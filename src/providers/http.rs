@@ -4,7 +4,7 @@
 //! `step "http_request"`, `data "http"`. TLS through rustls.
 
 use super::schema::{AttrSchema, AttrType, TypeSchema};
-use super::{Attrs, CheckOutcome, Provider, ProviderError};
+use super::{error_chain, Attrs, CheckOutcome, Provider, ProviderError};
 use crate::spec::ast::NodeKind;
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -83,17 +83,6 @@ impl Response {
         a.insert("json".into(), self.json.unwrap_or(Value::Null));
         a
     }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 fn request_attrs() -> Vec<AttrSchema> {

@@ -160,6 +160,19 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// An error with its causes, "a: b: c" (reqwest's top-level message alone
+/// hides the reason a connection failed).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
 /// Maps node types to the providers that serve them.
 #[derive(Clone, Default)]
 pub struct Registry {

@@ -59,9 +59,10 @@ impl PrometheusProvider {
                 );
             }
         }
-        let resp = req.send().await.map_err(|e| {
-            QueryError::Unreachable(format!("{url}: {}", super::http::error_chain(&e)))
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| QueryError::Unreachable(format!("{url}: {}", super::error_chain(&e))))?;
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| {
             QueryError::Unreachable(format!(

@@ -31,9 +31,23 @@ pub struct MigrationSettings {
     pub on_failure: OnFailure,
     pub parallelism: Option<usize>,
     pub state: Option<StateBackend>,
-    /// Webhook URLs that receive start, wave, gate-failure, rollback and finish events.
-    pub notify: Vec<String>,
+    /// Webhooks that receive start, wave, failure, rollback and finish events.
+    pub notify: Vec<NotifySettings>,
 }
+
+/// One `notify {}` block: where to post, and which kinds of event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifySettings {
+    /// The URL itself (a literal) …
+    pub webhook: Option<String>,
+    /// … or the environment variable that holds it at apply time, so that a
+    /// webhook's secret stays out of the spec.
+    pub webhook_env: Option<String>,
+    pub events: Vec<String>,
+}
+
+/// The kinds of event a `notify {}` block can ask for.
+pub const NOTIFY_EVENTS: &[&str] = &["start", "wave", "failure", "rollback", "finish"];
 
 impl MigrationSettings {
     pub fn from_decl(root: &ModuleSource, diags: &mut Diagnostics) -> MigrationSettings {
@@ -91,11 +105,8 @@ impl MigrationSettings {
                     });
                 }
                 "notify" => {
-                    check_attrs(&b.body, &["webhook"], &[], "notify block", diags);
-                    if let Some(url) =
-                        lit(&b.body, "webhook").and_then(|v| v.as_str().map(str::to_string))
-                    {
-                        s.notify.push(url);
+                    if let Some(n) = notify_block(b, diags) {
+                        s.notify.push(n);
                     }
                 }
                 _ => {}
@@ -103,6 +114,63 @@ impl MigrationSettings {
         }
         s
     }
+}
+
+/// A `notify { webhook | webhook_env, events }` block, checked.
+fn notify_block(
+    b: &crate::spec::ast::NestedBlock,
+    diags: &mut Diagnostics,
+) -> Option<NotifySettings> {
+    check_attrs(
+        &b.body,
+        &["webhook", "webhook_env", "events"],
+        &[],
+        "notify block",
+        diags,
+    );
+    let string = |name: &str, diags: &mut Diagnostics| -> Option<String> {
+        let a = b.body.attr(name)?;
+        match a.value.literal().as_ref().and_then(|v| v.as_str()) {
+            Some(v) if !v.is_empty() => Some(v.to_string()),
+            _ => {
+                diags.push(type_mismatch(&a.value, "a non-empty string literal"));
+                None
+            }
+        }
+    };
+    let webhook = string("webhook", diags);
+    let webhook_env = string("webhook_env", diags);
+    if b.body.attr("webhook").is_some() == b.body.attr("webhook_env").is_some() {
+        diags.push(
+            Diagnostic::error(
+                "Invalid notify block",
+                "A notify block takes either `webhook` (the URL) or `webhook_env` (the environment variable that holds it), not both or neither.",
+            )
+            .at(Some(b.span.clone())),
+        );
+        return None;
+    }
+    let mut events: Vec<String> = NOTIFY_EVENTS.iter().map(|e| e.to_string()).collect();
+    if let Some(a) = b.body.attr("events") {
+        let listed: Option<Vec<String>> = a.value.literal().and_then(|v| {
+            v.as_array()?
+                .iter()
+                .map(|e| e.as_str().map(str::to_string))
+                .collect()
+        });
+        match listed {
+            Some(l) if l.iter().all(|e| NOTIFY_EVENTS.contains(&e.as_str())) => events = l,
+            _ => diags.push(type_mismatch(
+                &a.value,
+                "a list of event kinds: \"start\", \"wave\", \"failure\", \"rollback\", \"finish\"",
+            )),
+        }
+    }
+    Some(NotifySettings {
+        webhook,
+        webhook_env,
+        events,
+    })
 }
 
 fn lit(body: &Body, name: &str) -> Option<hcl::Value> {

@@ -666,3 +666,67 @@ fn a_window_gate_holds_inside_its_window_and_waits_outside() {
         "{out}"
     );
 }
+
+#[test]
+fn notify_blocks_post_the_migrations_events_to_webhooks() {
+    let (all, got_all) = crate::support::webhook_receiver();
+    let (some, got_some) = crate::support::webhook_receiver();
+    let spec = format!("migration \"notified\" {{\n  notify {{\n    webhook = \"{all}\"\n  }}\n  notify {{\n    webhook_env = \"CUTOVER_TEST_HOOK\"\n    events = [\"failure\", \"finish\"]\n  }}\n}}\nstep \"exec\" \"a\" {{\n  shell = \"echo a > a.txt\"\n  rollback {{\n    shell = \"rm a.txt\"\n  }}\n}}\ngate \"exec\" \"healthy\" {{\n  command = [\"false\"]\n  interval = \"50ms\"\n  timeout = \"200ms\"\n  depends_on = [step.a]\n}}\n");
+    let p = Project::new().file("main.hcl", &spec);
+    // The second webhook's URL comes from the environment; unset, nothing starts.
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("notify: the environment variable CUTOVER_TEST_HOOK (webhook_env) is not set"),
+        "{err}"
+    );
+    assert!(!p.dir.join("cutover.lock").exists() && !p.dir.join("a.txt").exists());
+    let (code, out, err) = p.run_env(
+        &[("CUTOVER_TEST_HOOK", some.as_str())],
+        &["apply", "-auto-approve"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let texts = |got: &std::sync::Mutex<Vec<String>>| -> Vec<String> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let v: serde_json::Value = serde_json::from_str(b).unwrap();
+                assert_eq!(v["cutover"]["migration"], "notified");
+                v["text"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    // Every post was made before apply returned.
+    assert_eq!(
+        texts(&got_all),
+        [
+            "[cutover] notified: started: 2 nodes in 2 waves",
+            "[cutover] notified: wave 1 done",
+            "[cutover] notified: gate.healthy failed: did not hold within 200ms; last measured: exit 1 (want 0)",
+            "[cutover] notified: wave 2 done",
+            "[cutover] notified: rolling back 1 node",
+            "[cutover] notified: FAILED: Apply failed at gate.healthy; rolled back: 1 undone, 0 kept.",
+        ]
+    );
+    assert_eq!(texts(&got_some).len(), 2, "{:?}", texts(&got_some));
+    assert!(texts(&got_some)[1].starts_with("[cutover] notified: FAILED"));
+}
+
+#[test]
+fn a_webhook_that_fails_is_a_warning_that_keeps_its_secret() {
+    let p = Project::new().file(
+        "main.hcl",
+        "migration \"m\" {\n  notify {\n    webhook = \"http://127.0.0.1:1/services/T000/very-secret\"\n  }\n}\nstep \"wait\" \"w\" {\n  duration = \"0s\"\n}\n",
+    );
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: notify: the webhook at 127.0.0.1 did not take the event:"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("very-secret") && !out.contains("very-secret"),
+        "{err}"
+    );
+}

@@ -212,6 +212,20 @@ fn cases() -> Vec<Case> {
             expect: &["Error: Incorrect attribute value type", "\"Saturday night\" is not a time window; expected [DAYS] HH:MM-HH:MM [UTC|+HH:MM]", "--> main.hcl:2:12"],
         },
         Case {
+            name: "notify block without a webhook",
+            spec: "migration \"m\" {\n  notify {\n    events = [\"finish\"]\n  }\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Invalid notify block", "either `webhook` (the URL) or `webhook_env`", "--> main.hcl:2:3"],
+        },
+        Case {
+            name: "notify block with an unknown event",
+            spec: "migration \"m\" {\n  notify {\n    webhook = \"http://x\"\n    events = [\"finished\"]\n  }\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Incorrect attribute value type", "a list of event kinds: \"start\", \"wave\", \"failure\", \"rollback\", \"finish\"", "--> main.hcl:4:14"],
+        },
+        Case {
             name: "duplicate attribute",
             spec: "step \"exec\" \"a\" {\n  shell = \"x\"\n  shell = \"y\"\n}\n",
             extra: &[],
