@@ -217,15 +217,6 @@ impl Provider for HttpProvider {
         Ok(Some(self.send(attrs).await?.into_attrs()))
     }
 
-    async fn apply(
-        &self,
-        type_name: &str,
-        _: Option<&Attrs>,
-        _: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        Err(ProviderError::unsupported("http", "resource", type_name))
-    }
-
     async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError> {
         if type_name != "http_request" {
             return Err(ProviderError::unsupported("http", "step", type_name));

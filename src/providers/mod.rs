@@ -92,28 +92,45 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
-    /// Reads the object a resource or data block names; `None` if it does not exist.
+    /// Reads the object a resource or data block names; `None` if it does not
+    /// exist. By default: this provider has no resources or data sources.
     async fn read(
         &self,
-        kind: NodeKind,
+        _kind: NodeKind,
         type_name: &str,
-        attrs: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError>;
+        _attrs: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
+        Err(ProviderError::unsupported(
+            self.name(),
+            "read of",
+            type_name,
+        ))
+    }
 
     /// Makes the object match `desired` (or removes it when `desired` is `None`);
-    /// returns its new observed state.
+    /// returns its new observed state. By default: no resources.
     async fn apply(
         &self,
         type_name: &str,
-        desired: Option<&Attrs>,
-        identity: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError>;
+        _desired: Option<&Attrs>,
+        _identity: &Attrs,
+    ) -> Result<Option<Attrs>, ProviderError> {
+        Err(ProviderError::unsupported(
+            self.name(),
+            "resource",
+            type_name,
+        ))
+    }
 
-    /// Runs a step once; returns its outputs.
-    async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError>;
+    /// Runs a step once; returns its outputs. By default: no steps.
+    async fn run_step(&self, type_name: &str, _attrs: &Attrs) -> Result<Attrs, ProviderError> {
+        Err(ProviderError::unsupported(self.name(), "step", type_name))
+    }
 
-    /// Polls a gate once.
-    async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError>;
+    /// Polls a gate once. By default: no gates.
+    async fn check(&self, type_name: &str, _attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
+        Err(ProviderError::unsupported(self.name(), "gate", type_name))
+    }
 
     /// Attributes a provider derives from the evaluated ones and that belong to
     /// the node's definition (the content of a SQL `file`, say): they enter the

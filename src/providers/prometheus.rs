@@ -194,36 +194,6 @@ impl Provider for PrometheusProvider {
         )]
     }
 
-    async fn read(
-        &self,
-        _: NodeKind,
-        type_name: &str,
-        _: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        Err(ProviderError::unsupported(
-            "prometheus",
-            "read of",
-            type_name,
-        ))
-    }
-
-    async fn apply(
-        &self,
-        type_name: &str,
-        _: Option<&Attrs>,
-        _: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        Err(ProviderError::unsupported(
-            "prometheus",
-            "resource",
-            type_name,
-        ))
-    }
-
-    async fn run_step(&self, type_name: &str, _: &Attrs) -> Result<Attrs, ProviderError> {
-        Err(ProviderError::unsupported("prometheus", "step", type_name))
-    }
-
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         if type_name != "prometheus" {
             return Err(ProviderError::unsupported("prometheus", "gate", type_name));

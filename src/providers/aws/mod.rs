@@ -235,10 +235,6 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn run_step(&self, type_name: &str, _: &Attrs) -> Result<Attrs, ProviderError> {
-        Err(ProviderError::unsupported("aws", "step", type_name))
-    }
-
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         let sdk = self.sdk().await?;
         match type_name {

@@ -406,10 +406,6 @@ impl Provider for KubernetesProvider {
         }
     }
 
-    async fn run_step(&self, type_name: &str, _: &Attrs) -> Result<Attrs, ProviderError> {
-        Err(ProviderError::unsupported("kubernetes", "step", type_name))
-    }
-
     async fn check(&self, type_name: &str, attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         let client = self.client().await?.clone();
         let (ns, n) = (self.namespace(attrs), name(attrs)?.to_string());

@@ -117,26 +117,6 @@ impl Provider for PostgresProvider {
         ]
     }
 
-    async fn read(
-        &self,
-        _: NodeKind,
-        type_name: &str,
-        _: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        Err(ProviderError::unsupported("postgres", "read of", type_name))
-    }
-
-    async fn apply(
-        &self,
-        type_name: &str,
-        _: Option<&Attrs>,
-        _: &Attrs,
-    ) -> Result<Option<Attrs>, ProviderError> {
-        Err(ProviderError::unsupported(
-            "postgres", "resource", type_name,
-        ))
-    }
-
     async fn run_step(&self, type_name: &str, attrs: &Attrs) -> Result<Attrs, ProviderError> {
         match type_name {
             "sql" => query::run_sql(attrs).await,
