@@ -145,6 +145,8 @@ struct Walk<'a, 'c> {
     stop: Option<String>,
     interrupted: bool,
     records: Vec<Record>,
+    /// When this apply started: approvals given before do not count.
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 /// Applies `planned`: see the module docs for the rules.
@@ -234,6 +236,7 @@ pub async fn apply(
         stop: None,
         interrupted: false,
         records: Vec::new(),
+        started: chrono::Utc::now(),
     };
     reporter.report(&Event::ApplyStarted {
         migration: spec.settings.name.clone(),
@@ -452,8 +455,15 @@ impl Walk<'_, '_> {
                 }
             }
             self.flush()?;
-            for job in jobs {
+            for mut job in jobs {
                 let id = job.id;
+                if job.kind == NodeKind::Gate && job.type_name == "approval" {
+                    job.provider = std::sync::Arc::new(super::approval::Approver {
+                        id,
+                        address: self.cx.spec.nodes[id].address.clone(),
+                        tx: tx.clone(),
+                    });
+                }
                 let node = &self.cx.spec.nodes[id];
                 reporter.report(&Event::NodeStarted {
                     address: node.address.clone(),
@@ -789,6 +799,22 @@ impl Walk<'_, '_> {
                     acks.push(ack);
                 }
                 Msg::Finished { id, result } => finished.push((id, result)),
+                Msg::Approval { id, reply } => {
+                    let answer = self
+                        .cx
+                        .backend
+                        .records()
+                        .map(|records| {
+                            super::approval::find(
+                                &records,
+                                &self.lineage,
+                                &self.cx.spec.nodes[id].address,
+                                self.started,
+                            )
+                        })
+                        .map_err(|e| format!("reading approvals: {e}"));
+                    let _ = reply.send(answer);
+                }
             }
         }
         let mut done = Vec::new();

@@ -74,6 +74,11 @@ pub enum Msg {
         id: NodeId,
         result: Result<Finished, String>,
     },
+    /// An approval gate's poll: has someone approved it during this apply?
+    Approval {
+        id: NodeId,
+        reply: oneshot::Sender<Result<Option<super::approval::Approval>, String>>,
+    },
 }
 
 /// A node's result.

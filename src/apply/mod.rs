@@ -22,6 +22,7 @@
 //! topological order ([`undo`]). A first Ctrl-C stops starting nodes; a
 //! second cancels the running ones (their process groups are killed).
 
+pub mod approval;
 pub mod coordinator;
 pub mod events;
 mod execute;

@@ -182,6 +182,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Approve an approval gate that a running apply waits at (from any terminal).
+    Approve {
+        /// The gate's address, e.g. gate.go_ahead.
+        address: String,
+        /// A note kept with the approval and shown by apply.
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Remove a lock whose holder is gone.
     #[command(name = "force-unlock")]
     ForceUnlock { id: String },

@@ -74,6 +74,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::State(cmd) => state::run(&cmd),
         Command::Output { name, json } => state::output(name.as_deref(), json),
         Command::ForceUnlock { id } => state::force_unlock(&id),
+        Command::Approve { address, comment } => state::approve(&address, comment),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -1,4 +1,5 @@
-//! `cutover state list|show|resolve`, `cutover output`, `cutover force-unlock`.
+//! `cutover state list|show|resolve`, `cutover output`, `cutover force-unlock`,
+//! `cutover approve`.
 
 use super::apply::backend;
 use super::args::{StateCommand, VarArgs};
@@ -116,5 +117,54 @@ pub fn force_unlock(id: &str) -> Result<i32> {
     let backend = backend(&spec)?;
     backend.force_unlock(id)?;
     println!("The lock {id} was removed.");
+    Ok(EXIT_OK)
+}
+
+/// Records an approval of an approval gate in the journal, without the lock
+/// (the apply that waits at the gate holds it).
+pub fn approve(address: &str, comment: Option<String>) -> Result<i32> {
+    let (spec, _, _) = compile(&VarArgs::default(), true)?;
+    let gates: Vec<&str> = spec
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.decl.kind == crate::spec::ast::NodeKind::Gate && n.decl.type_name == "approval"
+        })
+        .map(|n| n.address.as_str())
+        .collect();
+    if !gates.contains(&address) {
+        let known = if gates.is_empty() {
+            "this migration has none".to_string()
+        } else {
+            format!("this migration has {}", gates.join(", "))
+        };
+        bail!("{address} is not an approval gate; {known}");
+    }
+    let backend = backend(&spec)?;
+    let Some(doc) = backend.read(&spec.settings.name)? else {
+        bail!("nothing has been applied yet; approve {address} while apply waits at it");
+    };
+    // An approval counts for the apply running when it is given, so with
+    // none running there is nothing to approve.
+    let Some(holder) = backend.holder()? else {
+        bail!("no apply is running; approve {address} while apply waits at it");
+    };
+    let me = LockInfo::current("approve");
+    let by = format!("{}@{}", me.who, me.host);
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    backend.append(&[Record {
+        lineage: doc.lineage.clone(),
+        change: crate::state::Change::Approval {
+            address: address.to_string(),
+            by: by.clone(),
+            at,
+            comment,
+        },
+    }])?;
+    let waiting = format!(
+        "the {} by {}@{} goes on at the gate's next poll",
+        holder.operation, holder.who, holder.host
+    );
+    println!("Approved {address} as {by}; {waiting}.");
     Ok(EXIT_OK)
 }

@@ -411,6 +411,13 @@ pub async fn plan(
                     Action::Done,
                     format!("passed{}", at(s.finished_at.as_deref())),
                 ),
+                _ if node.decl.type_name == "approval" => (
+                    Action::Check,
+                    gate_reason(ne).replace(
+                        "will poll until it holds",
+                        &format!("waits for `cutover approve {}`", node.address),
+                    ),
+                ),
                 _ => (Action::Check, gate_reason(ne)),
             },
             NodeKind::Data => match &ne.outputs {

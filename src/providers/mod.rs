@@ -5,6 +5,7 @@
 //! provider, each behind a cargo feature. Providers see evaluated attributes
 //! as JSON values; they never see the graph or the lockfile.
 
+pub mod approval;
 pub mod schema;
 
 #[cfg(feature = "aws")]
@@ -216,6 +217,7 @@ impl Registry {
         r.add(Arc::new(kubernetes::KubernetesProvider::new(
             configs.get("kubernetes").cloned().unwrap_or_default(),
         )));
+        r.add(Arc::new(approval::ApprovalProvider));
         #[cfg(feature = "prometheus")]
         r.add(Arc::new(prometheus::PrometheusProvider::new(
             configs.get("prometheus").cloned().unwrap_or_default(),

@@ -76,6 +76,9 @@ pub fn apply_records(
             }
             super::journal::Change::Outputs { outputs } => d.outputs = outputs.clone(),
             super::journal::Change::SpecDigest { digest } => d.spec_digest = digest.clone(),
+            // Approvals count only for the apply that waits for them; the
+            // document does not keep them.
+            super::journal::Change::Approval { .. } => {}
         }
     }
     if let Some(d) = &mut doc {

@@ -21,6 +21,15 @@ pub enum Change {
     },
     /// The spec the document now reflects.
     SpecDigest { digest: String },
+    /// A person approved an `approval` gate (`cutover approve`), from any
+    /// terminal while apply waits at it; appended without the lock.
+    Approval {
+        address: String,
+        by: String,
+        at: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
 }
 
 /// One journal record.

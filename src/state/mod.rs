@@ -22,6 +22,6 @@ pub mod s3;
 pub mod worker;
 
 pub use backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
-pub use journal::Record;
+pub use journal::{Change, Record};
 pub use lock::{LockGuard, LockInfo};
 pub use lockfile::{Lockfile, NodeState, NodeStatus, StateError};

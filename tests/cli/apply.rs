@@ -730,3 +730,70 @@ fn a_webhook_that_fails_is_a_warning_that_keeps_its_secret() {
         "{err}"
     );
 }
+
+#[test]
+fn an_approval_gate_waits_for_cutover_approve_from_another_terminal() {
+    let spec = "step \"exec\" \"backup\" {\n  shell = \"echo backup > backup.txt\"\n}\ngate \"approval\" \"go_ahead\" {\n  message = \"Proceed to 50 %?\"\n  interval = \"100ms\"\n  timeout = \"60s\"\n  depends_on = [step.backup]\n}\nstep \"exec\" \"shift\" {\n  shell = \"echo 50 > traffic.txt\"\n  depends_on = [gate.go_ahead]\n}\n";
+    let p = Project::new().file("main.hcl", spec);
+    let (code, out, _) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("? gate.go_ahead  waits for `cutover approve gate.go_ahead`, every 100ms, failing after 60s"),
+        "{out}"
+    );
+    // Nothing to approve while no apply runs.
+    let (code, _, err) = p.run(&["approve", "gate.go_ahead"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nothing has been applied yet"), "{err}");
+    let (code, _, err) = p.run(&["approve", "step.backup"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("step.backup is not an approval gate; this migration has gate.go_ahead"),
+        "{err}"
+    );
+
+    let child = p.spawn(&["apply", "-auto-approve"]);
+    crate::support::wait_started(&p, "gate.go_ahead");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!p.dir.join("traffic.txt").exists(), "waiting for a person");
+    let (code, out, err) = p.run(&["approve", "gate.go_ahead", "--comment", "metrics look fine"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Approved gate.go_ahead as "), "{out}");
+    assert!(out.contains("the apply by "), "{out}");
+    let done = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert_eq!(done.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "waiting for approval (Proceed to 50 %?): run `cutover approve gate.go_ahead`"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("held: approved by "), "{out}");
+    assert!(out.contains(": metrics look fine"), "{out}");
+    assert_eq!(p.read("traffic.txt"), "50\n");
+
+    // After the apply, approving again is refused: none is running.
+    let (code, _, err) = p.run(&["approve", "gate.go_ahead"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no apply is running"), "{err}");
+}
+
+#[test]
+fn an_approval_given_to_an_earlier_apply_does_not_count() {
+    let spec = "gate \"approval\" \"go\" {\n  interval = \"100ms\"\n  timeout = \"{T}\"\n}\n";
+    let p = Project::new().file("main.hcl", &spec.replace("{T}", "60s"));
+    let child = p.spawn(&["apply", "-auto-approve"]);
+    crate::support::wait_started(&p, "gate.go");
+    assert_eq!(p.run(&["approve", "gate.go"]).0, 0);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    // The same gate again (rolled back, applied anew): the old approval is not enough.
+    assert_eq!(p.run(&["rollback", "-auto-approve"]).0, 0);
+    let p = p.file("main.hcl", &spec.replace("{T}", "500ms"));
+    let (code, out, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   gate.go: did not hold within 500ms; last measured: waiting for approval: run `cutover approve gate.go`"),
+        "{out}"
+    );
+}

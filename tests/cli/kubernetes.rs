@@ -629,3 +629,31 @@ fn in_a_pod_the_service_account_and_its_namespace_are_used() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(get::<ConfigMap>(&ns, "in-cluster").is_none());
 }
+
+#[test]
+fn an_approval_reaches_an_apply_through_the_kubernetes_backend() {
+    // `cutover approve` appends to the journal in the state ConfigMap while
+    // the apply holds the Lease; the apply waiting at the gate sees it.
+    let ns = runtime().block_on(namespace());
+    let spec = format!(
+        "migration \"approved\" {{\n  state \"kubernetes\" {{\n    namespace = \"{ns}\"\n    config_path = \"{}\"\n  }}\n}}\ngate \"approval\" \"go\" {{\n  interval = \"100ms\"\n  timeout = \"60s\"\n}}\nstep \"exec\" \"after\" {{\n  shell = \"echo go > after.txt\"\n  depends_on = [gate.go]\n}}\n",
+        kubeconfig()
+    );
+    let p = Project::new().file("main.hcl", &spec);
+    let child = p.spawn(&["apply", "-auto-approve"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (code, out, err) = p.run(&["approve", "gate.go"]);
+        if code == 0 {
+            assert!(out.contains("Approved gate.go as "), "{out}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{err}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let done = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert_eq!(done.status.code(), Some(0), "{out}");
+    assert!(out.contains("held: approved by "), "{out}");
+    assert_eq!(p.read("after.txt"), "go\n");
+}
