@@ -200,9 +200,13 @@ pub async fn apply(
     for id in (0..n).filter(|&id| planned.included[id]) {
         left_in_wave[cx.graph.wave(id) as usize] += 1;
     }
+    // The state each object had before the migration first changed it, kept
+    // across resumes. A rolled-back node's is stale: the object was put back,
+    // and may have changed since; it is read again before the next change.
     let priors = doc
         .nodes
         .values()
+        .filter(|s| s.status != NodeStatus::RolledBack)
         .filter_map(|s| {
             let (Some(t), Some(serde_json::Value::Object(idm)), Some(p)) =
                 (&s.type_name, &s.identity, &s.prior)

@@ -797,3 +797,25 @@ fn an_approval_given_to_an_earlier_apply_does_not_count() {
         "{out}"
     );
 }
+
+#[test]
+fn after_a_rollback_the_next_apply_records_the_object_as_it_is_then() {
+    // The first apply created the file; rollback removed it; then someone
+    // wrote it by hand. The next apply must record that content as the
+    // state to restore, not the first run's "did not exist" (which would
+    // delete the hand-written file on the next rollback).
+    let p = Project::new().file(
+        "main.hcl",
+        "resource \"local_file\" \"config\" {\n  path = \"config.txt\"\n  content = \"new\\n\"\n}\n",
+    );
+    assert_eq!(p.run(&["apply", "-auto-approve"]).0, 0);
+    assert_eq!(p.run(&["rollback", "-auto-approve"]).0, 0);
+    assert!(!p.dir.join("config.txt").exists());
+    std::fs::write(p.dir.join("config.txt"), "written by hand\n").unwrap();
+    let (code, out, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(p.read("config.txt"), "new\n");
+    let (code, out, _) = p.run(&["rollback", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(p.read("config.txt"), "written by hand\n", "{out}");
+}

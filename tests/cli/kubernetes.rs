@@ -527,6 +527,30 @@ fn secrets_are_applied_and_rolled_back_without_their_values_shown_or_stored() {
     let (code, out, err) = kc(&p, &["rollback", "-auto-approve", "-var", &var]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(secret().is_none(), "{out}");
+    // A secret that existed before: its old value was recorded only as a
+    // digest, so rollback cannot put it back and says so.
+    let before = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "db-credentials", "namespace": ns }, "stringData": { "password": "old-value" } });
+    rt.block_on(async {
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client().await, &ns)
+            .patch(
+                "db-credentials",
+                &PatchParams::apply("ops"),
+                &Patch::Apply(&before),
+            )
+            .await
+            .unwrap()
+    });
+    let (code, out, err) = kc(&p, &["apply", "-auto-approve", "-var", &var]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!p.read("cutover.lock").contains("old-value"));
+    let (code, out, _) = kc(&p, &["rollback", "-auto-approve", "-var", &var]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "its prior `data` is sensitive and was recorded only as a digest; restore it by hand"
+        ),
+        "{out}"
+    );
     // Without the context, the current one is used, and it is unreachable.
     let p2 = Project::new().file(
         "main.hcl",
