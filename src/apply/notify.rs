@@ -1,7 +1,7 @@
 //! Webhook notifications: the `notify {}` blocks of the `migration` block.
 //!
 //! [`Notifier`] wraps the operator's [`Reporter`]: every event still goes to
-//! it, and the start, wave, failure, rollback and finish events are also
+//! it, and the start, wave, approval, failure, rollback and finish events are also
 //! posted, as Slack-compatible JSON (`text`, plus the event itself under
 //! `cutover`), to each webhook that asked for them. Posting happens on a
 //! thread of its own, so a slow webhook never holds apply up; a webhook that
@@ -21,10 +21,13 @@ pub struct Webhook {
     pub kinds: Vec<String>,
 }
 
-/// The kind of an event for notification, if it is one webhooks receive.
-pub fn kind(event: &Event) -> Option<&'static str> {
+/// The kind of an event for notification, if it is one webhooks receive;
+/// `approvals` are the addresses of the approval gates (whose start means a
+/// person is needed).
+pub fn kind(event: &Event, approvals: &[String]) -> Option<&'static str> {
     match event {
         Event::ApplyStarted { .. } => Some("start"),
+        Event::NodeStarted { address, .. } if approvals.contains(address) => Some("approval"),
         Event::WaveDone { .. } => Some("wave"),
         Event::NodeFailed {
             retry_in_ms: None, ..
@@ -44,6 +47,9 @@ pub fn text(migration: &str, event: &Event) -> String {
             crate::render::count(*waves as usize, "wave")
         ),
         Event::WaveDone { wave } => format!("wave {wave} done"),
+        Event::NodeStarted { address, .. } => {
+            format!("{address} waits for approval: run `cutover approve {address}`")
+        }
         Event::NodeFailed { address, error, .. } => format!("{address} failed: {error}"),
         Event::RollbackStarted { nodes } => {
             format!("rolling back {}", crate::render::count(*nodes, "node"))
@@ -82,12 +88,18 @@ pub struct Notifier {
     inner: Box<dyn Reporter>,
     migration: String,
     hooks: Vec<Webhook>,
+    approvals: Vec<String>,
     queue: Option<mpsc::Sender<(String, serde_json::Value)>>,
     poster: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Notifier {
-    pub fn new(inner: Box<dyn Reporter>, migration: &str, hooks: Vec<Webhook>) -> Notifier {
+    pub fn new(
+        inner: Box<dyn Reporter>,
+        migration: &str,
+        hooks: Vec<Webhook>,
+        approvals: Vec<String>,
+    ) -> Notifier {
         let (tx, rx) = mpsc::channel::<(String, serde_json::Value)>();
         let poster = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -123,6 +135,7 @@ impl Notifier {
             inner,
             migration: migration.to_string(),
             hooks,
+            approvals,
             queue: Some(tx),
             poster: Some(poster),
         }
@@ -132,7 +145,9 @@ impl Notifier {
 impl Reporter for Notifier {
     fn report(&mut self, event: &Event) {
         self.inner.report(event);
-        let Some(k) = kind(event) else { return };
+        let Some(k) = kind(event, &self.approvals) else {
+            return;
+        };
         let body = payload(&self.migration, event);
         for h in &self.hooks {
             if h.kinds.iter().any(|x| x == k) {
@@ -165,7 +180,7 @@ mod tests {
             error: "did not hold within 5m".into(),
             retry_in_ms: None,
         };
-        assert_eq!(kind(&e), Some("failure"));
+        assert_eq!(kind(&e, &[]), Some("failure"));
         let p = payload("cutover-demo", &e);
         assert_eq!(
             p["text"],
@@ -179,8 +194,8 @@ mod tests {
             error: "exit 1".into(),
             retry_in_ms: Some(1000),
         };
-        assert_eq!(kind(&retry), None);
-        assert_eq!(kind(&Event::WaveDone { wave: 2 }), Some("wave"));
+        assert_eq!(kind(&retry, &[]), None);
+        assert_eq!(kind(&Event::WaveDone { wave: 2 }, &[]), Some("wave"));
         assert_eq!(
             text(
                 "m",

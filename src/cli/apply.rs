@@ -73,18 +73,25 @@ fn ask(question: &str) -> bool {
 }
 
 /// The operator's view of apply, posting to the migration's webhooks too.
-pub fn reporter(
-    json: bool,
-    color: bool,
-    migration: &str,
-    hooks: Vec<Webhook>,
-) -> Box<dyn Reporter> {
+pub fn reporter(json: bool, color: bool, spec: &Spec, hooks: Vec<Webhook>) -> Box<dyn Reporter> {
     let view = view(json, color);
     if hooks.is_empty() {
-        view
-    } else {
-        Box::new(apply::notify::Notifier::new(view, migration, hooks))
+        return view;
     }
+    let approvals = spec
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.decl.kind == crate::spec::ast::NodeKind::Gate && n.decl.type_name == "approval"
+        })
+        .map(|n| n.address.clone())
+        .collect();
+    Box::new(apply::notify::Notifier::new(
+        view,
+        &spec.settings.name,
+        hooks,
+        approvals,
+    ))
 }
 
 /// The `notify {}` blocks' webhooks; one whose environment variable is unset
@@ -200,7 +207,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
             }
         }
     }
-    let mut rep = reporter(args.json, color, &spec.settings.name, hooks);
+    let mut rep = reporter(args.json, color, &spec, hooks);
     let mut confirm: Box<dyn Confirm> = if args.auto_approve {
         Box::new(AutoApprove)
     } else {
@@ -327,7 +334,7 @@ pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
             return Ok(EXIT_ERROR);
         }
     }
-    let mut rep = reporter(args.json, color, &spec.settings.name, hooks);
+    let mut rep = reporter(args.json, color, &spec, hooks);
     let report = runtime()?.block_on(apply::rollback(&cx, &mut doc, rep.as_mut()));
     let folded = backend.fold(&spec.settings.name);
     let report = report?;

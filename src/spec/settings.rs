@@ -31,7 +31,7 @@ pub struct MigrationSettings {
     pub on_failure: OnFailure,
     pub parallelism: Option<usize>,
     pub state: Option<StateBackend>,
-    /// Webhooks that receive start, wave, failure, rollback and finish events.
+    /// Webhooks that receive start, wave, approval, failure, rollback and finish events.
     pub notify: Vec<NotifySettings>,
 }
 
@@ -47,7 +47,7 @@ pub struct NotifySettings {
 }
 
 /// The kinds of event a `notify {}` block can ask for.
-pub const NOTIFY_EVENTS: &[&str] = &["start", "wave", "failure", "rollback", "finish"];
+pub const NOTIFY_EVENTS: &[&str] = &["start", "wave", "approval", "failure", "rollback", "finish"];
 
 impl MigrationSettings {
     pub fn from_decl(root: &ModuleSource, diags: &mut Diagnostics) -> MigrationSettings {
@@ -162,7 +162,7 @@ fn notify_block(
             Some(l) if l.iter().all(|e| NOTIFY_EVENTS.contains(&e.as_str())) => events = l,
             _ => diags.push(type_mismatch(
                 &a.value,
-                "a list of event kinds: \"start\", \"wave\", \"failure\", \"rollback\", \"finish\"",
+                "a list of event kinds: \"start\", \"wave\", \"approval\", \"failure\", \"rollback\", \"finish\"",
             )),
         }
     }

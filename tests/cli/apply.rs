@@ -733,8 +733,9 @@ fn a_webhook_that_fails_is_a_warning_that_keeps_its_secret() {
 
 #[test]
 fn an_approval_gate_waits_for_cutover_approve_from_another_terminal() {
-    let spec = "step \"exec\" \"backup\" {\n  shell = \"echo backup > backup.txt\"\n}\ngate \"approval\" \"go_ahead\" {\n  message = \"Proceed to 50 %?\"\n  interval = \"100ms\"\n  timeout = \"60s\"\n  depends_on = [step.backup]\n}\nstep \"exec\" \"shift\" {\n  shell = \"echo 50 > traffic.txt\"\n  depends_on = [gate.go_ahead]\n}\n";
-    let p = Project::new().file("main.hcl", spec);
+    let (hook, posted) = crate::support::webhook_receiver();
+    let spec = format!("migration \"approved\" {{\n  notify {{\n    webhook = \"{hook}\"\n    events = [\"approval\"]\n  }}\n}}\n") + "step \"exec\" \"backup\" {\n  shell = \"echo backup > backup.txt\"\n}\ngate \"approval\" \"go_ahead\" {\n  message = \"Proceed to 50 %?\"\n  interval = \"100ms\"\n  timeout = \"60s\"\n  depends_on = [step.backup]\n}\nstep \"exec\" \"shift\" {\n  shell = \"echo 50 > traffic.txt\"\n  depends_on = [gate.go_ahead]\n}\n";
+    let p = Project::new().file("main.hcl", &spec);
     let (code, out, _) = p.run(&["plan"]);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -772,6 +773,13 @@ fn an_approval_gate_waits_for_cutover_approve_from_another_terminal() {
     assert!(out.contains("held: approved by "), "{out}");
     assert!(out.contains(": metrics look fine"), "{out}");
     assert_eq!(p.read("traffic.txt"), "50\n");
+    // The people who approve heard of it where they are.
+    let posted = posted.lock().unwrap().clone();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(
+        posted[0].contains("[cutover] approved: gate.go_ahead waits for approval: run `cutover approve gate.go_ahead`"),
+        "{posted:?}"
+    );
 
     // After the apply, approving again is refused: none is running.
     let (code, _, err) = p.run(&["approve", "gate.go_ahead"]);

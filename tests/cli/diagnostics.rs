@@ -223,7 +223,7 @@ fn cases() -> Vec<Case> {
             spec: "migration \"m\" {\n  notify {\n    webhook = \"http://x\"\n    events = [\"finished\"]\n  }\n}\n",
             extra: &[],
             args: &["validate"],
-            expect: &["Error: Incorrect attribute value type", "a list of event kinds: \"start\", \"wave\", \"failure\", \"rollback\", \"finish\"", "--> main.hcl:4:14"],
+            expect: &["Error: Incorrect attribute value type", "a list of event kinds: \"start\", \"wave\", \"approval\", \"failure\", \"rollback\", \"finish\"", "--> main.hcl:4:14"],
         },
         Case {
             name: "duplicate attribute",
