@@ -49,7 +49,14 @@ pub struct Estate {
     pub cluster: String,
 }
 
+/// A load balancer whose listener forwards 100/0 to two target groups, and a
+/// cluster with RaptorFlow's V1 (5 tasks) and unified (0) services.
 pub async fn estate() -> Estate {
+    estate_with(&[("raptorflow-v1", 5), ("raptorflow-unified", 0)]).await
+}
+
+/// The same load balancer, with these services (family = name, desired count).
+pub async fn estate_with(services: &[(&str, i32)]) -> Estate {
     let conf = sdk().await;
     let suffix = unique();
     // The default VPC's subnets, read with a raw EC2 query (no EC2 SDK needed).
@@ -136,7 +143,7 @@ pub async fn estate() -> Estate {
         .send()
         .await
         .unwrap();
-    for (family, count) in [("raptorflow-v1", 5), ("raptorflow-unified", 0)] {
+    for &(family, count) in services {
         c.register_task_definition()
             .family(family)
             .container_definitions(
@@ -172,6 +179,25 @@ pub async fn estate() -> Estate {
         unified_tg,
         cluster,
     }
+}
+
+/// Puts one data point of a metric, now.
+pub async fn put_metric(namespace: &str, name: &str, dims: &[(&str, &str)], value: f64) {
+    let conf = sdk().await;
+    let mut datum = cw::types::MetricDatum::builder()
+        .metric_name(name)
+        .value(value)
+        .timestamp(cw::primitives::DateTime::from(std::time::SystemTime::now()));
+    for (k, v) in dims {
+        datum = datum.dimensions(cw::types::Dimension::builder().name(*k).value(*v).build());
+    }
+    cw::Client::new(&conf)
+        .put_metric_data()
+        .namespace(namespace)
+        .metric_data(datum.build())
+        .send()
+        .await
+        .unwrap();
 }
 
 pub async fn put_5xx(dimension: &str, value: f64) {
@@ -745,4 +771,144 @@ fn throttling_and_5xx_are_retried() {
         served.load(std::sync::atomic::Ordering::SeqCst) >= 4,
         "three faults, then the answer"
     );
+}
+
+#[test]
+fn raptorflow_go_live_scales_to_the_table_arms_alerts_and_rolls_back_on_memory() {
+    // Seed runbook 001 against moto: four services from the scaling table.
+    use aws_sdk_applicationautoscaling as aas;
+    let rt = runtime();
+    let table = [
+        ("orchestrator", 2, 20),
+        ("v1-agents", 1, 10),
+        ("v2-agents", 3, 50),
+        ("api-gateway", 2, 15),
+    ];
+    let before = [
+        ("orchestrator", 1),
+        ("v1-agents", 4),
+        ("v2-agents", 0),
+        ("api-gateway", 1),
+    ];
+    let go_live = |memory_of_v2: f64| {
+        let e = rt.block_on(estate_with(&before));
+        rt.block_on(async {
+            for (svc, _) in before {
+                let dims = [("ClusterName", e.cluster.as_str()), ("ServiceName", svc)];
+                put_metric("AWS/ECS", "CPUUtilization", &dims, 35.0).await;
+                let mem = if svc == "v2-agents" {
+                    memory_of_v2
+                } else {
+                    50.0
+                };
+                put_metric("AWS/ECS", "MemoryUtilization", &dims, mem).await;
+            }
+            put_metric(
+                "AWS/RDS",
+                "FreeStorageSpace",
+                &[("DBInstanceIdentifier", e.cluster.as_str())],
+                1.0e10,
+            )
+            .await;
+            put_5xx(&e.lb_dimension, 0.0).await;
+        });
+        let p = Project::example("examples/raptorflow-scaling");
+        let mut args: Vec<String> = vec!["apply".into(), "-auto-approve".into()];
+        for (k, v) in [
+            ("aws_endpoint", endpoint()),
+            ("region", "us-east-1".into()),
+            ("cluster", e.cluster.clone()),
+            ("database", e.cluster.clone()),
+            ("listener_arn", e.listener_arn.clone()),
+            ("load_balancer", e.lb_dimension.clone()),
+            ("v1_target_group", e.v1_tg.clone()),
+            ("unified_target_group", e.unified_tg.clone()),
+            ("bake", "1s".into()),
+            ("gate_interval", "200ms".into()),
+            ("gate_timeout", "3s".into()),
+        ] {
+            args.push("-var".into());
+            args.push(format!("{k}={v}"));
+        }
+        let (code, out, err) = p.run_env(
+            &[
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+            &args,
+        );
+        (e, code, format!("{out}{err}"))
+    };
+    let alarms = |cluster: &str| -> Vec<String> {
+        rt.block_on(async {
+            let out = cw::Client::new(&sdk().await)
+                .describe_alarms()
+                .alarm_name_prefix(cluster)
+                .send()
+                .await
+                .unwrap();
+            let mut names: Vec<String> = out
+                .metric_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_string))
+                .collect();
+            names.sort();
+            names
+        })
+    };
+    let targets = |cluster: &str| -> Vec<(String, i32, i32)> {
+        rt.block_on(async {
+            let out = aas::Client::new(&sdk().await)
+                .describe_scalable_targets()
+                .service_namespace(aas::types::ServiceNamespace::Ecs)
+                .send()
+                .await
+                .unwrap();
+            let mut t: Vec<(String, i32, i32)> = out
+                .scalable_targets()
+                .iter()
+                .filter(|t| t.resource_id().contains(&format!("/{cluster}/")))
+                .map(|t| {
+                    (
+                        t.resource_id().rsplit('/').next().unwrap_or("").to_string(),
+                        t.min_capacity(),
+                        t.max_capacity(),
+                    )
+                })
+                .collect();
+            t.sort();
+            t
+        })
+    };
+
+    let (e, code, out) = go_live(50.0);
+    assert_eq!(code, 0, "{out}");
+    for (svc, min, max) in table {
+        assert_eq!(rt.block_on(desired(&e.cluster, svc)), min, "{svc}: {out}");
+        assert!(
+            targets(&e.cluster).contains(&(svc.to_string(), min, max)),
+            "{svc}: {:?}",
+            targets(&e.cluster)
+        );
+    }
+    assert_eq!(alarms(&e.cluster).len(), 10, "{:?}", alarms(&e.cluster));
+    let mut want = vec![(e.v1_tg.clone(), 0), (e.unified_tg.clone(), 100)];
+    want.sort();
+    assert_eq!(rt.block_on(weights(&e.listener_arn)), want);
+
+    // v2-agents runs out of memory: its gate fails, nothing of the go-live stays.
+    let (e, code, out) = go_live(92.0);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   module.v2_agents.gate.memory_ok: did not hold within 3s; last measured: MemoryUtilization Average = 92 (want below 85)"),
+        "{out}"
+    );
+    for (svc, count) in before {
+        assert_eq!(rt.block_on(desired(&e.cluster, svc)), count, "{svc}: {out}");
+    }
+    assert_eq!(alarms(&e.cluster), Vec::<String>::new(), "{out}");
+    let mut want = vec![(e.v1_tg.clone(), 100), (e.unified_tg.clone(), 0)];
+    want.sort();
+    assert_eq!(rt.block_on(weights(&e.listener_arn)), want);
 }
