@@ -130,3 +130,32 @@ fn killed_apply_resumes_without_running_anything_twice() {
     }
     eprintln!("20 trials; the operator resolved {resolved} interrupted steps");
 }
+
+#[test]
+fn a_resumed_apply_that_fails_restores_the_state_from_before_the_first_run() {
+    // Killed at the second stage; resumed, the gate fails: the file goes back
+    // to what it held before the first run began, not to the first stage's.
+    let spec = "rollout \"traffic\" {\n  stages = [10, 50]\n  resource \"local_file\" \"routing\" {\n    path = \"routing.txt\"\n    content = \"${stage.value}\\n\"\n  }\n  gate \"exec\" \"healthy\" {\n    shell = \"test ! -f unhealthy && { [ ${stage.value} -lt 50 ] || test -f go; }\"\n    interval = \"50ms\"\n    timeout = \"60s\"\n    failure_limit = 3\n  }\n}\n";
+    let p = Project::new()
+        .file("main.hcl", spec)
+        .file("routing.txt", "0\n");
+    let mut child = p.spawn(&["apply", "-auto-approve"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while p.read("routing.txt") != "50\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second stage never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    std::fs::write(p.dir.join("unhealthy"), "").unwrap();
+    let (code, out, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   rollout.traffic[50].gate.healthy"),
+        "{out}"
+    );
+    assert_eq!(p.read("routing.txt"), "0\n", "{out}");
+}
