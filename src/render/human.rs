@@ -213,8 +213,13 @@ fn rollback(out: &mut String, plan: &Plan, st: Style) {
         "\n{} ({policy}). A failure in wave N undoes what completed, newest first:",
         st.bold("Rollback plan")
     );
+    let mut seen = std::collections::HashSet::new();
     for e in &plan.rollback {
         let text = match &e.action {
+            // Several blocks of one object (a rollout's stages): it is put back once.
+            RollbackAction::Restore { object, .. } if !seen.insert(object.clone()) => {
+                format!("{object}: as above (one object, put back once)")
+            }
             RollbackAction::Restore {
                 object,
                 absent: true,

@@ -8,6 +8,14 @@ use crate::plan::{Action, Plan, RollbackAction};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+/// The object a restore entry puts back.
+fn restored(a: &RollbackAction) -> String {
+    match a {
+        RollbackAction::Restore { object, .. } => object.clone(),
+        _ => String::new(),
+    }
+}
+
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -104,8 +112,12 @@ pub fn plan(plan: &Plan) -> String {
     );
     if !plan.rollback.is_empty() {
         let _ = writeln!(out, "#### Rollback plan\n\nA failure in wave N undoes what completed, in this order:\n\n| # | wave | node | rollback |\n|---:|---:|---|---|");
+        let mut seen = std::collections::HashSet::new();
         for (i, e) in plan.rollback.iter().enumerate() {
             let what = match &e.action {
+                RollbackAction::Restore { .. } if !seen.insert(restored(&e.action)) => {
+                    "as above (one object, put back once)".to_string()
+                }
                 RollbackAction::Restore {
                     object,
                     absent: true,
