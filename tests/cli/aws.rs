@@ -859,12 +859,15 @@ fn raptorflow_go_live_scales_to_the_table_arms_alerts_and_rolls_back_on_memory()
     };
     let targets = |cluster: &str| -> Vec<(String, i32, i32)> {
         rt.block_on(async {
-            let out = aas::Client::new(&sdk().await)
+            // Asked by resource id: the answer is paged, and moto keeps every
+            // test's targets.
+            let mut ask = aas::Client::new(&sdk().await)
                 .describe_scalable_targets()
-                .service_namespace(aas::types::ServiceNamespace::Ecs)
-                .send()
-                .await
-                .unwrap();
+                .service_namespace(aas::types::ServiceNamespace::Ecs);
+            for (svc, _, _) in table {
+                ask = ask.resource_ids(format!("service/{cluster}/{svc}"));
+            }
+            let out = ask.send().await.unwrap();
             let mut t: Vec<(String, i32, i32)> = out
                 .scalable_targets()
                 .iter()
