@@ -813,7 +813,8 @@ impl Walk<'_, '_> {
                                 &records,
                                 &self.lineage,
                                 &self.cx.spec.nodes[id].address,
-                                self.started,
+                                // Approvals are stamped to the millisecond: a second's slack.
+                                self.started - chrono::Duration::seconds(1),
                             )
                         })
                         .map_err(|e| format!("reading approvals: {e}"));

@@ -77,4 +77,8 @@ pub enum Event {
         ok: bool,
         summary: String,
     },
+    /// Something the operator should know or do now (an approval gate waits).
+    Notice {
+        text: String,
+    },
 }

@@ -16,36 +16,42 @@ use std::path::Path;
 
 /// The state backend the spec names (the local lockfile by default).
 pub fn backend(spec: &Spec) -> Result<Box<dyn Backend>> {
-    match spec.settings.state.as_ref().map(|s| s.kind.as_str()) {
+    backend_of(&spec.settings)
+}
+
+/// The state backend the `migration` block's settings name.
+pub fn backend_of(settings: &crate::spec::MigrationSettings) -> Result<Box<dyn Backend>> {
+    let name = &settings.name;
+    match settings.state.as_ref().map(|s| s.kind.as_str()) {
         None | Some("local") => Ok(Box::new(LocalBackend::new(Path::new(".")))),
         #[cfg(feature = "postgres")]
         Some("pg") => {
-            let cfg = &spec.settings.state.as_ref().expect("matched").config;
+            let cfg = &settings.state.as_ref().expect("matched").config;
             let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let database = s("database").or_else(|| std::env::var("CUTOVER_STATE_PG").ok()).unwrap_or_default();
-            let key = s("key").unwrap_or_else(|| spec.settings.name.clone());
+            let key = s("key").unwrap_or_else(|| name.clone());
             Ok(Box::new(crate::state::pg::PgBackend::new(&database, &key)?))
         }
         #[cfg(feature = "aws")]
         Some("s3") => {
-            let cfg = &spec.settings.state.as_ref().expect("matched").config;
+            let cfg = &settings.state.as_ref().expect("matched").config;
             let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let Some(bucket) = s("bucket") else { bail!("state \"s3\" needs a bucket") };
-            let key = s("key").unwrap_or_else(|| format!("cutover/{}.lock", spec.settings.name));
-            let settings: crate::providers::Attrs = ["region", "profile", "endpoint"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
-            Ok(Box::new(crate::state::s3::S3Backend::new(&bucket, &key, settings)?))
+            let key = s("key").unwrap_or_else(|| format!("cutover/{name}.lock"));
+            let config: crate::providers::Attrs = ["region", "profile", "endpoint"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+            Ok(Box::new(crate::state::s3::S3Backend::new(&bucket, &key, config)?))
         }
         #[cfg(feature = "kubernetes")]
         Some("kubernetes") => {
-            let cfg = &spec.settings.state.as_ref().expect("matched").config;
+            let cfg = &settings.state.as_ref().expect("matched").config;
             let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            let settings: crate::providers::Attrs = ["config_path", "context"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+            let config: crate::providers::Attrs = ["config_path", "context"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
             let lease = cfg.get("lease_seconds").and_then(|v| v.as_i64()).unwrap_or(15) as i32;
             Ok(Box::new(crate::state::kube::KubeBackend::new(
                 &s("namespace").unwrap_or_else(|| "default".into()),
-                &s("key").unwrap_or_else(|| spec.settings.name.clone()),
+                &s("key").unwrap_or_else(|| name.clone()),
                 lease,
-                settings,
+                config,
             )?))
         }
         Some(other) => bail!("the state backend \"{other}\" is not available in this build; use state \"local\" or remove the state block"),
@@ -78,20 +84,24 @@ pub fn reporter(json: bool, color: bool, spec: &Spec, hooks: Vec<Webhook>) -> Bo
     if hooks.is_empty() {
         return view;
     }
-    let approvals = spec
-        .nodes
-        .iter()
-        .filter(|n| {
-            n.decl.kind == crate::spec::ast::NodeKind::Gate && n.decl.type_name == "approval"
-        })
-        .map(|n| n.address.clone())
-        .collect();
+    let approvals = approval_gates(spec);
     Box::new(apply::notify::Notifier::new(
         view,
         &spec.settings.name,
         hooks,
         approvals,
     ))
+}
+
+/// The addresses of the spec's approval gates.
+pub fn approval_gates(spec: &Spec) -> Vec<String> {
+    spec.nodes
+        .iter()
+        .filter(|n| {
+            n.decl.kind == crate::spec::ast::NodeKind::Gate && n.decl.type_name == "approval"
+        })
+        .map(|n| n.address.clone())
+        .collect()
 }
 
 /// The `notify {}` blocks' webhooks; one whose environment variable is unset
@@ -207,11 +217,20 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
             }
         }
     }
-    let mut rep = reporter(args.json, color, &spec, hooks);
-    let mut confirm: Box<dyn Confirm> = if args.auto_approve {
-        Box::new(AutoApprove)
+    // From here on one thread reads the terminal, for approvals and questions.
+    let terminal = if args.json {
+        None
     } else {
-        Box::new(TtyConfirm)
+        super::terminal::Terminal::start(&spec.settings, approval_gates(&spec))
+    };
+    let mut rep = reporter(args.json, color, &spec, hooks);
+    if let Some(t) = &terminal {
+        rep = t.reporter(rep);
+    }
+    let mut confirm: Box<dyn Confirm> = match (&terminal, args.auto_approve) {
+        (_, true) => Box::new(AutoApprove),
+        (Some(t), false) => t.confirm(),
+        (None, false) => Box::new(TtyConfirm),
     };
     let cx = Context {
         spec: &spec,

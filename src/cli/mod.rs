@@ -7,6 +7,7 @@ mod args;
 mod fmt;
 mod init;
 mod state;
+mod terminal;
 
 use crate::plan::{self, saved, PlanError, PlanOptions};
 use crate::providers::Registry;

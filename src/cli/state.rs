@@ -124,15 +124,8 @@ pub fn force_unlock(id: &str) -> Result<i32> {
 /// (the apply that waits at the gate holds it).
 pub fn approve(address: &str, comment: Option<String>) -> Result<i32> {
     let (spec, _, _) = compile(&VarArgs::default(), true)?;
-    let gates: Vec<&str> = spec
-        .nodes
-        .iter()
-        .filter(|n| {
-            n.decl.kind == crate::spec::ast::NodeKind::Gate && n.decl.type_name == "approval"
-        })
-        .map(|n| n.address.as_str())
-        .collect();
-    if !gates.contains(&address) {
+    let gates = super::apply::approval_gates(&spec);
+    if !gates.iter().any(|g| g == address) {
         let known = if gates.is_empty() {
             "this migration has none".to_string()
         } else {
@@ -141,7 +134,26 @@ pub fn approve(address: &str, comment: Option<String>) -> Result<i32> {
         bail!("{address} is not an approval gate; {known}");
     }
     let backend = backend(&spec)?;
-    let Some(doc) = backend.read(&spec.settings.name)? else {
+    let (by, holder) =
+        record_approval(backend.as_ref(), &spec.settings.name, address, comment, "")?;
+    let waiting = format!(
+        "the {} by {}@{} goes on at the gate's next poll",
+        holder.operation, holder.who, holder.host
+    );
+    println!("Approved {address} as {by}; {waiting}.");
+    Ok(EXIT_OK)
+}
+
+/// Appends an approval of `address` to the journal, for the apply that runs
+/// now; returns who approved (with `origin` appended) and that apply's holder.
+pub fn record_approval(
+    backend: &dyn crate::state::Backend,
+    migration: &str,
+    address: &str,
+    comment: Option<String>,
+    origin: &str,
+) -> Result<(String, LockInfo)> {
+    let Some(doc) = backend.read(migration)? else {
         bail!("nothing has been applied yet; approve {address} while apply waits at it");
     };
     // An approval counts for the apply running when it is given, so with
@@ -150,7 +162,7 @@ pub fn approve(address: &str, comment: Option<String>) -> Result<i32> {
         bail!("no apply is running; approve {address} while apply waits at it");
     };
     let me = LockInfo::current("approve");
-    let by = format!("{}@{}", me.who, me.host);
+    let by = format!("{}@{}{origin}", me.who, me.host);
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     backend.append(&[Record {
         lineage: doc.lineage.clone(),
@@ -161,10 +173,5 @@ pub fn approve(address: &str, comment: Option<String>) -> Result<i32> {
             comment,
         },
     }])?;
-    let waiting = format!(
-        "the {} by {}@{} goes on at the gate's next poll",
-        holder.operation, holder.who, holder.host
-    );
-    println!("Approved {address} as {by}; {waiting}.");
-    Ok(EXIT_OK)
+    Ok((by, holder))
 }

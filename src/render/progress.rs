@@ -45,6 +45,7 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
         ),
         Event::Interrupted { running, second: true } => format!("Cancelling {}.", if running.is_empty() { "nothing".to_string() } else { running.join(", ") }),
         Event::Stopped { reason } => format!("Stopped: {reason}"),
+        Event::Notice { text } => format!("  {} {text}", st.paint("33", "notice  ")),
         Event::RollbackStarted { nodes } => st.bold(&format!("Rolling back: {nodes} nodes to visit, newest first")),
         Event::NodeRolledBack { address, detail } => format!("  {} {address}: {detail}", st.paint("35", "undone  ")),
         Event::RollbackKept { address, reason } => format!("  {} {address}: {reason}", st.paint("2", "kept    ")),

@@ -827,3 +827,95 @@ fn after_a_rollback_the_next_apply_records_the_object_as_it_is_then() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(p.read("config.txt"), "written by hand\n", "{out}");
 }
+
+/// Runs the binary on a pseudo-terminal (as an operator would), typing each
+/// answer once its prompt has appeared, in order; returns (exit code,
+/// everything printed).
+fn on_a_terminal(p: &Project, args: &[&str], answers: &[(&str, &str)]) -> (i32, String) {
+    let driver = r#"
+import json, os, pty, select, sys, time
+binary, answers, args = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["CUTOVER_NO_LIVE"] = "1"
+    os.execv(binary, [binary] + args)
+out, seen, deadline = b"", 0, time.time() + 60
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    if answers:
+        prompt, answer = answers[0]
+        at = out.find(prompt.encode(), seen)
+        if at >= 0:
+            seen = at + len(prompt)
+            os.write(fd, answer.encode() + b"\n")
+            answers.pop(0)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let bin = assert_cmd::cargo::cargo_bin("cutover");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.current_dir(&p.dir)
+        .args([
+            "-c",
+            driver,
+            bin.to_str().unwrap(),
+            &serde_json::to_string(answers).unwrap(),
+        ])
+        .args(args);
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+    )
+}
+
+#[test]
+fn an_approval_gate_can_be_answered_at_applys_own_terminal() {
+    let p = Project::new().file(
+        "main.hcl",
+        "gate \"approval\" \"go\" {\n  message = \"Proceed?\"\n  interval = \"100ms\"\n  timeout = \"60s\"\n}\nstep \"exec\" \"after\" {\n  shell = \"echo go > after.txt\"\n  depends_on = [gate.go]\n}\n",
+    );
+    let (code, out) = on_a_terminal(
+        &p,
+        &["apply", "-auto-approve", "-no-color"],
+        &[("type yes and Enter here", "yes")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("notice   gate.go waits for approval: type yes and Enter here, or run `cutover approve gate.go` from any terminal"),
+        "{out}"
+    );
+    assert!(out.contains("held: approved by "), "{out}");
+    assert!(out.contains(" at the apply's terminal"), "{out}");
+    assert_eq!(p.read("after.txt"), "go\n");
+}
+
+#[test]
+fn at_the_terminal_the_plan_a_point_of_no_return_and_an_approval_each_get_their_answer() {
+    // One reader of the terminal: each line goes to what waits for it.
+    let p = Project::new().file(
+        "main.hcl",
+        "gate \"approval\" \"go\" {\n  interval = \"100ms\"\n  timeout = \"60s\"\n}\nstep \"exec\" \"email\" {\n  shell = \"echo sent > sent.txt\"\n  irreversible = true\n  depends_on = [gate.go]\n}\n",
+    );
+    let (code, out) = on_a_terminal(
+        &p,
+        &["apply", "-no-color"],
+        &[
+            ("Do you want to apply this plan?", "yes"),
+            ("type yes and Enter here", "yes"),
+            ("is a point of no return", "yes"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("held: approved by "), "{out}");
+    assert_eq!(p.read("sent.txt"), "sent\n");
+}
