@@ -813,31 +813,8 @@ fn raptorflow_go_live_scales_to_the_table_arms_alerts_and_rolls_back_on_memory()
             put_5xx(&e.lb_dimension, 0.0).await;
         });
         let p = Project::example("examples/raptorflow-scaling");
-        let mut args: Vec<String> = vec!["apply".into(), "-auto-approve".into()];
-        for (k, v) in [
-            ("aws_endpoint", endpoint()),
-            ("region", "us-east-1".into()),
-            ("cluster", e.cluster.clone()),
-            ("database", e.cluster.clone()),
-            ("listener_arn", e.listener_arn.clone()),
-            ("load_balancer", e.lb_dimension.clone()),
-            ("v1_target_group", e.v1_tg.clone()),
-            ("unified_target_group", e.unified_tg.clone()),
-            ("bake", "1s".into()),
-            ("gate_interval", "200ms".into()),
-            ("gate_timeout", "3s".into()),
-        ] {
-            args.push("-var".into());
-            args.push(format!("{k}={v}"));
-        }
-        let (code, out, err) = p.run_env(
-            &[
-                ("AWS_ACCESS_KEY_ID", "testing"),
-                ("AWS_SECRET_ACCESS_KEY", "testing"),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-            ],
-            &args,
-        );
+        let database = format!("database={}", e.cluster);
+        let (code, out, err) = run(&p, &e, &["-var", &database]);
         (e, code, format!("{out}{err}"))
     };
     let alarms = |cluster: &str| -> Vec<String> {
