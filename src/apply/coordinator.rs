@@ -91,10 +91,7 @@ pub(crate) fn identity_of(cx: &Context, id: NodeId, ne: &NodeEval) -> Attrs {
 }
 
 fn attr_str<'a>(ne: &'a NodeEval, name: &str) -> Option<&'a str> {
-    ne.attrs
-        .get(name)
-        .and_then(|e| e.val.as_ref())
-        .and_then(|v| v.as_str())
+    ne.value(name).and_then(|v| v.as_str())
 }
 
 fn attr_duration(ne: &NodeEval, name: &str) -> Option<Duration> {
@@ -102,19 +99,11 @@ fn attr_duration(ne: &NodeEval, name: &str) -> Option<Duration> {
 }
 
 pub(crate) fn attr_bool(ne: &NodeEval, name: &str) -> bool {
-    ne.attrs
-        .get(name)
-        .and_then(|e| e.val.as_ref())
-        .and_then(|v| v.as_bool())
-        == Some(true)
+    ne.value(name).and_then(|v| v.as_bool()) == Some(true)
 }
 
 fn retry_of(ne: &NodeEval) -> Retry {
-    let r = ne
-        .attrs
-        .get("retry")
-        .and_then(|e| e.val.as_ref())
-        .and_then(|v| v.as_object());
+    let r = ne.value("retry").and_then(|v| v.as_object());
     Retry {
         attempts: r
             .and_then(|m| m.get("attempts"))
@@ -727,11 +716,7 @@ impl Walk<'_, '_> {
             interval: attr_duration(ne, "interval").unwrap_or(execute::DEFAULT_GATE_INTERVAL),
             hold: attr_duration(ne, "for").unwrap_or_default(),
             timeout: attr_duration(ne, "timeout").unwrap_or(execute::DEFAULT_GATE_TIMEOUT),
-            failure_limit: ne
-                .attrs
-                .get("failure_limit")
-                .and_then(|e| e.val.as_ref())
-                .and_then(|v| v.as_u64()),
+            failure_limit: ne.value("failure_limit").and_then(|v| v.as_u64()),
         });
         let job = Job {
             id,

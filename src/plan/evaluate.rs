@@ -25,6 +25,14 @@ pub(crate) struct NodeEval {
     pub sensitive_outputs: Vec<&'static str>,
 }
 
+impl NodeEval {
+    /// The known value of attribute `name`; `None` when it is absent or
+    /// known only after apply.
+    pub(crate) fn value(&self, name: &str) -> Option<&hcl::Value> {
+        self.attrs.get(name).and_then(|e| e.val.as_ref())
+    }
+}
+
 pub(crate) struct Values<'a>(pub &'a [Option<NodeEval>]);
 
 impl NodeValues for Values<'_> {

@@ -435,12 +435,7 @@ pub async fn plan(
                 .collect()
         });
         let irreversible = node.decl.body.block("rollback").is_none()
-            && ne
-                .attrs
-                .get("irreversible")
-                .and_then(|e| e.val.as_ref())
-                .and_then(|v| v.as_bool())
-                == Some(true);
+            && ne.value("irreversible").and_then(|v| v.as_bool()) == Some(true);
         nodes.push(PlannedNode {
             address: node.address.clone(),
             kind: node.decl.kind,
@@ -729,12 +724,7 @@ fn step_action(
 }
 
 fn gate_reason(ne: &NodeEval) -> String {
-    let s = |k: &str| {
-        ne.attrs
-            .get(k)
-            .and_then(|e| e.val.as_ref())
-            .and_then(|v| v.as_str().map(str::to_string))
-    };
+    let s = |k: &str| ne.value(k).and_then(|v| v.as_str());
     let mut r = "will poll until it holds".to_string();
     if let Some(f) = s("for") {
         r.push_str(&format!(" continuously for {f}"));
@@ -745,12 +735,7 @@ fn gate_reason(ne: &NodeEval) -> String {
     if let Some(t) = s("timeout") {
         r.push_str(&format!(", failing after {t}"));
     }
-    let limit = ne
-        .attrs
-        .get("failure_limit")
-        .and_then(|e| e.val.as_ref())
-        .and_then(|v| v.as_u64());
-    if let Some(n) = limit {
+    if let Some(n) = ne.value("failure_limit").and_then(|v| v.as_u64()) {
         r.push_str(&format!(" or after {n} failed measurements in a row"));
     }
     r
@@ -763,9 +748,7 @@ fn node_duration(
     lock: Option<&crate::state::NodeState>,
 ) -> Duration {
     let d = |k: &str| {
-        ne.attrs
-            .get(k)
-            .and_then(|e| e.val.as_ref())
+        ne.value(k)
             .and_then(|v| v.as_str())
             .and_then(|s| duration::parse(s).ok())
     };
