@@ -450,7 +450,7 @@ impl Walk<'_, '_> {
             self.flush()?;
             for mut job in jobs {
                 let id = job.id;
-                if job.kind == NodeKind::Gate && job.type_name == "approval" {
+                if job.kind == NodeKind::Gate && job.type_name == crate::providers::approval::TYPE {
                     job.provider = std::sync::Arc::new(super::approval::Approver {
                         id,
                         address: self.cx.spec.nodes[id].address.clone(),

@@ -98,7 +98,8 @@ pub fn approval_gates(spec: &Spec) -> Vec<String> {
     spec.nodes
         .iter()
         .filter(|n| {
-            n.decl.kind == crate::spec::ast::NodeKind::Gate && n.decl.type_name == "approval"
+            n.decl.kind == crate::spec::ast::NodeKind::Gate
+                && n.decl.type_name == crate::providers::approval::TYPE
         })
         .map(|n| n.address.clone())
         .collect()

@@ -411,14 +411,11 @@ pub async fn plan(
                     Action::Done,
                     format!("passed{}", at(s.finished_at.as_deref())),
                 ),
-                _ if node.decl.type_name == "approval" => (
+                _ if node.decl.type_name == crate::providers::approval::TYPE => (
                     Action::Check,
-                    gate_reason(ne).replace(
-                        "will poll until it holds",
-                        &format!("waits for `cutover approve {}`", node.address),
-                    ),
+                    gate_reason(ne, &format!("waits for `cutover approve {}`", node.address)),
                 ),
-                _ => (Action::Check, gate_reason(ne)),
+                _ => (Action::Check, gate_reason(ne, "will poll until it holds")),
             },
             NodeKind::Data => match &ne.outputs {
                 Some(_) => (Action::NoChange, "read at plan time".to_string()),
@@ -723,9 +720,11 @@ fn step_action(
     }
 }
 
-fn gate_reason(ne: &NodeEval) -> String {
+/// What a gate will do: `waits` (how it holds), then its bake time, interval,
+/// timeout and failure limit.
+fn gate_reason(ne: &NodeEval, waits: &str) -> String {
     let s = |k: &str| ne.value(k).and_then(|v| v.as_str());
-    let mut r = "will poll until it holds".to_string();
+    let mut r = waits.to_string();
     if let Some(f) = s("for") {
         r.push_str(&format!(" continuously for {f}"));
     }

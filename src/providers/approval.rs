@@ -8,6 +8,9 @@ use super::{Attrs, CheckOutcome, Provider, ProviderError};
 use crate::spec::ast::NodeKind;
 use async_trait::async_trait;
 
+/// The gate type, which apply answers itself.
+pub const TYPE: &str = "approval";
+
 pub struct ApprovalProvider;
 
 #[async_trait]
@@ -19,7 +22,7 @@ impl Provider for ApprovalProvider {
     fn schemas(&self) -> Vec<TypeSchema> {
         vec![TypeSchema::new(
             NodeKind::Gate,
-            "approval",
+            TYPE,
             vec![AttrSchema::new("message", AttrType::String)],
             vec![],
         )]
