@@ -8,14 +8,6 @@ use crate::plan::{Action, Plan, RollbackAction};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// The object a restore entry puts back.
-fn restored(a: &RollbackAction) -> String {
-    match a {
-        RollbackAction::Restore { object, .. } => object.clone(),
-        _ => String::new(),
-    }
-}
-
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -115,7 +107,8 @@ pub fn plan(plan: &Plan) -> String {
         let mut seen = std::collections::HashSet::new();
         for (i, e) in plan.rollback.iter().enumerate() {
             let what = match &e.action {
-                RollbackAction::Restore { .. } if !seen.insert(restored(&e.action)) => {
+                // Several blocks of one object (a rollout's stages): it is put back once.
+                RollbackAction::Restore { object, .. } if !seen.insert(object.clone()) => {
                     "as above (one object, put back once)".to_string()
                 }
                 RollbackAction::Restore {

@@ -39,7 +39,6 @@ pub fn json(plan: &Plan) -> String {
     s
 }
 
-/// "1 to create, 2 to update, …" — the one-line summary every view shows.
 /// "1 node", "3 nodes".
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -49,6 +48,7 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// "1 to create, 2 to update, …" — the one-line summary every view shows.
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
     if !s.has_changes() {
