@@ -142,11 +142,8 @@ fn check_json(doc: Option<&Value>, path: &str, want: &Value) -> (bool, String) {
                 .all(|(op, limit)| {
                     let limit = limit.as_f64();
                     match (op.as_str(), num, limit) {
-                        ("below", Some(n), Some(l)) => n < l,
-                        ("above", Some(n), Some(l)) => n > l,
-                        ("at_most", Some(n), Some(l)) => n <= l,
-                        ("at_least", Some(n), Some(l)) => n >= l,
                         ("equals", _, _) => got == cmp.get("equals"),
+                        (op, Some(n), Some(l)) => super::compare(op, n, l).unwrap_or(false),
                         _ => false,
                     }
                 })

@@ -178,6 +178,21 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// The numeric comparisons gates share, as attribute names.
+pub(crate) const COMPARISONS: [&str; 4] = ["below", "above", "at_most", "at_least"];
+
+/// Whether `value` satisfies comparison `op` (one of [`COMPARISONS`])
+/// against `limit`; `None` when `op` is not one of them.
+pub(crate) fn compare(op: &str, value: f64, limit: f64) -> Option<bool> {
+    Some(match op {
+        "below" => value < limit,
+        "above" => value > limit,
+        "at_most" => value <= limit,
+        "at_least" => value >= limit,
+        _ => return None,
+    })
+}
+
 /// An error with its causes, "a: b: c" (reqwest's top-level message alone
 /// hides the reason a connection failed).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {

@@ -135,19 +135,16 @@ fn parse_result(data: &Value) -> Result<Vec<Sample>, String> {
 
 /// The thresholds of a gate, checked against one value.
 fn thresholds(attrs: &Attrs) -> Vec<(&'static str, f64)> {
-    ["below", "above", "at_most", "at_least"]
+    super::COMPARISONS
         .into_iter()
         .filter_map(|k| attrs.get(k).and_then(Value::as_f64).map(|v| (k, v)))
         .collect()
 }
 
 fn satisfies(value: f64, limits: &[(&'static str, f64)]) -> bool {
-    limits.iter().all(|(op, l)| match *op {
-        "below" => value < *l,
-        "above" => value > *l,
-        "at_most" => value <= *l,
-        _ => value >= *l,
-    })
+    limits
+        .iter()
+        .all(|(op, l)| super::compare(op, value, *l).unwrap_or(false))
 }
 
 fn show(v: f64) -> String {
