@@ -170,7 +170,7 @@ pub async fn apply(
         .filter(|&id| {
             doc.nodes
                 .get(&spec.nodes[id].address)
-                .is_some_and(|s| s.status == NodeStatus::Started)
+                .is_some_and(|s| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted))
         })
         .filter(|&id| {
             let lit = spec.nodes[id]
@@ -830,6 +830,11 @@ impl Walk<'_, '_> {
                     };
                     if self.cx.spec.nodes[id].decl.kind == NodeKind::Step {
                         s.applied = Some(self.definition(id));
+                        s.irreversible =
+                            self.cx.spec.nodes[id].decl.body.block("rollback").is_none()
+                                && self.evals[id]
+                                    .as_ref()
+                                    .is_some_and(|ne| attr_bool(ne, "irreversible"));
                     }
                     if let Some(applied) = &f.applied {
                         s.applied = Some(
@@ -880,11 +885,12 @@ impl Walk<'_, '_> {
             let rollback = if self.cx.spec.settings.on_failure == OnFailure::Rollback
                 && !self.interrupted
             {
+                let plan = undo::entries(self.cx, &self.doc, &self.planned.included, &[]);
                 let report = undo::run(
                     self.cx,
                     &mut self.doc,
                     &self.lineage,
-                    &self.planned.included,
+                    plan,
                     &self.ev,
                     &mut self.evals,
                     reporter,

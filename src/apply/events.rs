@@ -68,6 +68,11 @@ pub enum Event {
         address: String,
         reason: String,
     },
+    /// A completed node that depended on undone work: it runs again next time.
+    NodeInvalidated {
+        address: String,
+        because: String,
+    },
     RollbackFailed {
         address: String,
         error: String,

@@ -16,7 +16,7 @@ use crate::providers::Attrs;
 use crate::spec::ast::NodeKind;
 use crate::spec::{Diagnostics, NodeId};
 use crate::state::{Lockfile, NodeState, NodeStatus, Record, StateError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// What a rollback did.
 #[derive(Debug, Default)]
@@ -24,6 +24,11 @@ pub struct Report {
     pub rolled_back: Vec<String>,
     /// Nodes whose effects stay, and why.
     pub kept: Vec<(String, String)>,
+    /// Nodes left in place because a point of no return that depends on them
+    /// has run, with that step's address.
+    pub protected: Vec<(String, String)>,
+    /// Completed nodes that depended on undone work: they run again next time.
+    pub invalidated: Vec<String>,
     /// The node whose rollback failed, and the error.
     pub failed: Option<(String, String)>,
     /// What was not undone because the rollback stopped.
@@ -31,8 +36,59 @@ pub struct Report {
 }
 
 impl Report {
+    /// Nothing failed and nothing was left in place short of the goal.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_none()
+        self.failed.is_none() && self.protected.is_empty()
+    }
+
+    /// The points of no return the rollback stopped at.
+    pub fn stopped_at(&self) -> Vec<String> {
+        let mut by: Vec<String> = self.protected.iter().map(|(_, b)| b.clone()).collect();
+        by.sort();
+        by.dedup();
+        by
+    }
+
+    /// "N undone, M kept[, K to run again]".
+    pub fn counts(&self) -> String {
+        format!(
+            "{} undone, {} kept{}",
+            self.rolled_back.len(),
+            self.kept.len(),
+            if self.invalidated.is_empty() {
+                String::new()
+            } else {
+                format!(", {} to run again", self.invalidated.len())
+            }
+        )
+    }
+
+    /// What was left in place at a point of no return, or `None`.
+    pub fn short_of(&self) -> Option<String> {
+        (!self.protected.is_empty()).then(|| {
+            format!(
+                "the point of no return {} has run, so what it depends on was left in place: {}",
+                self.stopped_at().join(", "),
+                self.protected
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
+    /// One sentence for the end of a rollback.
+    pub fn summary(&self) -> String {
+        let counts = self.counts();
+        match (&self.failed, self.short_of()) {
+            (Some((address, _)), _) => format!(
+                "Rollback stopped at {address}, which could not be undone: {counts}; still to undo: {}.",
+                self.left.join(", ")
+            ),
+            (None, Some(short)) => format!("Rollback stopped short: {counts}; {short}."),
+            (None, None) => format!("Rollback complete: {counts}."),
+        }
     }
 }
 
@@ -41,6 +97,11 @@ impl Report {
 pub enum Undo {
     /// Put the object back as recorded (`None`: remove it).
     Restore(Option<serde_json::Value>),
+    /// Put the object back as the protected `block` left it (see [`Undo::Protected`]).
+    RestoreAfter {
+        state: Option<serde_json::Value>,
+        block: String,
+    },
     /// Another block of the same object restores it.
     SameObject,
     RunRollback,
@@ -48,10 +109,115 @@ pub enum Undo {
     Reset,
     /// Leave the node done, for this reason.
     Keep(String),
+    /// Leave the node done: the point of no return `by`, which depends on
+    /// it, has run; undoing it could destroy the only copy of what `by` left.
+    Protected {
+        by: String,
+    },
+}
+
+impl Undo {
+    /// Whether the node stays as it is.
+    pub fn keeps(&self) -> bool {
+        matches!(self, Undo::Keep(_) | Undo::Protected { .. })
+    }
+
+    /// Why a protected node is left in place, for the operator.
+    pub fn protected_reason(by: &str) -> String {
+        format!("left in place: {by} depends on it and has run, a point of no return (undo past it only with `cutover rollback --past {by}`)")
+    }
+}
+
+/// Whether the lockfile's `st` for node `id` records a point of no return that has run.
+fn ran_point_of_no_return(cx: &Context, id: NodeId, st: &NodeState) -> bool {
+    let decl = &cx.spec.nodes[id].decl;
+    st.status == NodeStatus::Done
+        && decl.kind == NodeKind::Step
+        && decl.body.block("rollback").is_none()
+        && (st.irreversible
+            || decl
+                .body
+                .attr("irreversible")
+                .and_then(|a| a.value.literal())
+                .and_then(|v| v.as_bool())
+                == Some(true))
+}
+
+/// The points of no return that have run.
+pub fn points_of_no_return_run(cx: &Context, doc: &Lockfile) -> Vec<NodeId> {
+    (0..cx.spec.nodes.len())
+        .filter(|&id| {
+            doc.nodes
+                .get(&cx.spec.nodes[id].address)
+                .is_some_and(|st| ran_point_of_no_return(cx, id, st))
+        })
+        .collect()
+}
+
+/// For every node, the point of no return that has run and depends on it
+/// (none for the ones in `past`, which the operator named).
+pub fn protected_by(cx: &Context, doc: &Lockfile, past: &[NodeId]) -> Vec<Option<NodeId>> {
+    let mut out = vec![None; cx.spec.nodes.len()];
+    for p in points_of_no_return_run(cx, doc) {
+        if past.contains(&p) {
+            continue;
+        }
+        for (a, is_ancestor) in cx.graph.with_dependencies(&[p]).into_iter().enumerate() {
+            if is_ancestor && a != p && out[a].is_none() {
+                out[a] = Some(p);
+            }
+        }
+    }
+    out
+}
+
+/// The object a lockfile entry names, as a key.
+fn recorded_object(address: &str, st: &NodeState) -> String {
+    match (&st.type_name, &st.identity) {
+        (Some(t), Some(serde_json::Value::Object(m))) => {
+            object_key(t, &m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+        _ => address.to_string(),
+    }
+}
+
+/// For each object some protected block changed: the state the newest such
+/// block left it in, which later blocks restore it to instead of its prior.
+fn protected_floors(
+    cx: &Context,
+    doc: &Lockfile,
+    protected: &[Option<NodeId>],
+) -> HashMap<String, (Option<serde_json::Value>, String)> {
+    let mut floors = HashMap::new();
+    for &id in cx.graph.topo_order() {
+        let node = &cx.spec.nodes[id];
+        let Some(st) = doc.nodes.get(&node.address) else {
+            continue;
+        };
+        if protected[id].is_some() && node.decl.kind == NodeKind::Resource {
+            let applied = st.applied.clone().map(|v| (!v.is_null()).then_some(v));
+            if let Some(a) = applied {
+                floors.insert(
+                    recorded_object(&node.address, st),
+                    (a, node.address.clone()),
+                );
+            }
+        }
+    }
+    floors
 }
 
 /// The nodes a rollback would visit, in order, with what it would do.
-pub fn entries(cx: &Context, doc: &Lockfile, included: &[bool]) -> Vec<(NodeId, Undo)> {
+/// Nothing a point of no return that has run depends on is undone, unless
+/// that step is in `past`.
+pub fn entries(
+    cx: &Context,
+    doc: &Lockfile,
+    included: &[bool],
+    past: &[NodeId],
+) -> Vec<(NodeId, Undo)> {
+    let protected = protected_by(cx, doc, past);
+    let floors = protected_floors(cx, doc, &protected);
     let mut out = Vec::new();
     let mut objects = HashSet::new();
     for &id in cx.graph.topo_order().iter().rev() {
@@ -62,46 +228,63 @@ pub fn entries(cx: &Context, doc: &Lockfile, included: &[bool]) -> Vec<(NodeId, 
         let Some(st) = doc.nodes.get(&node.address) else {
             continue;
         };
-        let undo = match (node.decl.kind, st.status) {
-            (NodeKind::Resource, NodeStatus::Done | NodeStatus::Failed | NodeStatus::Started) => {
-                let key = match (&st.type_name, &st.identity) {
-                    (Some(t), Some(serde_json::Value::Object(m))) => {
-                        object_key(t, &m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    }
-                    _ => node.address.clone(),
-                };
-                match &st.prior {
-                    _ if !objects.insert(key) => Undo::SameObject,
-                    Some(serde_json::Value::Null) => Undo::Restore(None),
-                    Some(p) => Undo::Restore(Some(p.clone())),
-                    None if st.status == NodeStatus::Done => {
-                        Undo::Keep("no prior state was recorded".into())
-                    }
-                    None => continue, // never got as far as changing anything
-                }
-            }
-            (NodeKind::Step, NodeStatus::Done) => {
-                if node.decl.body.block("rollback").is_some() {
-                    Undo::RunRollback
-                } else if node
-                    .decl
-                    .body
-                    .attr("irreversible")
-                    .and_then(|a| a.value.literal())
-                    .and_then(|v| v.as_bool())
-                    == Some(true)
-                {
-                    Undo::Keep("irreversible: it cannot be undone".into())
-                } else {
-                    Undo::Keep("no rollback block: its effects stay".into())
-                }
-            }
-            (NodeKind::Gate | NodeKind::Data, NodeStatus::Done) => Undo::Reset,
-            _ => continue,
+        let undo = match undo_of(cx, id, st, &floors, &mut objects) {
+            Some(_) if protected[id].is_some() => Undo::Protected {
+                by: protected[id]
+                    .map(|p| cx.spec.nodes[p].address.clone())
+                    .unwrap_or_default(),
+            },
+            Some(u) => u,
+            None => continue,
         };
         out.push((id, undo));
     }
     out
+}
+
+/// What undoing one recorded node means, ignoring points of no return;
+/// `None` when there is nothing to undo.
+fn undo_of(
+    cx: &Context,
+    id: NodeId,
+    st: &NodeState,
+    floors: &HashMap<String, (Option<serde_json::Value>, String)>,
+    objects: &mut HashSet<String>,
+) -> Option<Undo> {
+    let node = &cx.spec.nodes[id];
+    Some(match (node.decl.kind, st.status) {
+        (NodeKind::Resource, NodeStatus::Done | NodeStatus::Failed | NodeStatus::Started) => {
+            if st.prior.is_none() && st.status != NodeStatus::Done {
+                return None; // never got as far as changing anything
+            }
+            let key = recorded_object(&node.address, st);
+            if !objects.insert(key.clone()) {
+                Undo::SameObject
+            } else if let Some((state, block)) = floors.get(&key) {
+                Undo::RestoreAfter {
+                    state: state.clone(),
+                    block: block.clone(),
+                }
+            } else {
+                match &st.prior {
+                    Some(serde_json::Value::Null) => Undo::Restore(None),
+                    Some(p) => Undo::Restore(Some(p.clone())),
+                    None => Undo::Keep("no prior state was recorded".into()),
+                }
+            }
+        }
+        (NodeKind::Step, NodeStatus::Done) => {
+            if node.decl.body.block("rollback").is_some() {
+                Undo::RunRollback
+            } else if ran_point_of_no_return(cx, id, st) {
+                Undo::Keep("irreversible: it cannot be undone".into())
+            } else {
+                Undo::Keep("no rollback block: its effects stay".into())
+            }
+        }
+        (NodeKind::Gate | NodeKind::Data, NodeStatus::Done) => Undo::Reset,
+        _ => return None,
+    })
 }
 
 /// Evaluates, in topological order, every node not evaluated yet (with the
@@ -131,81 +314,54 @@ fn evaluate_missing(cx: &Context, doc: &Lockfile, ev: &Evaluator, evals: &mut [O
     }
 }
 
-/// Rolls back every completed node of the included set.
+/// Carries out a rollback plan made by [`entries`], then invalidates every
+/// completed node that depended on something undone.
 pub(crate) async fn run(
     cx: &Context<'_>,
     doc: &mut Lockfile,
     lineage: &str,
-    included: &[bool],
+    plan: Vec<(NodeId, Undo)>,
     ev: &Evaluator<'_>,
     evals: &mut [Option<NodeEval>],
     reporter: &mut dyn Reporter,
 ) -> Result<Report, StateError> {
-    let plan = entries(cx, doc, included);
     reporter.report(&Event::RollbackStarted { nodes: plan.len() });
     evaluate_missing(cx, doc, ev, evals);
     let mut report = Report::default();
+    let mut undone = Vec::new();
     for (i, (id, undo)) in plan.iter().enumerate() {
-        let node = &cx.spec.nodes[*id];
-        let address = node.address.clone();
+        let address = cx.spec.nodes[*id].address.clone();
         let result: Result<String, String> = match undo {
             Undo::Keep(reason) => {
-                reporter.report(&Event::RollbackKept {
-                    address: address.clone(),
-                    reason: reason.clone(),
-                });
-                report.kept.push((address, reason.clone()));
+                keep(reporter, &mut report, address, reason.clone());
                 continue;
             }
-            Undo::Reset | Undo::SameObject => Ok(if *undo == Undo::Reset {
-                "will be checked again".into()
-            } else {
-                "restored with its object".into()
-            }),
-            Undo::Restore(prior) => {
-                let ne = evals[*id].as_ref();
-                let identity: Attrs = doc
-                    .nodes
-                    .get(&address)
-                    .and_then(|s| s.identity.clone())
-                    .and_then(|v| serde_json::from_value(v).ok())
-                    .or_else(|| ne.map(|ne| identity_of(cx, *id, ne)))
-                    .unwrap_or_default();
-                let desired: Option<Attrs> = prior
-                    .as_ref()
-                    .and_then(|p| serde_json::from_value(p.clone()).ok());
-                // A secret's prior value is kept only as a digest: it cannot be put back.
-                let secrets: Vec<String> = desired
-                    .iter()
-                    .flatten()
-                    .filter(|(_, v)| v.get("sensitive_digest").is_some())
-                    .map(|(k, _)| format!("`{k}`"))
-                    .collect();
-                let provider = if secrets.is_empty() {
-                    cx.registry
-                        .provider(NodeKind::Resource, &node.decl.type_name)
-                } else {
-                    None
-                };
-                match provider {
-                    None if !secrets.is_empty() => Err(format!(
-                        "its prior {} is sensitive and was recorded only as a digest; restore it by hand",
-                        secrets.join(", ")
-                    )),
-                    Some(p) => p
-                        .apply(&node.decl.type_name, desired.as_ref(), &identity)
-                        .await
-                        .map(|_| {
-                            if desired.is_some() {
-                                "restored to its state before the migration".into()
-                            } else {
-                                "removed: it did not exist before".into()
-                            }
-                        })
-                        .map_err(|e| e.to_string()),
-                    None => Err("no provider serves this type".into()),
-                }
+            Undo::Protected { by } => {
+                keep(
+                    reporter,
+                    &mut report,
+                    address.clone(),
+                    Undo::protected_reason(by),
+                );
+                report.protected.push((address, by.clone()));
+                continue;
             }
+            Undo::Reset => Ok("will be checked again".into()),
+            Undo::SameObject => Ok("restored with its object".into()),
+            Undo::Restore(prior) => {
+                restore(cx, doc, evals, *id, prior.as_ref())
+                    .await
+                    .map(|removed| {
+                        if removed {
+                            "removed: it did not exist before".into()
+                        } else {
+                            "restored to its state before the migration".into()
+                        }
+                    })
+            }
+            Undo::RestoreAfter { state, block } => restore(cx, doc, evals, *id, state.as_ref())
+                .await
+                .map(|_| format!("restored to the state {block} left, which stays")),
             Undo::RunRollback => match evals[*id].as_ref() {
                 Some(ne) => run_rollback_block(cx, *id, ne).await,
                 None => Err("its rollback block could not be evaluated".into()),
@@ -227,11 +383,12 @@ pub(crate) async fn run(
                     detail,
                 });
                 report.rolled_back.push(address);
+                undone.push(*id);
             }
             Err(error) => {
                 let left: Vec<String> = plan[i..]
                     .iter()
-                    .filter(|(_, u)| !matches!(u, Undo::Keep(_)))
+                    .filter(|(_, u)| !u.keeps())
                     .map(|(id, _)| cx.spec.nodes[*id].address.clone())
                     .collect();
                 reporter.report(&Event::RollbackFailed {
@@ -245,7 +402,102 @@ pub(crate) async fn run(
             }
         }
     }
+    report.invalidated = invalidate(cx, doc, lineage, &undone, reporter)?;
     Ok(report)
+}
+
+fn keep(reporter: &mut dyn Reporter, report: &mut Report, address: String, reason: String) {
+    reporter.report(&Event::RollbackKept {
+        address: address.clone(),
+        reason: reason.clone(),
+    });
+    report.kept.push((address, reason));
+}
+
+/// Puts a resource's object into `state` (`None`: removes it); `Ok(true)` when it was removed.
+async fn restore(
+    cx: &Context<'_>,
+    doc: &Lockfile,
+    evals: &[Option<NodeEval>],
+    id: NodeId,
+    state: Option<&serde_json::Value>,
+) -> Result<bool, String> {
+    let node = &cx.spec.nodes[id];
+    let identity: Attrs = doc
+        .nodes
+        .get(&node.address)
+        .and_then(|s| s.identity.clone())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .or_else(|| evals[id].as_ref().map(|ne| identity_of(cx, id, ne)))
+        .unwrap_or_default();
+    let desired: Option<Attrs> = state.and_then(|p| serde_json::from_value(p.clone()).ok());
+    // A secret's recorded value is only a digest: it cannot be put back.
+    let secrets: Vec<String> = desired
+        .iter()
+        .flatten()
+        .filter(|(_, v)| v.get("sensitive_digest").is_some())
+        .map(|(k, _)| format!("`{k}`"))
+        .collect();
+    if !secrets.is_empty() {
+        return Err(format!(
+            "its prior {} is sensitive and was recorded only as a digest; restore it by hand",
+            secrets.join(", ")
+        ));
+    }
+    let Some(p) = cx
+        .registry
+        .provider(NodeKind::Resource, &node.decl.type_name)
+    else {
+        return Err("no provider serves this type".into());
+    };
+    p.apply(&node.decl.type_name, desired.as_ref(), &identity)
+        .await
+        .map(|_| desired.is_none())
+        .map_err(|e| e.to_string())
+}
+
+/// Marks every completed node that depends on an undone one as invalidated:
+/// what it did rested on work that is gone, so it runs again next time.
+fn invalidate(
+    cx: &Context<'_>,
+    doc: &mut Lockfile,
+    lineage: &str,
+    undone: &[NodeId],
+    reporter: &mut dyn Reporter,
+) -> Result<Vec<String>, StateError> {
+    let mut cause: Vec<Option<NodeId>> = vec![None; cx.spec.nodes.len()];
+    for &u in undone {
+        cause[u] = Some(u);
+    }
+    let mut records = Vec::new();
+    let mut out = Vec::new();
+    for &id in cx.graph.topo_order() {
+        if cause[id].is_none() {
+            cause[id] = cx.graph.dependencies(id).into_iter().find_map(|d| cause[d]);
+        }
+        let (Some(c), false) = (cause[id], undone.contains(&id)) else {
+            continue;
+        };
+        let address = &cx.spec.nodes[id].address;
+        let Some(st) = doc
+            .nodes
+            .get_mut(address)
+            .filter(|s| s.status == NodeStatus::Done)
+        else {
+            continue;
+        };
+        let because = format!("{} was rolled back", cx.spec.nodes[c].address);
+        st.status = NodeStatus::Invalidated;
+        st.error = Some(because.clone());
+        records.push(Record::node(lineage, address, st.clone()));
+        reporter.report(&Event::NodeInvalidated {
+            address: address.clone(),
+            because,
+        });
+        out.push(address.clone());
+    }
+    cx.backend.append(&records)?;
+    Ok(out)
 }
 
 async fn run_rollback_block(cx: &Context<'_>, id: NodeId, ne: &NodeEval) -> Result<String, String> {
@@ -287,28 +539,22 @@ async fn run_rollback_block(cx: &Context<'_>, id: NodeId, ne: &NodeEval) -> Resu
         .map_err(|e| e.to_string())
 }
 
-/// `cutover rollback`: undo every completed node of the migration.
+/// `cutover rollback`: undo every completed node of the migration, short of
+/// the points of no return that have run, except those named in `past`.
 pub async fn rollback(
     cx: &Context<'_>,
     doc: &mut Lockfile,
+    past: &[NodeId],
     reporter: &mut dyn Reporter,
 ) -> Result<Report, StateError> {
     let ev = Evaluator::new(cx.spec);
     let mut evals = vec![None; cx.spec.nodes.len()];
     let lineage = doc.lineage.clone();
-    let included = vec![true; cx.spec.nodes.len()];
-    let report = run(cx, doc, &lineage, &included, &ev, &mut evals, reporter).await?;
+    let plan = entries(cx, doc, &vec![true; cx.spec.nodes.len()], past);
+    let report = run(cx, doc, &lineage, plan, &ev, &mut evals, reporter).await?;
     reporter.report(&Event::Finished {
         ok: report.is_complete(),
-        summary: if report.is_complete() {
-            format!(
-                "Rollback complete: {} undone, {} kept.",
-                report.rolled_back.len(),
-                report.kept.len()
-            )
-        } else {
-            format!("Rollback stopped: {} still to undo.", report.left.len())
-        },
+        summary: report.summary(),
     });
     Ok(report)
 }

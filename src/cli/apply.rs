@@ -269,26 +269,25 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         Outcome::Failed {
             failed,
             rollback: Some(r),
-        } if r.is_complete() => (
-            false,
-            format!(
-                "Apply failed at {}; rolled back: {} undone, {} kept.",
-                failed.join(", "),
-                r.rolled_back.len(),
-                r.kept.len()
-            ),
-            EXIT_ERROR,
-        ),
-        Outcome::Failed {
-            failed,
-            rollback: Some(r),
         } => (
             false,
-            format!(
-                "Apply failed at {}, and the rollback failed too; still to undo: {}.",
-                failed.join(", "),
-                r.left.join(", ")
-            ),
+            match (&r.failed, r.short_of()) {
+                (Some(_), _) => format!(
+                    "Apply failed at {}, and the rollback failed too; still to undo: {}.",
+                    failed.join(", "),
+                    r.left.join(", ")
+                ),
+                (None, Some(short)) => format!(
+                    "Apply failed at {}; rolled back as far as it may: {}; {short}.",
+                    failed.join(", "),
+                    r.counts()
+                ),
+                (None, None) => format!(
+                    "Apply failed at {}; rolled back: {}.",
+                    failed.join(", "),
+                    r.counts()
+                ),
+            },
             EXIT_ERROR,
         ),
         Outcome::Failed {
@@ -322,28 +321,17 @@ pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
         registry: &reg,
         backend: backend.as_ref(),
     };
-    let entries = apply::undo::entries(&cx, &doc, &vec![true; spec.nodes.len()]);
+    let past = past_points(&cx, &doc, &args.past)?;
+    let entries = apply::undo::entries(&cx, &doc, &vec![true; spec.nodes.len()], &past);
     if entries.is_empty() {
         println!("Nothing to roll back.");
         return Ok(EXIT_OK);
     }
     if !args.json {
-        println!("Rollback plan, in order:");
-        for (id, undo) in &entries {
-            let what = match undo {
-                apply::undo::Undo::Restore(Some(_)) => {
-                    "restore its object to the state before the migration".to_string()
-                }
-                apply::undo::Undo::Restore(None) => {
-                    "remove its object (it did not exist before)".to_string()
-                }
-                apply::undo::Undo::SameObject => "restored with its object".to_string(),
-                apply::undo::Undo::RunRollback => "run its rollback block".to_string(),
-                apply::undo::Undo::Reset => "forget that it passed".to_string(),
-                apply::undo::Undo::Keep(reason) => format!("kept: {reason}"),
-            };
-            println!("  {}: {what}", spec.nodes[*id].address);
-        }
+        print_rollback_plan(&spec, &entries);
+    }
+    if !past.is_empty() {
+        eprintln!("{}", past_warning(&cx, &doc, &past));
     }
     if !args.auto_approve {
         if !std::io::stdin().is_terminal() {
@@ -355,7 +343,7 @@ pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
         }
     }
     let mut rep = reporter(args.json, color, &spec, hooks);
-    let report = runtime()?.block_on(apply::rollback(&cx, &mut doc, rep.as_mut()));
+    let report = runtime()?.block_on(apply::rollback(&cx, &mut doc, &past, rep.as_mut()));
     let folded = backend.fold(&spec.settings.name);
     let report = report?;
     folded?;
@@ -364,4 +352,64 @@ pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
     } else {
         EXIT_ERROR
     })
+}
+
+/// The rollback plan as `cutover rollback` shows it before asking.
+fn print_rollback_plan(spec: &Spec, entries: &[(usize, apply::undo::Undo)]) {
+    use apply::undo::Undo;
+    println!("Rollback plan, in order:");
+    for (id, undo) in entries {
+        let what = match undo {
+            Undo::Restore(Some(_)) => {
+                "restore its object to the state before the migration".to_string()
+            }
+            Undo::Restore(None) => "remove its object (it did not exist before)".to_string(),
+            Undo::RestoreAfter { block, .. } => {
+                format!("restore its object to the state {block} left")
+            }
+            Undo::SameObject => "restored with its object".to_string(),
+            Undo::RunRollback => "run its rollback block".to_string(),
+            Undo::Reset => "forget that it passed".to_string(),
+            Undo::Keep(reason) => format!("kept: {reason}"),
+            Undo::Protected { by } => format!("kept: {}", Undo::protected_reason(by)),
+        };
+        println!("  {}: {what}", spec.nodes[*id].address);
+    }
+}
+
+/// The points of no return named with `--past`: each must be one that has run.
+fn past_points(cx: &Context, doc: &crate::state::Lockfile, past: &[String]) -> Result<Vec<usize>> {
+    let ran = apply::undo::points_of_no_return_run(cx, doc);
+    past.iter()
+        .map(|a| {
+            let id = cx.spec.node_by_address(a).ok_or_else(|| {
+                anyhow::anyhow!("--past {a}: the spec has no such node; `cutover state list` shows what has run")
+            })?;
+            if !ran.contains(&id) {
+                bail!("--past {a}: it is not a point of no return that has run (an `irreversible` step with no rollback block, recorded as done); nothing to roll back past");
+            }
+            Ok(id)
+        })
+        .collect()
+}
+
+/// What rolling back past points of no return destroys, said before asking.
+fn past_warning(cx: &Context, doc: &crate::state::Lockfile, past: &[usize]) -> String {
+    let names: Vec<&str> = past
+        .iter()
+        .map(|p| cx.spec.nodes[*p].address.as_str())
+        .collect();
+    let kept = apply::undo::protected_by(cx, doc, &[]);
+    let unprotected = apply::undo::protected_by(cx, doc, past);
+    let exposed: Vec<&str> = (0..cx.spec.nodes.len())
+        .filter(|&i| kept[i].is_some() && unprotected[i].is_none())
+        .filter(|&i| doc.nodes.contains_key(&cx.spec.nodes[i].address))
+        .map(|i| cx.spec.nodes[i].address.as_str())
+        .collect();
+    format!(
+        "WARNING: rolling back past the point of no return {}. It has run and cannot be undone; undoing what it depends on ({}) may destroy data that exists nowhere else now. {} will run again on the next apply.",
+        names.join(", "),
+        if exposed.is_empty() { "nothing".to_string() } else { exposed.join(", ") },
+        names.join(", ")
+    )
 }

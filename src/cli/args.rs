@@ -107,6 +107,10 @@ pub struct RollbackArgs {
     /// Print one JSON event per line.
     #[arg(long)]
     pub json: bool,
+    /// Also undo what this point of no return (a step that has run and
+    /// cannot be undone) depends on. Without it, rollback stops short of it.
+    #[arg(long = "past", value_name = "ADDR")]
+    pub past: Vec<String>,
 }
 
 #[derive(Subcommand, Debug, Clone)]

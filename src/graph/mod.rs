@@ -118,6 +118,20 @@ impl Graph {
         keep
     }
 
+    /// Everything that depends on `sources`, transitively (the sources themselves excluded
+    /// unless one depends on another).
+    pub fn dependents_of(&self, sources: &[NodeId]) -> Vec<bool> {
+        let mut seen = vec![false; self.len()];
+        let mut stack: Vec<NodeId> = sources.iter().flat_map(|s| self.dependents(*s)).collect();
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            stack.extend(self.dependents(n));
+        }
+        seen
+    }
+
     /// For each node, the longest path by duration from its start to the end
     /// of the graph (its own duration included).
     pub fn remaining_path(&self, durations: &[Duration]) -> Vec<Duration> {

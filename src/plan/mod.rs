@@ -10,7 +10,7 @@
 mod diff;
 pub(crate) mod evaluate;
 mod planner;
-mod rollback;
+pub mod rollback;
 pub mod saved;
 mod value;
 
@@ -156,6 +156,10 @@ pub struct RollbackEntry {
     /// The wave the node runs in: a failure in a later wave undoes this entry.
     pub wave: u32,
     pub action: RollbackAction,
+    /// The points of no return that depend on this node: once one of them
+    /// has run, a failure no longer undoes this entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_after: Vec<String>,
 }
 
 /// Counts per action.

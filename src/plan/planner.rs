@@ -186,12 +186,8 @@ pub async fn plan(
             continue;
         }
         let ne = evals[id].as_ref().expect("evaluated");
-        let lock_done = lock
-            .and_then(|l| l.nodes.get(&node.address))
-            .is_some_and(|s| s.status == NodeStatus::Done);
-        if let (false, Some(Some(dw))) =
-            (lock_done, ne.attrs.get("done_when").map(|e| e.val.as_ref()))
-        {
+        // Checked even when the lockfile says done: a done_when that no longer holds is drift.
+        if let Some(Some(dw)) = ne.attrs.get("done_when").map(|e| e.val.as_ref()) {
             if ne.attrs.values().all(Evaluated::is_known) {
                 reads.push((id, Probe::DoneWhen(known_attrs(ne), to_json(dw))));
             }
@@ -199,7 +195,7 @@ pub async fn plan(
         // A step the last apply left running: ask its provider whether it completed.
         let started = lock
             .and_then(|l| l.nodes.get(&node.address).map(|s| (l, s)))
-            .filter(|(_, s)| s.status == NodeStatus::Started);
+            .filter(|(_, s)| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted));
         if let Some((l, s)) = started {
             if ne.attrs.values().all(Evaluated::is_known) {
                 let run = crate::providers::run_id(
@@ -693,7 +689,12 @@ fn step_action(
     }
     if let Some(s) = lock {
         match s.status {
-            NodeStatus::Done if s.digest == digest => return (Action::Done, format!("applied{}", at(s.finished_at.as_deref()))),
+            NodeStatus::Done if s.digest == digest => {
+                return match done {
+                    Some(c) if !c.holds => (Action::Run, format!("drift: recorded as done{}, but its done_when no longer holds ({}); will run again", at(s.finished_at.as_deref()), c.measured)),
+                    _ => (Action::Done, format!("applied{}", at(s.finished_at.as_deref()))),
+                }
+            }
             NodeStatus::Done => {
                 return (Action::Changed, format!("its definition changed since it was applied{}; run with -replace {address} to run it again", at(s.finished_at.as_deref())))
             }
@@ -707,6 +708,17 @@ fn step_action(
             }
             NodeStatus::Failed => return (Action::Run, "failed in the last apply; will run again".into()),
             NodeStatus::RolledBack => return (Action::Run, "rolled back; will run again".into()),
+            NodeStatus::Invalidated => {
+                let why = s.error.as_deref().unwrap_or("something it depends on was rolled back");
+                return (Action::Run, format!("{why} since it ran; will run again"));
+            }
+            NodeStatus::Interrupted => {
+                return match committed {
+                    Some(true) => (Action::Done, "interrupted after its work committed; recorded as done".into()),
+                    Some(false) => (Action::Run, "interrupted before its work committed; will run again".into()),
+                    None => (Action::Run, "interrupted part-way during the last apply".into()),
+                }
+            }
             NodeStatus::Pending | NodeStatus::Skipped => {}
         }
     }

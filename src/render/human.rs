@@ -237,6 +237,41 @@ fn rollback(out: &mut String, plan: &Plan, st: Style) {
                 format!("{} has no rollback block; its effects stay", e.address)
             }
         };
-        let _ = writeln!(out, "  wave {:<3} {text}", e.wave);
+        let kept = if e.kept_after.is_empty() {
+            String::new()
+        } else {
+            format!(" (not once {} has run)", e.kept_after.join(", "))
+        };
+        let _ = writeln!(out, "  wave {:<3} {text}{kept}", e.wave);
     }
+    for p in plan
+        .rollback
+        .iter()
+        .filter(|e| e.action == RollbackAction::Irreversible)
+    {
+        let _ = writeln!(
+            out,
+            "  After {} has run (wave {}), a failure undoes only: {}",
+            p.address,
+            p.wave,
+            undone_after_list(&plan.rollback, &p.address, |a| a.to_string())
+        );
+    }
+}
+
+/// The entries a failure still undoes once the point of no return `address` has run, named by `name`.
+pub fn undone_after_list(
+    rollback: &[crate::plan::RollbackEntry],
+    address: &str,
+    name: impl Fn(&str) -> String,
+) -> String {
+    let undone = crate::plan::rollback::undone_after(rollback, address);
+    if undone.is_empty() {
+        return "nothing (everything before it stays)".into();
+    }
+    undone
+        .iter()
+        .map(|e| name(&e.address))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

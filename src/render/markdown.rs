@@ -123,6 +123,11 @@ pub fn plan(plan: &Plan) -> String {
                 RollbackAction::Irreversible => "⚠ cannot be undone (point of no return)".into(),
                 RollbackAction::NoRollback => "no rollback block; effects stay".into(),
             };
+            let what = if e.kept_after.is_empty() {
+                what
+            } else {
+                format!("{what}; kept once {} has run", e.kept_after.join(", "))
+            };
             let _ = writeln!(
                 out,
                 "| {} | {} | `{}` | {} |",
@@ -133,6 +138,19 @@ pub fn plan(plan: &Plan) -> String {
             );
         }
         out.push('\n');
+        for p in plan
+            .rollback
+            .iter()
+            .filter(|e| e.action == RollbackAction::Irreversible)
+        {
+            let _ = writeln!(
+                out,
+                "**After `{}` has run** (wave {}), a failure undoes only: {}\n",
+                p.address,
+                p.wave,
+                super::human::undone_after_list(&plan.rollback, &p.address, |a| format!("`{a}`"))
+            );
+        }
     }
     out
 }

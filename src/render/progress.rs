@@ -49,6 +49,7 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
         Event::RollbackStarted { nodes } => st.bold(&format!("Rolling back: {nodes} nodes to visit, newest first")),
         Event::NodeRolledBack { address, detail } => format!("  {} {address}: {detail}", st.paint("35", "undone  ")),
         Event::RollbackKept { address, reason } => format!("  {} {address}: {reason}", st.paint("2", "kept    ")),
+        Event::NodeInvalidated { address, because } => format!("  {} {address}: {because}; it runs again on the next apply", st.paint("33", "invalid ")),
         Event::RollbackFailed { address, error, left } => format!(
             "  {} {address}: {error}\nRollback stopped. Still to undo: {}",
             st.paint("31", "FAILED  "),

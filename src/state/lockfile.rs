@@ -49,6 +49,12 @@ pub enum NodeStatus {
     Failed,
     RolledBack,
     Skipped,
+    /// It completed, but something it depended on was rolled back since:
+    /// it runs again on the next apply (`error` says why).
+    Invalidated,
+    /// It was cancelled part-way by an interrupt: treated on resume like a
+    /// step found `started` after a crash.
+    Interrupted,
 }
 
 /// What the lockfile records for one node.
@@ -85,9 +91,13 @@ pub struct NodeState {
     /// Identity attributes of a resource's object, so it can be restored after its block is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<serde_json::Value>,
-    /// Why the node failed, or why it was skipped.
+    /// Why the node failed, was skipped, invalidated or interrupted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A step that ran as a point of no return (`irreversible`, no rollback):
+    /// nothing it depends on is undone once it is done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub irreversible: bool,
 }
 
 /// The whole lockfile.
@@ -118,6 +128,7 @@ impl NodeState {
             applied: None,
             identity: None,
             error: None,
+            irreversible: false,
         }
     }
 }

@@ -10,5 +10,6 @@ mod plan;
 mod postgres;
 mod prometheus;
 mod resume;
+mod rollback;
 mod support;
 mod variables;
