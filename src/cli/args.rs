@@ -58,7 +58,7 @@ pub struct PlanArgs {
     #[arg(long = "replace", value_name = "ADDR")]
     pub replace: Vec<String>,
     /// How many reads of real systems run at once (default: the migration's, else 10).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    #[arg(long, value_name = "N", value_parser = parse_parallelism)]
     pub parallelism: Option<usize>,
 }
 
@@ -72,7 +72,7 @@ pub struct ApplyArgs {
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
     /// How many nodes run at once (default: the migration's, else 10).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    #[arg(long, value_name = "N", value_parser = parse_parallelism)]
     pub parallelism: Option<usize>,
     /// Start a wave only when every node of the wave before has finished.
     #[arg(long = "strict-waves")]
@@ -237,5 +237,13 @@ fn collect_longs(cmd: &clap::Command, out: &mut Vec<String>) {
     out.push("version".into());
     for s in cmd.get_subcommands() {
         collect_longs(s, out);
+    }
+}
+
+/// `-parallelism N`: a whole number of at least 1, as the spec's `parallelism`.
+fn parse_parallelism(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number of at least 1")),
     }
 }

@@ -32,10 +32,15 @@ pub fn run(paths: &[PathBuf], check: bool, diff: bool) -> Result<i32> {
     let mut diags = Diagnostics::default();
     let mut changed = Vec::new();
     for path in files(paths)? {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file = match SourceFile::read(&path, "spec") {
+            Ok(f) => f,
+            Err(d) => {
+                diags.push(*d);
+                continue;
+            }
+        };
+        let text = file.text.clone();
         if let Err(e) = hcl::edit::parser::parse_body(&text) {
-            let file = SourceFile::new(path.clone(), text);
             let o = e.location().offset();
             diags.push(
                 Diagnostic::error(

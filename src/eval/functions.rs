@@ -11,6 +11,7 @@ use sha2::Digest;
 pub fn context() -> Context<'static> {
     use ParamType::*;
     let mut ctx = Context::new();
+    crate::spec::arith::declare(&mut ctx);
     let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
     let s = || FuncDef::builder();
     f(

@@ -362,7 +362,15 @@ fn insert_path(roots: &mut HashMap<String, Value>, keys: &[Key], v: Value) {
 }
 
 fn eval_error_text(err: &hcl::eval::Error) -> String {
-    err.kind().to_string()
+    match err.kind() {
+        // Arithmetic is checked by functions of the loader's (see spec::arith).
+        hcl::eval::ErrorKind::FuncCall(name, msg)
+            if name.to_string().starts_with(crate::spec::arith::PREFIX) =>
+        {
+            format!("arithmetic: {msg}")
+        }
+        kind => kind.to_string(),
+    }
 }
 
 /// How a value appears in an address: `10`, `"blue"`.

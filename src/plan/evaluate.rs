@@ -177,15 +177,17 @@ pub(crate) fn evaluate_node(
         ne.schema_attrs = schema.attrs.iter().map(|a| a.name).collect();
         let common = common_attrs(node.decl.kind);
         for a in &body.attrs {
-            let Some(Some(v)) = ne.attrs.get(&a.name).map(|e| e.val.as_ref()) else {
+            let Some(Some(v)) = ne.attrs.get_mut(&a.name).map(|e| e.val.as_mut()) else {
                 continue;
             };
             let ty = schema
                 .attr(&a.name)
                 .or_else(|| common.iter().find(|c| c.name == a.name))
                 .map(|s| s.ty);
-            if let Some(Err(e)) = ty.map(|t| t.check(v)) {
-                diags.push(type_error(&a.value, &a.name, &e));
+            match ty.map(|t| (t, t.check(v))) {
+                Some((_, Err(e))) => diags.push(type_error(&a.value, &a.name, &e)),
+                Some((t, Ok(()))) => t.coerce(v),
+                None => {}
             }
         }
         if let (Some(rb_schema), Some(rb_block)) = (&schema.rollback, body.block("rollback")) {

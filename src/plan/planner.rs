@@ -82,6 +82,7 @@ pub async fn plan(
         .or_else(|| lock.map(|l| l.lineage.clone()))
         .unwrap_or_else(random_lineage);
     let included = select_targets(spec, graph, &opts.targets)?;
+    check_replace(spec, &opts.replace)?;
     let ev = Evaluator::new(spec);
     let mut diags = Diagnostics::default();
     let n = spec.nodes.len();
@@ -590,6 +591,31 @@ where
     out.into_iter().map(|(_, t)| t).collect()
 }
 
+/// `-replace` addresses must name nodes, as `-target` addresses must.
+fn check_replace(spec: &Spec, replace: &[String]) -> Result<(), PlanError> {
+    let mut diags = Diagnostics::default();
+    for r in replace.iter().filter(|r| spec.node_by_address(r).is_none()) {
+        diags.push(unknown_address("-replace", r, spec));
+    }
+    if diags.has_errors() {
+        return Err(PlanError::Diagnostics(diags));
+    }
+    Ok(())
+}
+
+fn unknown_address(flag: &str, address: &str, spec: &Spec) -> Diagnostic {
+    let hint = crate::spec::diagnostic::did_you_mean(
+        address,
+        spec.nodes.iter().map(|n| n.address.as_str()),
+    )
+    .map(|s| format!(" Did you mean {s}?"))
+    .unwrap_or_default();
+    Diagnostic::error(
+        format!("Invalid {} address", flag.trim_start_matches('-')),
+        format!("{flag} {address}: no node has this address.{hint}"),
+    )
+}
+
 fn select_targets(spec: &Spec, graph: &Graph, targets: &[String]) -> Result<Vec<bool>, PlanError> {
     if targets.is_empty() {
         return Ok(vec![true; spec.nodes.len()]);
@@ -609,16 +635,7 @@ fn select_targets(spec: &Spec, graph: &Graph, targets: &[String]) -> Result<Vec<
             .map(|(i, _)| i)
             .collect();
         if matched.is_empty() {
-            let hint = crate::spec::diagnostic::did_you_mean(
-                t,
-                spec.nodes.iter().map(|n| n.address.as_str()),
-            )
-            .map(|s| format!(" Did you mean {s}?"))
-            .unwrap_or_default();
-            diags.push(Diagnostic::error(
-                "Invalid target address",
-                format!("-target {t}: no node has this address.{hint}"),
-            ));
+            diags.push(unknown_address("-target", t, spec));
         }
         roots.extend(matched);
     }

@@ -77,7 +77,7 @@ impl Provider for LocalProvider {
                 attrs: vec![
                     AttrSchema::new("path", String).identity(),
                     AttrSchema::new("content", String).required(),
-                    AttrSchema::new("mode", String),
+                    AttrSchema::new("mode", FileMode),
                 ],
                 exactly_one_of: vec![],
                 outputs: vec![],
@@ -267,14 +267,11 @@ fn read_file(path: &str) -> Result<Option<Attrs>, ProviderError> {
 }
 
 fn parse_mode(m: &str) -> Result<u32, ProviderError> {
-    u32::from_str_radix(m.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| {
-            ProviderError::failed(format!(
-                "mode \"{m}\" is not an octal file mode such as \"0644\""
-            ))
-        })
+    super::schema::parse_file_mode(m).ok_or_else(|| {
+        ProviderError::failed(format!(
+            "mode \"{m}\" is not an octal file mode such as \"0644\""
+        ))
+    })
 }
 
 /// Writes a file atomically: temp file in the same directory, fsync, rename, fsync of the directory.

@@ -24,6 +24,8 @@ pub enum AttrType {
     Count,
     /// A time window such as "Sat 01:00-05:00 UTC".
     Window,
+    /// An octal file mode such as "0644".
+    FileMode,
     Any,
 }
 
@@ -38,6 +40,7 @@ impl AttrType {
             AttrType::Duration => "a duration such as \"30s\" or \"15m\"",
             AttrType::Count => "a whole number of at least 1",
             AttrType::Window => "a time window such as \"Sat 01:00-05:00 UTC\"",
+            AttrType::FileMode => "an octal file mode such as \"0644\"",
             AttrType::Any => "any value",
         }
     }
@@ -60,6 +63,7 @@ impl AttrType {
             (AttrType::Window, Value::String(s)) => {
                 return crate::eval::window::parse(s).map(|_| ())
             }
+            (AttrType::FileMode, Value::String(s)) => parse_file_mode(s).is_some(),
             _ => false,
         };
         if ok {
@@ -70,6 +74,31 @@ impl AttrType {
                 self.describe(),
                 crate::spec::variables::kind_of(v)
             ))
+        }
+    }
+}
+
+/// An octal file mode of at most 0o7777 ("0644", "755").
+pub fn parse_file_mode(m: &str) -> Option<u32> {
+    u32::from_str_radix(m.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+}
+
+impl AttrType {
+    /// The value as the provider gets it: numbers and booleans given where
+    /// strings are expected become strings, as Terraform converts them.
+    pub fn coerce(self, v: &mut Value) {
+        let stringify = |v: &mut Value| {
+            if matches!(v, Value::Number(_) | Value::Bool(_)) {
+                *v = Value::String(v.to_string());
+            }
+        };
+        match (self, v) {
+            (AttrType::String, v) => stringify(v),
+            (AttrType::StringList, Value::Array(items)) => items.iter_mut().for_each(stringify),
+            (AttrType::StringMap, Value::Object(m)) => m.values_mut().for_each(stringify),
+            _ => {}
         }
     }
 }

@@ -75,7 +75,7 @@ impl Expr {
             return None;
         }
         use hcl::eval::Evaluate;
-        self.expr.evaluate(&hcl::eval::Context::new()).ok()
+        self.expr.evaluate(&super::arith::context()).ok()
     }
 
     /// The source text of the expression.

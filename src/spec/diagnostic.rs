@@ -30,9 +30,40 @@ impl SourceFile {
         })
     }
 
+    /// Reads a `what` file ("spec", "variable"): UTF-8 text, a leading
+    /// byte-order mark dropped; a located diagnostic when it is not UTF-8.
+    pub fn read(path: &Path, what: &str) -> Result<Arc<SourceFile>, Box<Diagnostic>> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Diagnostic::error(
+                format!("Cannot read {what} file"),
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
+            Some(rest) => rest.to_vec(),
+            None => bytes,
+        };
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(path.to_path_buf(), text)),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let file = SourceFile::new(path.to_path_buf(), text);
+                Err(Box::new(
+                    Diagnostic::error(
+                        "Invalid UTF-8",
+                        format!("A {what} file must be UTF-8 text; the byte here is not. Convert the file to UTF-8."),
+                    )
+                    .at(Some(SourceSpan::new(&file, at..at + 1))),
+                ))
+            }
+        }
+    }
+
     /// One-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        // Spans from any source may fall inside a multi-byte character.
+        let offset = self.text.floor_char_boundary(offset.min(self.text.len()));
         let line = match self.line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,

@@ -57,15 +57,9 @@ pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> ModuleSource {
         ));
     }
     for path in files {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let file = SourceFile::new(path, text);
-                load_source(&file, &mut module, diags);
-            }
-            Err(e) => diags.push(Diagnostic::error(
-                "Cannot read spec file",
-                format!("{}: {e}", path.display()),
-            )),
+        match SourceFile::read(&path, "spec") {
+            Ok(file) => load_source(&file, &mut module, diags),
+            Err(d) => diags.push(*d),
         }
     }
     module
@@ -488,8 +482,10 @@ impl Cx<'_> {
             bound: Vec::new(),
         };
         finder.visit_expr(e);
+        let mut checked = e.clone();
+        super::arith::rewrite(&mut checked);
         Expr {
-            expr: hcl::Expression::from(e.clone()),
+            expr: hcl::Expression::from(checked),
             span: self.must_span(e.span()),
             refs: finder.refs,
         }

@@ -8,6 +8,7 @@
 //! written in some scope to what it names ([`resolve`]). It performs no network
 //! I/O; evaluating expressions is `eval`'s job.
 
+pub mod arith;
 pub mod ast;
 pub mod diagnostic;
 pub mod expand;

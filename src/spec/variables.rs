@@ -154,9 +154,9 @@ fn parse_raw(raw: &str, t: &VarType) -> Result<Value, String> {
     }
     // Not a literal (a bare word, say): keep the text, and let the type check say what is wrong.
     let parsed = raw
-        .parse::<hcl::Expression>()
+        .parse::<hcl::edit::expr::Expression>()
         .ok()
-        .and_then(|e| e.evaluate(&hcl::eval::Context::new()).ok());
+        .and_then(|e| super::arith::eval_constant(e).ok());
     Ok(parsed.unwrap_or_else(|| Value::from(raw)))
 }
 
@@ -276,22 +276,18 @@ pub fn resolve_root(
 }
 
 fn load_var_file(
-    path: &PathBuf,
+    path: &std::path::Path,
     decls: &BTreeMap<&str, &VariableDecl>,
     raw: &mut BTreeMap<String, (Result<Value, String>, Origin)>,
     diags: &mut Diagnostics,
 ) {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                "Cannot read variable file",
-                format!("{}: {e}", path.display()),
-            ));
+    let file = match SourceFile::read(path, "variable") {
+        Ok(f) => f,
+        Err(d) => {
+            diags.push(*d);
             return;
         }
     };
-    let file = SourceFile::new(path.clone(), text);
     let body = match hcl::edit::parser::parse_body(&file.text) {
         Ok(b) => b,
         Err(e) => {
@@ -334,10 +330,7 @@ fn load_var_file(
             );
             continue;
         }
-        let e = hcl::Expression::from(a.value.clone());
-        let v = e
-            .evaluate(&hcl::eval::Context::new())
-            .map_err(|e| e.to_string());
+        let v = super::arith::eval_constant(a.value.clone()).map_err(|e| e.to_string());
         raw.insert(
             name.to_string(),
             (

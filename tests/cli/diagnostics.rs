@@ -460,3 +460,34 @@ fn all_problems_are_reported_at_once_in_source_order() {
         "{stderr}"
     );
 }
+
+/// Every input the fuzzer (`fuzz/`, `cargo +nightly fuzz run spec`) or a
+/// person found to crash the front end, replayed through `validate`, `plan`
+/// and `fmt -check`: each ends in a located diagnostic or a valid spec,
+/// never a panic.
+#[test]
+fn inputs_that_once_crashed_the_front_end_get_diagnostics() {
+    let dir = crate::support::repo().join("tests/fixtures/fuzz");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut report = String::new();
+    for name in names {
+        let p = Project::new();
+        std::fs::copy(dir.join(&name), p.dir.join("main.hcl")).unwrap();
+        report.push_str(&format!("== {name}\n"));
+        for args in [&["validate"][..], &["plan"], &["fmt", "-check"]] {
+            let (code, out, err) = p.run(args);
+            assert!(
+                matches!(code, 0..=3) && !err.contains("panicked"),
+                "{name}: cutover {args:?} exited {code}:\n{out}{err}"
+            );
+            if args == ["validate"] {
+                report.push_str(&format!("exit {code}\n{out}{err}"));
+            }
+        }
+    }
+    insta::assert_snapshot!("fuzz_regressions", report);
+}
