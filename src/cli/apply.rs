@@ -67,7 +67,7 @@ impl Confirm for TtyConfirm {
     }
 }
 
-fn ask(question: &str) -> bool {
+pub(super) fn ask(question: &str) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }

@@ -133,6 +133,14 @@ pub enum StateCommand {
         #[arg(long = "rolled-back", group = "outcome")]
         rolled_back: bool,
     },
+    /// Show which journal records a damaged journal still holds and which it
+    /// would drop; with confirmation, fold what is intact and set the damaged
+    /// journal aside (never deleted).
+    Repair {
+        /// Repair without asking.
+        #[arg(long = "auto-approve")]
+        auto_approve: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -6,6 +6,7 @@ mod apply;
 mod args;
 mod fmt;
 mod init;
+mod repair;
 mod state;
 mod terminal;
 

@@ -1,4 +1,4 @@
-//! `cutover state list|show|resolve`, `cutover output`, `cutover force-unlock`,
+//! `cutover state list|show|resolve` (`repair` in [`super::repair`]), `cutover output`, `cutover force-unlock`,
 //! `cutover approve`.
 
 use super::apply::backend;
@@ -30,6 +30,9 @@ pub fn run(cmd: &StateCommand) -> Result<i32> {
                     .unwrap_or("");
                 println!("{addr:<width$}  {status:<11}  {when}");
             }
+        }
+        StateCommand::Repair { auto_approve } => {
+            return super::repair::run(backend.as_ref(), &spec.settings.name, *auto_approve)
         }
         StateCommand::Show { address } => {
             let doc = backend.read(&spec.settings.name)?;

@@ -15,12 +15,33 @@ pub enum SavedPlanError {
     Invalid { path: String, reason: String },
 }
 
+/// What a plan file holds: the plan, its format version and a checksum of
+/// the plan's JSON, so that an edited or damaged file is refused.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Envelope {
+    format_version: u32,
+    sha256: String,
+    plan: serde_json::Value,
+}
+
+fn checksum(plan: &serde_json::Value) -> String {
+    let text = serde_json::to_string(plan).unwrap_or_default();
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()))
+}
+
 /// Writes `plan` to `path` atomically.
 pub fn save(plan: &Plan, path: &Path) -> Result<(), SavedPlanError> {
-    let text = serde_json::to_string_pretty(plan).map_err(|e| SavedPlanError::Invalid {
+    let invalid = |e: serde_json::Error| SavedPlanError::Invalid {
         path: path.display().to_string(),
         reason: e.to_string(),
-    })?;
+    };
+    let value = serde_json::to_value(plan).map_err(invalid)?;
+    let envelope = Envelope {
+        format_version: super::PLAN_FORMAT_VERSION,
+        sha256: checksum(&value),
+        plan: value,
+    };
+    let text = serde_json::to_string_pretty(&envelope).map_err(invalid)?;
     crate::providers::local::write_atomic(path, format!("{text}\n").as_bytes(), None).map_err(
         |source| SavedPlanError::Io {
             path: path.display().to_string(),
@@ -29,16 +50,31 @@ pub fn save(plan: &Plan, path: &Path) -> Result<(), SavedPlanError> {
     )
 }
 
-/// Reads a plan saved by [`save`].
+/// Reads a plan saved by [`save`]: one from a newer cutover, or whose
+/// content does not match its checksum, is refused.
 pub fn load(path: &Path) -> Result<Plan, SavedPlanError> {
+    let invalid = |reason: String| SavedPlanError::Invalid {
+        path: path.display().to_string(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| SavedPlanError::Invalid {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    let envelope: Envelope = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if envelope.format_version > super::PLAN_FORMAT_VERSION {
+        return Err(invalid(format!(
+            "it was saved by a newer cutover (plan format {}; this one reads {}); plan again with this version",
+            envelope.format_version,
+            super::PLAN_FORMAT_VERSION
+        )));
+    }
+    if checksum(&envelope.plan) != envelope.sha256 {
+        return Err(invalid(
+            "its content does not match its checksum: it was edited or damaged after it was saved; plan again".into(),
+        ));
+    }
+    serde_json::from_value(envelope.plan).map_err(|e| invalid(e.to_string()))
 }
 
 /// What differs between a saved plan and a fresh one; empty when the saved plan is current.

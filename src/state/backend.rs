@@ -8,8 +8,8 @@ use std::time::Duration;
 
 /// Reads the lockfile document.
 pub trait StateReader {
-    /// The document, with the journal folded in; `None` when nothing was applied yet.
-    fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError>;
+    /// The document as last written, without the journal; `None` when none was written yet.
+    fn read_document(&self, migration: &str) -> Result<Option<Lockfile>, StateError>;
 }
 
 /// Writes the lockfile document.
@@ -33,8 +33,8 @@ pub trait StateLocker {
 pub trait JournalStore: Send + Sync {
     /// Appends records durably: when this returns, they survive a crash.
     fn append(&self, records: &[Record]) -> Result<(), StateError>;
-    /// Every intact record, in order; a torn last record is ignored.
-    fn records(&self) -> Result<Vec<Record>, StateError>;
+    /// The journal as stored: one encoded record a line, in order.
+    fn journal_text(&self) -> Result<String, StateError>;
     /// Empties the journal, once its records are folded into the document.
     fn clear(&self) -> Result<(), StateError>;
 }
@@ -43,6 +43,27 @@ pub trait JournalStore: Send + Sync {
 pub trait Backend: StateReader + StateWriter + StateLocker + JournalStore {
     /// Where the state lives, for messages: "cutover.lock", "s3://bucket/key".
     fn describe(&self) -> String;
+
+    /// Where the journal lives, for messages.
+    fn journal_name(&self) -> String {
+        format!("the journal of {}", self.describe())
+    }
+
+    /// Every record of the journal, in order; a torn last record is ignored,
+    /// any other damage is an error that names its line.
+    fn records(&self) -> Result<Vec<Record>, StateError> {
+        super::journal::decode_all(&self.journal_text()?).map_err(|d| StateError::JournalDamaged {
+            journal: self.journal_name(),
+            line: d.line,
+            reason: d.reason,
+        })
+    }
+
+    /// The document with the journal folded in; `None` when nothing was applied yet.
+    fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
+        let doc = self.read_document(migration)?;
+        apply_records(doc, &self.records()?, migration, &self.journal_name())
+    }
 
     /// Folds the journal into the document and empties the journal.
     fn fold(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
@@ -58,17 +79,24 @@ pub trait Backend: StateReader + StateWriter + StateLocker + JournalStore {
     }
 }
 
-/// Applies journal records to a document (creating it from the first record if needed).
+/// Applies journal records to a document (creating it from the first record
+/// if needed). Records of another lineage are refused: the journal belongs to
+/// another run or another copy of the state.
 pub fn apply_records(
     doc: Option<Lockfile>,
     records: &[Record],
     migration: &str,
-) -> Option<Lockfile> {
+    journal: &str,
+) -> Result<Option<Lockfile>, StateError> {
     let mut doc = doc;
     for r in records {
         let d = doc.get_or_insert_with(|| Lockfile::new(migration, &r.lineage));
         if d.lineage != r.lineage {
-            continue;
+            return Err(StateError::ForeignJournal {
+                journal: journal.to_string(),
+                found: r.lineage.clone(),
+                expected: d.lineage.clone(),
+            });
         }
         match &r.change {
             super::journal::Change::Node { address, state } => {
@@ -86,5 +114,5 @@ pub fn apply_records(
             d.serial += 1;
         }
     }
-    doc
+    Ok(doc)
 }

@@ -30,7 +30,7 @@ where
     second_lock_is_refused_naming_the_holder(&make);
     lock_is_released_when_dropped_and_waiting_works(&make);
     journal_is_folded_into_the_document(&make);
-    records_of_another_lineage_are_ignored(&make);
+    a_journal_of_another_lineage_is_refused_and_kept(&make);
     force_unlock_needs_the_right_id(&make);
 }
 
@@ -126,7 +126,7 @@ fn journal_is_folded_into_the_document<B: Backend, K>(make: &impl Fn() -> (B, K)
     );
 }
 
-fn records_of_another_lineage_are_ignored<B: Backend, K>(make: &impl Fn() -> (B, K)) {
+fn a_journal_of_another_lineage_is_refused_and_kept<B: Backend, K>(make: &impl Fn() -> (B, K)) {
     let (b, _k) = make();
     b.write(&doc(1)).unwrap();
     b.append(&[Record::node(
@@ -135,7 +135,12 @@ fn records_of_another_lineage_are_ignored<B: Backend, K>(make: &impl Fn() -> (B,
         NodeState::new(NodeStatus::Done, "x"),
     )])
     .unwrap();
-    assert!(!b.read(M).unwrap().unwrap().nodes.contains_key("step.z"));
+    assert!(matches!(b.read(M), Err(StateError::ForeignJournal { .. })));
+    assert!(b.fold(M).is_err(), "fold refuses it too");
+    assert!(
+        !b.journal_text().unwrap().is_empty(),
+        "and never deletes it"
+    );
 }
 
 fn force_unlock_needs_the_right_id<B: Backend, K>(make: &impl Fn() -> (B, K)) {

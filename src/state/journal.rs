@@ -56,13 +56,15 @@ impl Record {
         format!("{}\t{json}\n", checksum(&json))
     }
 
-    /// Parses one line; `None` when it is torn or corrupt.
-    pub fn decode(line: &str) -> Option<Record> {
-        let (sum, json) = line.split_once('\t')?;
+    /// Parses one line (without its newline), or says what is wrong with it.
+    pub fn decode(line: &str) -> Result<Record, String> {
+        let Some((sum, json)) = line.split_once('\t') else {
+            return Err("not a journal record (no checksum)".into());
+        };
         if checksum(json) != sum {
-            return None;
+            return Err("its checksum does not match its content".into());
         }
-        serde_json::from_str(json).ok()
+        serde_json::from_str(json).map_err(|e| format!("not a journal record ({e})"))
     }
 }
 
@@ -70,19 +72,45 @@ fn checksum(s: &str) -> String {
     hex::encode(&Sha256::digest(s.as_bytes())[..8])
 }
 
-/// Decodes a journal's text: every intact record up to the first damaged one.
-pub fn decode_all(text: &str) -> Vec<Record> {
+/// A damaged record before the end of the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Damage {
+    /// One-based line of the damaged record.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Every line of a journal: its record, or what is wrong with it. A last
+/// line that is damaged is marked torn: the crash happened while it was written.
+pub fn salvage(text: &str) -> Vec<(usize, Result<Record, String>)> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let n = lines.len();
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let r = Record::decode(line.trim_end_matches('\n'));
+            let torn = i + 1 == n && r.is_err();
+            (i + 1, if torn { Err(TORN.to_string()) } else { r })
+        })
+        .collect()
+}
+
+/// What [`salvage`] says of a damaged last line.
+pub const TORN: &str = "torn: the last record was being written when the process died";
+
+/// Decodes a journal's text: every record, a torn last one ignored. Any
+/// other damage is an error naming its line: nothing may be silently lost.
+pub fn decode_all(text: &str) -> Result<Vec<Record>, Damage> {
     let mut out = Vec::new();
-    for line in text.split_inclusive('\n') {
-        if !line.ends_with('\n') {
-            break; // torn: the crash happened while this line was written
-        }
-        match Record::decode(line.trim_end_matches('\n')) {
-            Some(r) => out.push(r),
-            None => break,
+    for (line, r) in salvage(text) {
+        match r {
+            Ok(r) => out.push(r),
+            Err(reason) if reason == TORN => {}
+            Err(reason) => return Err(Damage { line, reason }),
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -95,13 +123,23 @@ mod tests {
     }
 
     #[test]
-    fn torn_and_corrupt_tails_are_ignored() {
+    fn only_a_torn_last_record_is_ignored() {
         let mut text = rec("a").encode() + &rec("b").encode();
-        assert_eq!(decode_all(&text).len(), 2);
+        assert_eq!(decode_all(&text).unwrap().len(), 2);
         let torn = rec("c").encode();
         text.push_str(&torn[..torn.len() / 2]);
-        assert_eq!(decode_all(&text).len(), 2);
-        let flipped = text.replacen("\"b\"", "\"x\"", 1);
-        assert_eq!(decode_all(&flipped).len(), 1);
+        assert_eq!(decode_all(&text).unwrap().len(), 2);
+        let garbage_last = rec("a").encode() + "garbage\n";
+        assert_eq!(decode_all(&garbage_last).unwrap().len(), 1);
+        let flipped = (rec("a").encode() + &rec("b").encode()).replacen("\"a\"", "\"x\"", 1);
+        assert_eq!(
+            decode_all(&flipped),
+            Err(Damage {
+                line: 1,
+                reason: "its checksum does not match its content".into()
+            })
+        );
+        let garbage_first = "garbage\n".to_string() + &rec("a").encode();
+        assert_eq!(decode_all(&garbage_first).unwrap_err().line, 1);
     }
 }

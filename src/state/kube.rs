@@ -5,8 +5,8 @@
 //! while it runs. A holder that dies stops renewing: once the lease duration
 //! has passed, the next apply takes the lock without any force-unlock.
 
-use super::backend::{apply_records, Backend, JournalStore, StateLocker, StateReader, StateWriter};
-use super::journal::{decode_all, Record};
+use super::backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
+use super::journal::Record;
 use super::lock::{LockGuard, LockInfo};
 use super::lockfile::{Lockfile, StateError};
 use super::worker::Worker;
@@ -133,7 +133,7 @@ impl KubeBackend {
 }
 
 impl StateReader for KubeBackend {
-    fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
+    fn read_document(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
         let doc = match self.data()?.and_then(|(d, _)| d.get("lockfile").cloned()) {
             Some(t) => Some(Lockfile::parse(
                 &t,
@@ -142,7 +142,7 @@ impl StateReader for KubeBackend {
             )?),
             None => None,
         };
-        Ok(apply_records(doc, &self.records()?, migration))
+        Ok(doc)
     }
 }
 
@@ -167,7 +167,7 @@ impl JournalStore for KubeBackend {
         })
     }
 
-    fn records(&self) -> Result<Vec<Record>, StateError> {
+    fn journal_text(&self) -> Result<String, StateError> {
         let text: String = self
             .data()?
             .map(|(d, _)| {
@@ -177,7 +177,7 @@ impl JournalStore for KubeBackend {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(decode_all(&text))
+        Ok(text)
     }
 
     fn clear(&self) -> Result<(), StateError> {

@@ -3,8 +3,8 @@
 //! whose content names the holder. The kernel releases the flock when the
 //! process dies, however it dies.
 
-use super::backend::{apply_records, Backend, JournalStore, StateLocker, StateReader, StateWriter};
-use super::journal::{decode_all, Record};
+use super::backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
+use super::journal::Record;
 use super::lock::{LockGuard, LockInfo};
 use super::lockfile::{Lockfile, StateError, LOCKFILE_NAME};
 use std::fs::{File, OpenOptions};
@@ -47,10 +47,8 @@ impl LocalBackend {
 }
 
 impl StateReader for LocalBackend {
-    fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
-        let doc = Lockfile::read(&self.lockfile_path(), migration)?;
-        let records = self.records()?;
-        Ok(apply_records(doc, &records, migration))
+    fn read_document(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
+        Lockfile::read(&self.lockfile_path(), migration)
     }
 }
 
@@ -203,10 +201,10 @@ impl JournalStore for LocalBackend {
         f.sync_data().map_err(self.io(path))
     }
 
-    fn records(&self) -> Result<Vec<Record>, StateError> {
+    fn journal_text(&self) -> Result<String, StateError> {
         match std::fs::read_to_string(self.journal_path()) {
-            Ok(t) => Ok(decode_all(&t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
             Err(source) => Err(StateError::Io {
                 path: self.journal_path(),
                 source,
@@ -240,6 +238,10 @@ impl JournalStore for LocalBackend {
 impl Backend for LocalBackend {
     fn describe(&self) -> String {
         self.lockfile_path().display().to_string()
+    }
+
+    fn journal_name(&self) -> String {
+        self.journal_path().display().to_string()
     }
 }
 

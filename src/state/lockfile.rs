@@ -35,6 +35,18 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{journal} is damaged at line {line}: {reason}. Nothing was read or changed, and the files were left untouched: a record lost before the end could make a step run twice. `cutover state repair` shows which records it would keep and which it would drop")]
+    JournalDamaged {
+        journal: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("{journal} belongs to another lineage ({found}) than the state ({expected}): it is from another run of this migration or another copy of its state. It was left untouched; `cutover state repair` shows what it holds")]
+    ForeignJournal {
+        journal: String,
+        found: String,
+        expected: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -59,6 +71,7 @@ pub enum NodeStatus {
 
 /// What the lockfile records for one node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NodeState {
     pub status: NodeStatus,
     /// sha256 of the node's evaluated definition when it last ran.
@@ -102,6 +115,7 @@ pub struct NodeState {
 
 /// The whole lockfile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Lockfile {
     pub format_version: u32,
     pub migration: String,
@@ -190,6 +204,26 @@ impl Lockfile {
         Lockfile::parse(&text, path, migration).map(Some)
     }
 
+    /// What the types alone do not check: a lineage, and timestamps that are timestamps.
+    fn check(&self) -> Result<(), String> {
+        if self.lineage.is_empty() {
+            return Err("its lineage is empty".into());
+        }
+        for (address, n) in &self.nodes {
+            for (name, t) in [
+                ("started_at", &n.started_at),
+                ("finished_at", &n.finished_at),
+            ] {
+                if let Some(t) = t.as_deref() {
+                    chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
+                        format!("{address}: {name} \"{t}\" is not an RFC 3339 timestamp ({e})")
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Parses and checks a lockfile document.
     pub fn parse(text: &str, path: &Path, migration: &str) -> Result<Lockfile, StateError> {
         let raw: serde_json::Value =
@@ -197,10 +231,15 @@ impl Lockfile {
                 path: path.into(),
                 reason: e.to_string(),
             })?;
-        let version = raw
-            .get("format_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0) as u32;
+        let corrupt = |reason: String| StateError::Corrupt {
+            path: path.into(),
+            reason,
+        };
+        let version = match raw.get("format_version").map(|v| v.as_u64()) {
+            Some(Some(v)) if v >= 1 => v.min(u32::MAX as u64) as u32,
+            Some(_) => return Err(corrupt("format_version is not a version number".into())),
+            None => return Err(corrupt("format_version is missing".into())),
+        };
         if version > FORMAT_VERSION {
             return Err(StateError::TooNew {
                 path: path.into(),
@@ -211,6 +250,7 @@ impl Lockfile {
             path: path.into(),
             reason: e.to_string(),
         })?;
+        lock.check().map_err(corrupt)?;
         if lock.migration != migration {
             return Err(StateError::Foreign {
                 path: path.into(),

@@ -8,8 +8,8 @@
 //! Each session runs on its own thread with its own small runtime, so the
 //! synchronous backend traits can be called from anywhere, async code included.
 
-use super::backend::{apply_records, Backend, JournalStore, StateLocker, StateReader, StateWriter};
-use super::journal::{decode_all, Record};
+use super::backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
+use super::journal::Record;
 use super::lock::{LockGuard, LockInfo};
 use super::lockfile::{Lockfile, StateError};
 use std::future::Future;
@@ -134,7 +134,7 @@ impl PgBackend {
 }
 
 impl StateReader for PgBackend {
-    fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
+    fn read_document(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
         let key = self.key.clone();
         let text: Option<String> = self.session.call(move |c| async move {
             let row = c
@@ -150,7 +150,7 @@ impl StateReader for PgBackend {
             )?),
             None => None,
         };
-        Ok(apply_records(doc, &self.records()?, migration))
+        Ok(doc)
     }
 }
 
@@ -331,7 +331,7 @@ impl JournalStore for PgBackend {
         })
     }
 
-    fn records(&self) -> Result<Vec<Record>, StateError> {
+    fn journal_text(&self) -> Result<String, StateError> {
         let key = self.key.clone();
         let lines: Vec<String> = self.session.call(move |c| async move {
             Ok(c.query(
@@ -343,7 +343,7 @@ impl JournalStore for PgBackend {
             .map(|r| r.get(0))
             .collect())
         })?;
-        Ok(decode_all(&lines.concat()))
+        Ok(lines.concat())
     }
 
     fn clear(&self) -> Result<(), StateError> {

@@ -4,8 +4,8 @@
 //! and holding the holder's info. Unlike a session lock, an S3 lock outlives
 //! a process that dies: `cutover force-unlock ID` removes it.
 
-use super::backend::{apply_records, Backend, JournalStore, StateLocker, StateReader, StateWriter};
-use super::journal::{decode_all, Record};
+use super::backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
+use super::journal::Record;
 use super::lock::{LockGuard, LockInfo};
 use super::lockfile::{Lockfile, StateError};
 use super::worker::Worker;
@@ -133,7 +133,7 @@ impl S3Backend {
 }
 
 impl StateReader for S3Backend {
-    fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
+    fn read_document(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
         let doc = match self.get(self.key.clone())? {
             Some(t) => Some(Lockfile::parse(
                 &t,
@@ -142,7 +142,7 @@ impl StateReader for S3Backend {
             )?),
             None => None,
         };
-        Ok(apply_records(doc, &self.records()?, migration))
+        Ok(doc)
     }
 }
 
@@ -283,14 +283,14 @@ impl JournalStore for S3Backend {
         })?
     }
 
-    fn records(&self) -> Result<Vec<Record>, StateError> {
+    fn journal_text(&self) -> Result<String, StateError> {
         let mut text = String::new();
         for k in self.journal_keys()? {
             if let Some(t) = self.get(k)? {
                 text.push_str(&t);
             }
         }
-        Ok(decode_all(&text))
+        Ok(text)
     }
 
     fn clear(&self) -> Result<(), StateError> {

@@ -124,9 +124,35 @@ fn saved_plan_holds_the_fingerprint() {
     assert!(err.contains("Saved the plan to release.plan"), "{err}");
     assert!(out.contains("Plan:"));
     let saved: Value = serde_json::from_str(&p.read("release.plan")).unwrap();
-    assert_matches_schema(&saved);
-    assert_eq!(saved["fingerprint"].as_str().unwrap().len(), 64);
+    assert_eq!(saved["format_version"], 1);
+    assert_matches_schema(&saved["plan"]);
+    assert_eq!(saved["plan"]["fingerprint"].as_str().unwrap().len(), 64);
     assert!(!p.read("release.plan").contains("s3cret"));
+
+    // An edited plan is refused, and so is one from a newer cutover.
+    let text = p.read("release.plan");
+    std::fs::write(
+        p.dir.join("edited.plan"),
+        text.replacen("\"wave\": 1", "\"wave\": 2", 1),
+    )
+    .unwrap();
+    let (code, _, err) = p.run(&["apply", "edited.plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("edited.plan is not a cutover plan file: its content does not match its checksum: it was edited or damaged after it was saved; plan again"),
+        "{err}"
+    );
+    std::fs::write(
+        p.dir.join("newer.plan"),
+        text.replacen("\"format_version\": 1", "\"format_version\": 99", 1),
+    )
+    .unwrap();
+    let (code, _, err) = p.run(&["apply", "newer.plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("it was saved by a newer cutover (plan format 99; this one reads 1)"),
+        "{err}"
+    );
 }
 
 #[test]

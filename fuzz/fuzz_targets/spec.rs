@@ -1,0 +1,14 @@
+//! The spec front end on arbitrary bytes: loading, checking, building the
+//! graph, evaluating every node and formatting must end in values or
+//! located diagnostics, never in a panic or a hang.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+fuzz_target!(|data: &[u8]| {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("main.hcl"), data).expect("the spec file");
+    let _ = cutover::validate(dir.path());
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = cutover::spec::format::format(text);
+    }
+});
