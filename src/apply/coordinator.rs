@@ -28,6 +28,9 @@ pub struct ApplyOptions {
     pub strict_waves: bool,
     /// Stop after this wave.
     pub max_waves: Option<u32>,
+    /// After an interrupt, how long running steps and resource changes may
+    /// finish before they are cancelled.
+    pub stop_timeout: Duration,
 }
 
 /// How an apply ended.
@@ -35,8 +38,10 @@ pub struct ApplyOptions {
 pub enum Outcome {
     /// Every planned node is done.
     Complete,
-    /// Stopped early on purpose (max waves, Ctrl-C, a declined confirmation); resume with apply.
+    /// Stopped early on purpose (max waves, a declined confirmation); resume with apply.
     Partial { reason: String },
+    /// Stopped by SIGINT or SIGTERM; resume with apply.
+    Interrupted { reason: String },
     /// A node failed; with `on_failure = "rollback"`, what the rollback did.
     Failed {
         failed: Vec<String>,
@@ -133,6 +138,8 @@ struct Walk<'a, 'c> {
     failed: Vec<NodeId>,
     stop: Option<String>,
     interrupted: bool,
+    /// After an interrupt: when the running steps are cancelled.
+    grace_until: Option<tokio::time::Instant>,
     records: Vec<Record>,
     /// When this apply started: approvals given before do not count.
     started: chrono::DateTime<chrono::Utc>,
@@ -228,6 +235,7 @@ pub async fn apply(
         failed: Vec::new(),
         stop: None,
         interrupted: false,
+        grace_until: None,
         records: Vec::new(),
         started: chrono::Utc::now(),
     };
@@ -471,10 +479,15 @@ impl Walk<'_, '_> {
                 // Nothing could start: all done, stopping, or the rest lies beyond the wave limit.
                 break;
             }
+            let grace = self.grace_until;
             let first = tokio::select! {
                 m = rx.recv() => m,
-                _ = recv_signal(&mut sigint) => { self.interrupt(reporter)?; continue; }
-                _ = recv_signal(&mut sigterm) => { self.interrupt(reporter)?; continue; }
+                _ = recv_signal(&mut sigint) => { self.interrupt(opts, reporter)?; continue; }
+                _ = recv_signal(&mut sigterm) => { self.interrupt(opts, reporter)?; continue; }
+                _ = sleep_until(grace) => {
+                    self.cancel_running("cancelled: the stop timeout after the interrupt passed", reporter)?;
+                    continue;
+                }
             };
             let Some(first) = first else { break };
             let mut batch = vec![first];
@@ -486,31 +499,96 @@ impl Walk<'_, '_> {
         Ok(())
     }
 
-    fn interrupt(&mut self, reporter: &mut dyn Reporter) -> Result<(), ApplyError> {
-        let running: Vec<String> = self
+    /// SIGINT or SIGTERM. The first starts nothing new, abandons what only
+    /// waits (gates, approvals, `wait` steps: checked again on resume) and
+    /// gives the rest `--stop-timeout` to finish; the second cancels them.
+    fn interrupt(
+        &mut self,
+        opts: &ApplyOptions,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(), ApplyError> {
+        if self.interrupted {
+            return self.cancel_running("cancelled by a second interrupt", reporter);
+        }
+        self.interrupted = true;
+        self.stop = Some("interrupted".into());
+        let waiting: Vec<NodeId> = self
+            .running
+            .keys()
+            .copied()
+            .filter(|id| self.only_waits(*id))
+            .collect();
+        for id in waiting {
+            if let Some((h, _)) = self.running.remove(&id) {
+                h.abort();
+            }
+            let address = self.cx.spec.nodes[id].address.clone();
+            let digest = self
+                .doc
+                .nodes
+                .get(&address)
+                .map(|s| s.digest.clone())
+                .unwrap_or_default();
+            let mut s = self.base_state(id, NodeStatus::Pending, &digest);
+            s.started_at = None;
+            self.record(&address, s);
+            reporter.report(&Event::NodeAbandoned { address });
+        }
+        self.flush()?;
+        let mut running: Vec<String> = self
             .running
             .keys()
             .map(|id| self.cx.spec.nodes[*id].address.clone())
             .collect();
-        if !self.interrupted {
-            self.interrupted = true;
-            self.stop = Some("interrupted".into());
-            reporter.report(&Event::Interrupted {
-                running,
-                second: false,
-            });
-            return Ok(());
-        }
+        running.sort();
+        self.grace_until = Some(tokio::time::Instant::now() + opts.stop_timeout);
         reporter.report(&Event::Interrupted {
             running,
-            second: true,
+            second: false,
+            grace_ms: ms(opts.stop_timeout),
         });
-        let ids: Vec<NodeId> = self.running.keys().copied().collect();
+        Ok(())
+    }
+
+    /// Whether a running node only waits, with no side effect to cut short.
+    fn only_waits(&self, id: NodeId) -> bool {
+        let decl = &self.cx.spec.nodes[id].decl;
+        decl.kind == NodeKind::Gate || (decl.kind == NodeKind::Step && decl.type_name == "wait")
+    }
+
+    /// Cancels every running node: each is recorded `interrupted`, and resume
+    /// treats it as a step found `started` after a crash.
+    fn cancel_running(&mut self, why: &str, reporter: &mut dyn Reporter) -> Result<(), ApplyError> {
+        self.grace_until = None;
+        let mut ids: Vec<NodeId> = self.running.keys().copied().collect();
+        ids.sort();
+        reporter.report(&Event::Interrupted {
+            running: ids
+                .iter()
+                .map(|id| self.cx.spec.nodes[*id].address.clone())
+                .collect(),
+            second: true,
+            grace_ms: 0,
+        });
         for id in ids {
             if let Some((h, _)) = self.running.remove(&id) {
                 h.abort();
             }
-            self.fail_node(id, "cancelled by a second Ctrl-C".into(), reporter);
+            let address = self.cx.spec.nodes[id].address.clone();
+            let digest = self
+                .doc
+                .nodes
+                .get(&address)
+                .map(|s| s.digest.clone())
+                .unwrap_or_default();
+            let mut s = self.base_state(id, NodeStatus::Interrupted, &digest);
+            s.finished_at = Some(now());
+            s.error = Some(why.to_string());
+            self.record(&address, s);
+            reporter.report(&Event::NodeInterrupted {
+                address,
+                reason: why.to_string(),
+            });
         }
         self.flush()?;
         Ok(())
@@ -720,6 +798,7 @@ impl Walk<'_, '_> {
         });
         let job = Job {
             id,
+            session: format!("cutover:{}:{}", cx.spec.settings.name, node.address),
             kind: node.decl.kind,
             type_name: node.decl.type_name.clone(),
             provider,
@@ -876,6 +955,8 @@ impl Walk<'_, '_> {
         reporter: &mut dyn Reporter,
     ) -> Result<Outcome, ApplyError> {
         self.flush()?;
+        // What cancelled nodes left: processes to end, queries to cancel on the server.
+        crate::providers::cancel::settle(crate::providers::cancel::TERM_GRACE * 2).await;
         if !self.failed.is_empty() {
             let failed: Vec<String> = self
                 .failed
@@ -910,7 +991,7 @@ impl Walk<'_, '_> {
             reporter.report(&Event::Stopped {
                 reason: reason.clone(),
             });
-            return Ok(Outcome::Partial { reason });
+            return Ok(Outcome::Interrupted { reason });
         }
         if let Some(reason) = self.stop.clone() {
             reporter.report(&Event::Stopped {
@@ -968,6 +1049,13 @@ enum Prepared {
     Job(Box<Job>),
     /// Settled without a worker: already done, failed to evaluate, or declined.
     Finished,
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending::<()>().await,
+    }
 }
 
 async fn recv_signal(s: &mut Option<tokio::signal::unix::Signal>) {

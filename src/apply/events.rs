@@ -48,10 +48,23 @@ pub enum Event {
     WaveDone {
         wave: u32,
     },
-    /// The operator pressed Ctrl-C.
+    /// SIGINT or SIGTERM: the first lets `running` finish within `grace_ms`,
+    /// the second (or the end of the grace) cancels them.
     Interrupted {
         running: Vec<String>,
         second: bool,
+        grace_ms: u64,
+    },
+    /// A gate, approval or wait abandoned by an interrupt: it had no side
+    /// effects and is checked again on resume.
+    NodeAbandoned {
+        address: String,
+    },
+    /// A node cancelled part-way by an interrupt: resume treats it as a step
+    /// found `started` after a crash.
+    NodeInterrupted {
+        address: String,
+        reason: String,
     },
     /// Apply stopped early (max waves, interrupt, failure with on_failure = "stop").
     Stopped {

@@ -34,6 +34,8 @@ pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Everything a worker needs; evaluated by the coordinator.
 pub struct Job {
     pub id: NodeId,
+    /// The name of the sessions the node opens (`cutover:<migration>:<address>`).
+    pub session: String,
     pub kind: NodeKind,
     pub type_name: String,
     pub provider: Arc<dyn Provider>,
@@ -93,11 +95,15 @@ pub struct Finished {
 
 pub async fn run(job: Job, tx: mpsc::UnboundedSender<Msg>) {
     let id = job.id;
-    let result = match job.kind {
-        NodeKind::Gate => poll_gate(&job, &tx).await,
-        NodeKind::Resource => change_resource(&job, &tx).await,
-        NodeKind::Step | NodeKind::Data => with_retries(&job, &tx, || once(&job)).await,
+    let session = job.session.clone();
+    let work = async {
+        match job.kind {
+            NodeKind::Gate => poll_gate(&job, &tx).await,
+            NodeKind::Resource => change_resource(&job, &tx).await,
+            NodeKind::Step | NodeKind::Data => with_retries(&job, &tx, || once(&job)).await,
+        }
     };
+    let result = crate::providers::SESSION_NAME.scope(session, work).await;
     let _ = tx.send(Msg::Finished { id, result });
 }
 

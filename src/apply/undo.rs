@@ -253,7 +253,10 @@ fn undo_of(
 ) -> Option<Undo> {
     let node = &cx.spec.nodes[id];
     Some(match (node.decl.kind, st.status) {
-        (NodeKind::Resource, NodeStatus::Done | NodeStatus::Failed | NodeStatus::Started) => {
+        (
+            NodeKind::Resource,
+            NodeStatus::Done | NodeStatus::Failed | NodeStatus::Started | NodeStatus::Interrupted,
+        ) => {
             if st.prior.is_none() && st.status != NodeStatus::Done {
                 return None; // never got as far as changing anything
             }

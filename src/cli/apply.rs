@@ -1,7 +1,7 @@
 //! `cutover apply` and `cutover rollback`.
 
 use super::args::{ApplyArgs, RollbackArgs};
-use super::{compile, report, runtime, EXIT_ERROR, EXIT_OK};
+use super::{compile, report, runtime, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::apply::notify::Webhook;
 use crate::apply::{self, ApplyOptions, AutoApprove, Confirm, Context, Event, Outcome, Reporter};
 use crate::plan::{self, saved, PlanError, PlanOptions};
@@ -243,6 +243,8 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         parallelism: opts.parallelism,
         strict_waves: args.strict_waves,
         max_waves: args.max_waves,
+        stop_timeout: crate::eval::duration::parse(&args.stop_timeout)
+            .map_err(|e| anyhow::anyhow!("--stop-timeout: {e}"))?,
     };
     let outcome = rt.block_on(apply::apply(
         &cx,
@@ -261,6 +263,11 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         Outcome::Partial { reason } if reason.starts_with("stopped after wave") => {
             (true, "Apply stopped as asked.".to_string(), EXIT_OK)
         }
+        Outcome::Interrupted { .. } => (
+            false,
+            "Apply interrupted: what finished is recorded; apply again to resume.".to_string(),
+            EXIT_INTERRUPTED,
+        ),
         Outcome::Partial { .. } => (
             false,
             "Apply stopped before the end.".to_string(),

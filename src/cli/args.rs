@@ -11,9 +11,11 @@ Flags shared with Terraform also take its single-dash spelling (-var, -out, -tar
 Exit codes:
   0  success; for `plan -detailed-exitcode`: no changes; for `apply --max-waves N`: stopped as asked
   1  error: a bad spec, an unreachable system or a refused or stale plan (nothing was changed),
-     a failed apply (rolled back or not), an interrupted apply, a held lock
+     a failed apply (rolled back or not), a rollback that stopped short of a point of no return,
+     a held lock
   2  `plan -detailed-exitcode`: the plan has changes
-  3  `fmt -check`: some files are not formatted";
+  3  `fmt -check`: some files are not formatted
+  130  apply was interrupted (SIGINT or SIGTERM); apply again to resume";
 
 #[derive(Parser, Debug)]
 #[command(name = "cutover", version, about = "Production migration runbooks as code: plan, apply in gated waves, resume, roll back", after_help = AFTER_HELP)]
@@ -80,6 +82,10 @@ pub struct ApplyArgs {
     /// Stop after wave N; apply again to continue.
     #[arg(long = "max-waves", value_name = "N")]
     pub max_waves: Option<u32>,
+    /// After SIGINT or SIGTERM, how long running steps and resource changes
+    /// may finish before they are cancelled (gates and waits stop at once).
+    #[arg(long = "stop-timeout", value_name = "DURATION", default_value = "20s")]
+    pub stop_timeout: String,
     /// Apply only ADDR and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR")]
     pub targets: Vec<String>,

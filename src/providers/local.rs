@@ -327,7 +327,8 @@ impl CommandOutput {
     }
 }
 
-/// Kills a child's whole process group when dropped before the child was reaped.
+/// Ends a child's whole process group when dropped before the child was
+/// reaped (timeout, cancellation): SIGTERM, then SIGKILL if it lingers.
 struct GroupGuard {
     pgid: Option<i32>,
 }
@@ -335,10 +336,7 @@ struct GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid {
-            // SAFETY: kill(2) with a negative pid signals the process group we created.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+            super::cancel::terminate_group(pgid);
         }
     }
 }
@@ -377,8 +375,7 @@ pub async fn run_command(attrs: &Attrs) -> Result<CommandOutput, ProviderError> 
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .process_group(0);
     let child = cmd
         .spawn()
         .map_err(|e| ProviderError::failed(format!("cannot start command: {e}")))?;

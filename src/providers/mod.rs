@@ -6,6 +6,7 @@
 //! as JSON values; they never see the graph or the lockfile.
 
 pub mod approval;
+pub mod cancel;
 pub mod schema;
 
 #[cfg(feature = "aws")]
@@ -33,6 +34,17 @@ pub type Attrs = BTreeMap<String, serde_json::Value>;
 /// The attribute apply adds to a step's attributes: an id for this run of the
 /// step, which a provider may record atomically with the step's effect.
 pub const RUN_ID: &str = "_cutover_run_id";
+
+tokio::task_local! {
+    /// The name the sessions a node opens carry (`cutover:<migration>:<address>`),
+    /// set by apply around each node's work.
+    pub static SESSION_NAME: String;
+}
+
+/// The current node's session name, if apply set one.
+pub fn session_name() -> Option<String> {
+    SESSION_NAME.try_with(|s| s.clone()).ok()
+}
 
 /// The run id of a step started at `started_at`.
 pub fn run_id(lineage: &str, address: &str, started_at: &str) -> String {

@@ -38,12 +38,18 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
         Event::NodeFailed { address, error, retry_in_ms: None } => format!("  {} {address}: {error}", st.paint("31", "FAILED  ")),
         Event::NodeSkipped { address, because } => format!("  {} {address}: {because}", st.paint("33", "skipped ")),
         Event::WaveDone { wave } => format!("  wave {wave} done"),
-        Event::Interrupted { running, second: false } => format!(
-            "Interrupted: starting nothing new; waiting for {} to finish. Press Ctrl-C again to cancel {}.",
-            if running.is_empty() { "nothing".to_string() } else { running.join(", ") },
-            if running.len() == 1 { "it" } else { "them" }
-        ),
-        Event::Interrupted { running, second: true } => format!("Cancelling {}.", if running.is_empty() { "nothing".to_string() } else { running.join(", ") }),
+        Event::Interrupted { running, second: false, grace_ms } => match running.len() {
+            0 => "Interrupted: starting nothing new.".to_string(),
+            n => format!(
+                "Interrupted: starting nothing new; waiting up to {} for {} to finish. Interrupt again to cancel {}.",
+                dur(*grace_ms),
+                running.join(", "),
+                if n == 1 { "it" } else { "them" }
+            ),
+        },
+        Event::Interrupted { running, second: true, .. } => format!("Cancelling {}.", if running.is_empty() { "nothing".to_string() } else { running.join(", ") }),
+        Event::NodeAbandoned { address } => format!("  {} {address}: abandoned by the interrupt; checked again on resume", st.paint("33", "stopped ")),
+        Event::NodeInterrupted { address, reason } => format!("  {} {address}: {reason}; apply resumes it as a step found running after a crash", st.paint("33", "stopped ")),
         Event::Stopped { reason } => format!("Stopped: {reason}"),
         Event::Notice { text } => format!("  {} {text}", st.paint("33", "notice  ")),
         Event::RollbackStarted { nodes } => st.bold(&format!("Rolling back: {nodes} nodes to visit, newest first")),
@@ -192,7 +198,9 @@ impl Reporter for Live {
             | Event::NodeUnchanged { address, .. }
             | Event::NodeSkipped { address, .. }
             | Event::NodeRolledBack { address, .. }
-            | Event::RollbackKept { address, .. } => self.end(address),
+            | Event::RollbackKept { address, .. }
+            | Event::NodeAbandoned { address }
+            | Event::NodeInterrupted { address, .. } => self.end(address),
             _ => {}
         }
         if let Some(l) = line(e, self.style) {

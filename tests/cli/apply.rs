@@ -448,8 +448,12 @@ fn ctrl_c_waits_for_running_nodes_then_stops() {
     sigint(child.id());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("Interrupted: starting nothing new; waiting for step.a to finish. Press Ctrl-C again to cancel it."), "{stdout}");
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("Interrupted: starting nothing new; waiting up to 20s for step.a to finish. Interrupt again to cancel it."), "{stdout}");
+    assert!(
+        stdout.contains("Apply interrupted: what finished is recorded; apply again to resume."),
+        "{stdout}"
+    );
     assert_eq!(p.read("ran.log"), "a\n", "a finished, b never started");
     assert_eq!(status(&p, "step.a"), "done");
     assert_eq!(p.run(&["apply", "-auto-approve"]).0, 0);
@@ -472,7 +476,9 @@ fn second_ctrl_c_cancels_running_nodes_and_kills_their_processes() {
     assert!(started.elapsed() < Duration::from_secs(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Cancelling step.long."), "{stdout}");
-    assert_eq!(status(&p, "step.long"), "failed");
+    assert!(stdout.contains("  stopped  step.long: cancelled by a second interrupt; apply resumes it as a step found running after a crash"), "{stdout}");
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert_eq!(status(&p, "step.long"), "interrupted");
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         !p.dir.join("finished").exists(),

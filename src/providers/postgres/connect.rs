@@ -61,8 +61,58 @@ pub fn describe(cfg: &Config) -> String {
 
 /// A connected client; its connection task runs on the current runtime.
 pub async fn connect(url: &str) -> Result<Client, ProviderError> {
+    connect_cancellable(url).await.map(|(client, _)| client)
+}
+
+/// Cancels the query a session is running, on the server (PostgreSQL's cancel request).
+pub struct Canceller {
+    token: tokio_postgres::CancelToken,
+    tls: Option<rustls::ClientConfig>,
+}
+
+impl Canceller {
+    /// A guard that cancels the session's query if it is dropped before [`CancelGuard::disarm`].
+    pub fn arm(self) -> CancelGuard {
+        CancelGuard(Some(self))
+    }
+}
+
+/// Cancels on the server the query of a call that was dropped part-way.
+pub struct CancelGuard(Option<Canceller>);
+
+impl CancelGuard {
+    /// The query finished: nothing to cancel.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        let Some(c) = self.0.take() else { return };
+        crate::providers::cancel::after_cancel(async move {
+            let _ = match c.tls {
+                None => c.token.cancel_query(NoTls).await,
+                Some(cfg) => {
+                    c.token
+                        .cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
+                        .await
+                }
+            };
+        });
+    }
+}
+
+/// A connected client and the means to cancel its query on the server. The
+/// session's `application_name` names the node it works for
+/// (`cutover:<migration>:<address>`), so that an operator can find it in
+/// `pg_stat_activity`.
+pub async fn connect_cancellable(url: &str) -> Result<(Client, Canceller), ProviderError> {
     let (url, tls) = split_tls(url);
-    let cfg = config(&url)?;
+    let mut cfg = config(&url)?;
+    if let Some(name) = crate::providers::session_name() {
+        cfg.application_name(&name);
+    }
     let failed = |e: tokio_postgres::Error| {
         ProviderError::failed(format!(
             "cannot connect to PostgreSQL at {}: {}",
@@ -85,9 +135,11 @@ pub async fn connect(url: &str) -> Result<Client, ProviderError> {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        return Ok(client);
+        let token = client.cancel_token();
+        return Ok((client, Canceller { token, tls: None }));
     }
-    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&tls)?);
+    let tls_cfg = tls_config(&tls)?;
+    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls_cfg.clone());
     let (client, conn) = tokio::time::timeout(timeout, cfg.connect(connector))
         .await
         .map_err(|_| timed_out())?
@@ -95,7 +147,14 @@ pub async fn connect(url: &str) -> Result<Client, ProviderError> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(client)
+    let token = client.cancel_token();
+    Ok((
+        client,
+        Canceller {
+            token,
+            tls: Some(tls_cfg),
+        },
+    ))
 }
 
 /// TLS settings that tokio-postgres does not parse itself.

@@ -54,7 +54,20 @@ fn quote(s: &str) -> String {
 /// Runs a `sql` step: in one transaction unless `transaction = false`.
 pub async fn run_sql(attrs: &Attrs) -> Result<Attrs, ProviderError> {
     let (sql, origin) = sql_text(attrs)?;
-    let client = connect(database(attrs)).await?;
+    let (client, canceller) = super::connect::connect_cancellable(database(attrs)).await?;
+    // Dropped part-way (an interrupt, a timeout): the server cancels the query too.
+    let guard = canceller.arm();
+    let result = run_in_session(&client, attrs, &sql, &origin).await;
+    guard.disarm();
+    result
+}
+
+async fn run_in_session(
+    client: &tokio_postgres::Client,
+    attrs: &Attrs,
+    sql: &str,
+    origin: &str,
+) -> Result<Attrs, ProviderError> {
     let in_tx = attrs
         .get("transaction")
         .and_then(Value::as_bool)
@@ -85,7 +98,7 @@ pub async fn run_sql(attrs: &Attrs) -> Result<Attrs, ProviderError> {
             .map_err(|e| ProviderError::failed(pg_error(&e, None)))?;
     }
     let started = std::time::Instant::now();
-    match client.simple_query(&sql).await {
+    match client.simple_query(sql).await {
         Ok(msgs) => {
             if in_tx {
                 // The run id commits with the step's effect, or not at all: after a
@@ -131,7 +144,7 @@ pub async fn run_sql(attrs: &Attrs) -> Result<Attrs, ProviderError> {
             };
             Err(ProviderError::failed(format!(
                 "{}{rolled}",
-                pg_error(&e, Some((&sql, &origin)))
+                pg_error(&e, Some((sql, origin)))
             )))
         }
     }
