@@ -283,23 +283,26 @@ impl Walk<'_, '_> {
     }
 
     /// Attributes or outputs as the lockfile keeps them: secrets (sensitive
-    /// attributes and outputs of the node's type) as salted digests.
+    /// attributes and outputs of the node's type, and attributes whose
+    /// evaluated value is sensitive) as salted digests.
     fn redact(&self, id: NodeId, attrs: &Attrs) -> serde_json::Value {
         let node = &self.cx.spec.nodes[id];
         let schema = self
             .cx
             .registry
             .schema(node.decl.kind, &node.decl.type_name);
+        let evaluated = self.evals[id].as_ref();
         let secret = |k: &str| {
-            schema.is_some_and(|s| {
-                s.sensitive_outputs.contains(&k)
-                    || s.attr(k).is_some_and(|a| {
-                        a.sensitive
-                            || a.sensitive_when.is_some_and(|(w, v)| {
-                                attrs.get(w).and_then(|x| x.as_str()) == Some(v)
-                            })
-                    })
-            })
+            evaluated.is_some_and(|ne| ne.attrs.get(k).is_some_and(|e| e.sensitive))
+                || schema.is_some_and(|s| {
+                    s.sensitive_outputs.contains(&k)
+                        || s.attr(k).is_some_and(|a| {
+                            a.sensitive
+                                || a.sensitive_when.is_some_and(|(w, v)| {
+                                    attrs.get(w).and_then(|x| x.as_str()) == Some(v)
+                                })
+                        })
+                })
         };
         serde_json::Value::Object(
             attrs
@@ -308,6 +311,7 @@ impl Walk<'_, '_> {
                     (
                         k.clone(),
                         if secret(k) {
+                            crate::eval::redact::remember_json(v);
                             crate::plan::evaluate::sensitive_digest(v, &self.lineage)
                         } else {
                             v.clone()

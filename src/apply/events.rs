@@ -1,10 +1,10 @@
 //! What apply tells the operator: one event per transition, rendered by a
 //! [`Reporter`](super::Reporter) as a live view, plain lines or JSON.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One thing that happened during apply or rollback.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
     ApplyStarted {

@@ -38,6 +38,22 @@ pub trait Reporter: Send {
     fn report(&mut self, event: &Event);
 }
 
+/// Passes every event through [`crate::eval::redact`] before the views and
+/// webhooks behind it see it: no secret a step printed or a URL quoted
+/// reaches a terminal, a `--json` stream or a webhook.
+pub struct Redacting(pub Box<dyn Reporter>);
+
+impl Reporter for Redacting {
+    fn report(&mut self, event: &Event) {
+        let mut v = serde_json::to_value(event).unwrap_or_default();
+        crate::eval::redact::mask_json(&mut v);
+        match serde_json::from_value::<Event>(v) {
+            Ok(masked) => self.0.report(&masked),
+            Err(_) => self.0.report(event),
+        }
+    }
+}
+
 /// Asks the operator a yes/no question (crossing a point of no return).
 pub trait Confirm: Send {
     fn confirm(&mut self, question: &str) -> bool;

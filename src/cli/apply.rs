@@ -81,16 +81,17 @@ pub(super) fn ask(question: &str) -> bool {
 /// The operator's view of apply, posting to the migration's webhooks too.
 pub fn reporter(json: bool, color: bool, spec: &Spec, hooks: Vec<Webhook>) -> Box<dyn Reporter> {
     let view = view(json, color);
-    if hooks.is_empty() {
-        return view;
-    }
-    let approvals = approval_gates(spec);
-    Box::new(apply::notify::Notifier::new(
-        view,
-        &spec.settings.name,
-        hooks,
-        approvals,
-    ))
+    let sinks: Box<dyn Reporter> = if hooks.is_empty() {
+        view
+    } else {
+        Box::new(apply::notify::Notifier::new(
+            view,
+            &spec.settings.name,
+            hooks,
+            approval_gates(spec),
+        ))
+    };
+    Box::new(apply::Redacting(sinks))
 }
 
 /// The addresses of the spec's approval gates.

@@ -54,7 +54,7 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) if e.is::<Reported>() => EXIT_ERROR,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", crate::eval::redact::mask(&format!("{e:#}")));
             EXIT_ERROR
         }
     }
@@ -92,7 +92,7 @@ fn run(cli: Cli) -> Result<i32> {
 }
 
 fn report(d: &Diagnostics) -> anyhow::Error {
-    eprint!("{}", d.render(Path::new(".")));
+    eprint!("{}", crate::eval::redact::mask(&d.render(Path::new("."))));
     let n = d.len();
     eprintln!(
         "\n{n} {} found; nothing was changed.",
@@ -191,6 +191,7 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
 }
 
 fn print_out(text: &str) -> Result<()> {
+    let text = crate::eval::redact::mask(text);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

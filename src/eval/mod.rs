@@ -8,6 +8,7 @@
 
 pub mod duration;
 pub mod functions;
+pub mod redact;
 pub mod window;
 
 use crate::spec::ast::{Expr, RefPart};
@@ -82,6 +83,9 @@ pub struct Evaluator<'s> {
 
 impl<'s> Evaluator<'s> {
     pub fn new(spec: &'s Spec) -> Evaluator<'s> {
+        for v in spec.variables.values().filter(|v| v.sensitive) {
+            redact::remember_value(&v.value);
+        }
         Evaluator {
             spec,
             base: functions::context(),
@@ -170,10 +174,15 @@ impl<'s> Evaluator<'s> {
             ctx.declare_var(k, v);
         }
         match e.expr.evaluate(&ctx) {
-            Ok(v) => Ok(Evaluated {
-                val: Some(v),
-                sensitive,
-            }),
+            Ok(v) => {
+                if sensitive {
+                    redact::remember_value(&v);
+                }
+                Ok(Evaluated {
+                    val: Some(v),
+                    sensitive,
+                })
+            }
             Err(err) => Err(Diagnostic::error(
                 "Invalid expression",
                 format!(

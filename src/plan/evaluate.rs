@@ -221,6 +221,9 @@ pub(crate) fn evaluate_node(
             if s.sensitive || when {
                 if let Some(e) = ne.attrs.get_mut(s.name) {
                     e.sensitive = true;
+                    if let Some(v) = &e.val {
+                        crate::eval::redact::remember_value(v);
+                    }
                 }
             }
         }

@@ -141,7 +141,13 @@ pub async fn plan(
                 digest_json(&serde_json::to_value(&out).unwrap_or_default()),
             );
             if let Some(ne) = evals[id].as_mut() {
-                ne.outputs = Some(out.unwrap_or_default());
+                let out = out.unwrap_or_default();
+                for k in &ne.sensitive_outputs {
+                    if let Some(v) = out.get(*k) {
+                        crate::eval::redact::remember_json(v);
+                    }
+                }
+                ne.outputs = Some(out);
             }
         }
     }

@@ -35,19 +35,19 @@ pub fn save(plan: &Plan, path: &Path) -> Result<(), SavedPlanError> {
         path: path.display().to_string(),
         reason: e.to_string(),
     };
-    let value = serde_json::to_value(plan).map_err(invalid)?;
+    let mut value = serde_json::to_value(plan).map_err(invalid)?;
+    crate::eval::redact::mask_json(&mut value);
     let envelope = Envelope {
         format_version: super::PLAN_FORMAT_VERSION,
         sha256: checksum(&value),
         plan: value,
     };
     let text = serde_json::to_string_pretty(&envelope).map_err(invalid)?;
-    crate::providers::local::write_atomic(path, format!("{text}\n").as_bytes(), None).map_err(
-        |source| SavedPlanError::Io {
+    crate::providers::local::write_atomic(path, format!("{text}\n").as_bytes(), Some(0o600))
+        .map_err(|source| SavedPlanError::Io {
             path: path.display().to_string(),
             source,
-        },
-    )
+        })
 }
 
 /// Reads a plan saved by [`save`]: one from a newer cutover, or whose

@@ -52,7 +52,10 @@ impl Record {
 
     /// The record as one journal line, newline included.
     pub fn encode(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        // Free text (errors, a command's stdout) may quote a secret: masked on the way out.
+        crate::eval::redact::mask_json(&mut value);
+        let json = serde_json::to_string(&value).unwrap_or_default();
         format!("{}\t{json}\n", checksum(&json))
     }
 

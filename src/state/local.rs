@@ -55,7 +55,7 @@ impl StateReader for LocalBackend {
 impl StateWriter for LocalBackend {
     fn write(&self, doc: &Lockfile) -> Result<(), StateError> {
         let path = self.lockfile_path();
-        crate::providers::local::write_atomic(&path, doc.to_json().as_bytes(), None)
+        crate::providers::local::write_atomic(&path, doc.to_json().as_bytes(), Some(0o600))
             .map_err(self.io(path))
     }
 }
@@ -181,9 +181,11 @@ impl JournalStore for LocalBackend {
             .lock()
             .map_err(|_| StateError::Other("journal lock poisoned".into()))?;
         if guard.is_none() {
+            use std::os::unix::fs::OpenOptionsExt;
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(&path)
                 .map_err(self.io(path.clone()))?;
             // The journal's directory entry must be durable too.

@@ -184,7 +184,9 @@ impl Lockfile {
 
     /// The document as pretty JSON with sorted keys, newline-terminated.
     pub fn to_json(&self) -> String {
-        let v = sorted(serde_json::to_value(self).unwrap_or_default());
+        let mut v = sorted(serde_json::to_value(self).unwrap_or_default());
+        // Free text (errors, a command's stdout) may quote a secret: masked on the way out.
+        crate::eval::redact::mask_json(&mut v);
         let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
         s.push('\n');
         s

@@ -13,5 +13,6 @@ mod postgres;
 mod prometheus;
 mod resume;
 mod rollback;
+mod secrets;
 mod support;
 mod variables;
