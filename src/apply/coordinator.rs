@@ -143,6 +143,10 @@ struct Walk<'a, 'c> {
     records: Vec<Record>,
     /// When this apply started: approvals given before do not count.
     started: chrono::DateTime<chrono::Utc>,
+    /// Steps that completed after the apply that ran them stopped: their outputs.
+    recovered: HashMap<NodeId, Attrs>,
+    /// Why a step resume found done is done, where the plan could not know yet.
+    reasons: HashMap<NodeId, String>,
 }
 
 /// Applies `planned`: see the module docs for the rules.
@@ -168,30 +172,7 @@ pub async fn apply(
         }
     }
     // Resume: a step left `started` runs again only if that is safe.
-    let blocked: Vec<String> = (0..n)
-        .filter(|&id| {
-            planned.included[id]
-                && spec.nodes[id].decl.kind == NodeKind::Step
-                && action[id] == Some(Action::Run)
-        })
-        .filter(|&id| {
-            doc.nodes
-                .get(&spec.nodes[id].address)
-                .is_some_and(|s| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted))
-        })
-        .filter(|&id| {
-            let lit = spec.nodes[id]
-                .decl
-                .body
-                .attr("idempotent")
-                .and_then(|a| a.value.literal());
-            lit.and_then(|v| v.as_bool()) != Some(true) && !planned.rerun_safe.contains(&id)
-        })
-        .map(|id| spec.nodes[id].address.clone())
-        .collect();
-    if !blocked.is_empty() {
-        return Err(ApplyError::ResumeBlocked { nodes: blocked });
-    }
+    let resume = super::resume::settle(cx, planned, &doc, &mut action, reporter).await?;
     let mut left_in_wave = vec![0usize; cx.graph.wave_count() as usize + 2];
     for id in (0..n).filter(|&id| planned.included[id]) {
         left_in_wave[cx.graph.wave(id) as usize] += 1;
@@ -238,6 +219,8 @@ pub async fn apply(
         grace_until: None,
         records: Vec::new(),
         started: chrono::Utc::now(),
+        recovered: resume.recovered,
+        reasons: resume.reasons,
     };
     reporter.report(&Event::ApplyStarted {
         migration: spec.settings.name.clone(),
@@ -708,14 +691,25 @@ impl Walk<'_, '_> {
             {
                 let mut s = self.base_state(id, NodeStatus::Done, &digest);
                 s.finished_at = Some(now());
+                if let Some(outputs) = self.recovered.remove(&id) {
+                    if let serde_json::Value::Object(m) = self.redact(id, &outputs) {
+                        s.outputs = m.into_iter().collect();
+                    }
+                    if let Some(ne) = self.evals[id].as_mut() {
+                        ne.outputs = Some(outputs);
+                    }
+                }
                 self.record(&node.address, s);
             }
-            let reason = self
-                .planned
-                .plan
-                .node(&node.address)
-                .map(|p| p.reason.clone())
-                .unwrap_or_default();
+            let reason = match self.reasons.remove(&id) {
+                Some(r) => r,
+                None => self
+                    .planned
+                    .plan
+                    .node(&node.address)
+                    .map(|p| p.reason.clone())
+                    .unwrap_or_default(),
+            };
             reporter.report(&Event::NodeUnchanged {
                 address: node.address.clone(),
                 reason,
@@ -760,13 +754,15 @@ impl Walk<'_, '_> {
         let mut attrs = known_attrs(ne);
         let started_at = now();
         if node.decl.kind == NodeKind::Step {
+            let run = crate::providers::run_id(&self.lineage, &node.address, &started_at);
+            // The provider's record of the run exists before the journal says it started.
+            if let Err(e) = provider.prepare_run(&node.decl.type_name, &run) {
+                self.fail_node(id, e.to_string(), reporter);
+                return Prepared::Finished;
+            }
             attrs.insert(
                 crate::providers::RUN_ID.into(),
-                serde_json::Value::String(crate::providers::run_id(
-                    &self.lineage,
-                    &node.address,
-                    &started_at,
-                )),
+                serde_json::Value::String(run),
             );
         }
         let identity = if node.decl.kind == NodeKind::Resource {

@@ -204,7 +204,9 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
             if !args.json {
                 super::print_out(&render::plan(&planned.plan, render::Format::Human, color))?;
             }
-            if !planned.plan.summary.has_changes() {
+            // Steps that finished after the last apply died still need recording.
+            let to_record = !planned.recovered.is_empty() || !planned.still_running.is_empty();
+            if !planned.plan.summary.has_changes() && !to_record {
                 println!("Nothing to apply.");
                 return Ok(EXIT_OK);
             }

@@ -42,6 +42,18 @@ impl std::error::Error for Reported {}
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if raw
+        .get(1)
+        .is_some_and(|a| a == crate::providers::supervise::SUBCOMMAND)
+    {
+        // An exec step's supervisor: its arguments are the step's, untouched.
+        let args: Vec<String> = raw[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return crate::providers::supervise::main(&args);
+    }
     let argv = args::normalize(std::env::args_os().collect(), &Cli::command());
     let cli = match Cli::try_parse_from(argv) {
         Ok(c) => c,

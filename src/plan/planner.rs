@@ -9,7 +9,7 @@ use super::*;
 use crate::eval::{duration, to_json, Evaluated, Evaluator};
 use crate::graph::Graph;
 use crate::providers::schema::TypeSchema;
-use crate::providers::{Attrs, CheckOutcome, ProviderError, Registry};
+use crate::providers::{Attrs, CheckOutcome, ProviderError, Registry, RunVerdict};
 use crate::spec::{Diagnostic, Diagnostics, NodeId, Spec};
 use crate::state::{Lockfile, NodeStatus};
 use sha2::{Digest, Sha256};
@@ -66,6 +66,10 @@ pub struct Planned {
     /// Steps left `started` by a crash that certainly did not complete (their
     /// provider says so): apply may run them again although not idempotent.
     pub rerun_safe: std::collections::HashSet<NodeId>,
+    /// Steps whose process from the last apply is still running: apply waits for them.
+    pub still_running: std::collections::HashSet<NodeId>,
+    /// Steps that completed after the apply that ran them stopped: their outputs.
+    pub recovered: HashMap<NodeId, Attrs>,
 }
 
 /// The plan of `spec` against the lockfile and the real systems.
@@ -240,7 +244,7 @@ pub async fn plan(
     .await;
     let mut observed: HashMap<NodeId, Option<Attrs>> = HashMap::new();
     let mut done_checks: HashMap<NodeId, CheckOutcome> = HashMap::new();
-    let mut interrupted: HashMap<NodeId, Option<bool>> = HashMap::new();
+    let mut interrupted: HashMap<NodeId, RunVerdict> = HashMap::new();
     for (id, r) in results {
         let address = spec.nodes[id].address.clone();
         match r.map_err(|source| PlanError::Refresh {
@@ -388,7 +392,7 @@ pub async fn plan(
                     &digest,
                     &opts.replace,
                     done_checks.get(&id),
-                    interrupted.get(&id).copied().flatten(),
+                    interrupted.get(&id),
                 );
                 // A changed step shows what changed against the definition it ran with.
                 if let (Action::Changed | Action::Run, Some(serde_json::Value::Object(ran))) =
@@ -513,10 +517,21 @@ pub async fn plan(
         observed: observed_digests,
         fingerprint: hex::encode(fp.finalize()),
     };
-    let rerun_safe = interrupted
+    let verdicts = |f: fn(&RunVerdict) -> bool| {
+        interrupted
+            .iter()
+            .filter(|(_, v)| f(v))
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let rerun_safe = verdicts(|v| matches!(v, RunVerdict::NotCompleted(_)));
+    let still_running = verdicts(|v| matches!(v, RunVerdict::Running(_)));
+    let recovered = interrupted
         .iter()
-        .filter(|(_, v)| **v == Some(false))
-        .map(|(id, _)| *id)
+        .filter_map(|(id, v)| match v {
+            RunVerdict::Completed { outputs, .. } => Some((*id, outputs.clone())),
+            _ => None,
+        })
         .collect();
     Ok(Planned {
         plan,
@@ -525,6 +540,8 @@ pub async fn plan(
         observed,
         lineage,
         rerun_safe,
+        still_running,
+        recovered,
     })
 }
 
@@ -564,7 +581,7 @@ enum Probe {
 enum Refreshed {
     Object(Option<Attrs>),
     Check(CheckOutcome),
-    Interrupted(Option<bool>),
+    Interrupted(RunVerdict),
 }
 
 /// Runs `f` over `items` with at most `limit` futures in flight; results in input order.
@@ -705,7 +722,7 @@ fn step_action(
     digest: &str,
     replace: &[String],
     done: Option<&CheckOutcome>,
-    committed: Option<bool>,
+    verdict: Option<&RunVerdict>,
 ) -> (Action, String) {
     if replace.iter().any(|r| r == address) {
         return (Action::Run, "replacement requested with -replace".into());
@@ -722,25 +739,12 @@ fn step_action(
                 return (Action::Changed, format!("its definition changed since it was applied{}; run with -replace {address} to run it again", at(s.finished_at.as_deref())))
             }
             _ if done.is_some_and(|c| c.holds) => {}
-            NodeStatus::Started => {
-                return match committed {
-                    Some(true) => (Action::Done, "interrupted after its work committed; recorded as done".into()),
-                    Some(false) => (Action::Run, "interrupted before its work committed; will run again".into()),
-                    None => (Action::Run, "interrupted during the last apply".into()),
-                }
-            }
+            NodeStatus::Started | NodeStatus::Interrupted => return verdict_action(verdict),
             NodeStatus::Failed => return (Action::Run, "failed in the last apply; will run again".into()),
             NodeStatus::RolledBack => return (Action::Run, "rolled back; will run again".into()),
             NodeStatus::Invalidated => {
                 let why = s.error.as_deref().unwrap_or("something it depends on was rolled back");
                 return (Action::Run, format!("{why} since it ran; will run again"));
-            }
-            NodeStatus::Interrupted => {
-                return match committed {
-                    Some(true) => (Action::Done, "interrupted after its work committed; recorded as done".into()),
-                    Some(false) => (Action::Run, "interrupted before its work committed; will run again".into()),
-                    None => (Action::Run, "interrupted part-way during the last apply".into()),
-                }
             }
             NodeStatus::Pending | NodeStatus::Skipped => {}
         }
@@ -752,6 +756,29 @@ fn step_action(
             format!("done_when does not hold yet ({})", c.measured),
         ),
         None => (Action::Run, "not yet run".into()),
+    }
+}
+
+/// What to do with a step a crash or an interrupt left running, by what its provider says.
+fn verdict_action(verdict: Option<&RunVerdict>) -> (Action, String) {
+    match verdict {
+        Some(RunVerdict::Completed { why, .. }) => (
+            Action::Done,
+            format!("interrupted, but {why}; recorded as done"),
+        ),
+        Some(RunVerdict::NotCompleted(why)) => (
+            Action::Run,
+            format!("interrupted, and {why}; will run again"),
+        ),
+        Some(RunVerdict::Running(why)) => (
+            Action::Run,
+            format!("interrupted: {why}; apply waits for it and records how it ended"),
+        ),
+        Some(RunVerdict::Unknown(why)) => (
+            Action::Run,
+            format!("interrupted during the last apply: {why}"),
+        ),
+        None => (Action::Run, "interrupted during the last apply".into()),
     }
 }
 

@@ -5,7 +5,7 @@
 //! killed when the call is dropped (timeout, cancellation).
 
 use super::schema::{AttrSchema, AttrType, TypeSchema};
-use super::{Attrs, CheckOutcome, Provider, ProviderError};
+use super::{Attrs, CheckOutcome, Provider, ProviderError, RunVerdict};
 use crate::eval::duration;
 use crate::spec::ast::NodeKind;
 use async_trait::async_trait;
@@ -201,6 +201,40 @@ impl Provider for LocalProvider {
         })
     }
 
+    fn prepare_run(&self, type_name: &str, run_id: &str) -> Result<(), ProviderError> {
+        if type_name == "exec" {
+            super::supervise::prepare(run_id)
+                .map_err(|e| ProviderError::failed(format!("cannot record the step's run: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn interrupted(
+        &self,
+        type_name: &str,
+        _attrs: &Attrs,
+        run_id: &str,
+    ) -> Result<RunVerdict, ProviderError> {
+        Ok(match type_name {
+            "exec" => super::supervise::verdict(run_id),
+            // A wait has no effect to lose.
+            "wait" => RunVerdict::NotCompleted("a wait has no effects".into()),
+            _ => RunVerdict::Unknown("the provider cannot tell".into()),
+        })
+    }
+
+    async fn await_run(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        run_id: &str,
+    ) -> Result<RunVerdict, ProviderError> {
+        match type_name {
+            "exec" => Ok(super::supervise::wait(run_id).await),
+            _ => self.interrupted(type_name, attrs, run_id).await,
+        }
+    }
+
     async fn step_done(
         &self,
         type_name: &str,
@@ -341,29 +375,44 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Runs `command` (argv) or `shell` (via `sh -c`) with `env` and `dir`.
+/// The argv of `command` (a list) or `shell` (run by `sh -c`).
+fn argv(attrs: &Attrs) -> Result<Vec<String>, ProviderError> {
+    match (attrs.get("command"), attrs.get("shell")) {
+        (Some(Value::Array(argv)), _) if !argv.is_empty() => {
+            Ok(argv.iter().map(scalar_string).collect())
+        }
+        (Some(Value::Array(_)), _) => Err(ProviderError::failed("`command` is an empty list")),
+        (_, Some(Value::String(s))) => Ok(vec!["sh".into(), "-c".into(), s.clone()]),
+        _ => Err(ProviderError::failed(
+            "needs `command` (a list) or `shell` (a string)",
+        )),
+    }
+}
+
+/// Runs `command` (argv) or `shell` (via `sh -c`) with `env` and `dir`. A
+/// step's run (its attributes carry a run id) runs under a supervisor that
+/// records how it ended, for the next apply if cutover dies meanwhile.
 pub async fn run_command(attrs: &Attrs) -> Result<CommandOutput, ProviderError> {
-    let mut cmd = match (attrs.get("command"), attrs.get("shell")) {
-        (Some(Value::Array(argv)), _) => {
-            let argv: Vec<String> = argv.iter().map(scalar_string).collect();
-            let Some((prog, args)) = argv.split_first() else {
-                return Err(ProviderError::failed("`command` is an empty list"));
-            };
-            let mut c = tokio::process::Command::new(prog);
-            c.args(args);
-            c
-        }
-        (_, Some(Value::String(s))) => {
-            let mut c = tokio::process::Command::new("sh");
-            c.arg("-c").arg(s);
-            c
-        }
-        _ => {
-            return Err(ProviderError::failed(
-                "needs `command` (a list) or `shell` (a string)",
-            ))
-        }
-    };
+    let mut argv = argv(attrs)?;
+    let mut supervised = None;
+    if let Some(run) = attrs.get(super::RUN_ID).and_then(Value::as_str) {
+        let dir = super::supervise::run_dir(run);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ProviderError::failed(format!("cannot record the step's run: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| ProviderError::failed(format!("cannot find cutover's binary: {e}")))?;
+        let mut wrapped = vec![
+            exe.display().to_string(),
+            super::supervise::SUBCOMMAND.into(),
+            dir.display().to_string(),
+            "--".into(),
+        ];
+        wrapped.append(&mut argv);
+        argv = wrapped;
+        supervised = Some(dir);
+    }
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
     if let Some(Value::Object(env)) = attrs.get("env") {
         for (k, v) in env {
             cmd.env(k, scalar_string(v));
@@ -387,10 +436,16 @@ pub async fn run_command(attrs: &Attrs) -> Result<CommandOutput, ProviderError> 
         .await
         .map_err(|e| ProviderError::failed(format!("waiting for command: {e}")))?;
     guard.pgid = None;
+    // The supervisor's own exit code mirrors the command's; its record says how exactly.
+    let exit_code = match supervised.as_deref().and_then(super::supervise::status) {
+        Some(super::supervise::Status::Exited(c)) => c,
+        Some(super::supervise::Status::Signal(s)) => 128 + s,
+        None => out.status.code().unwrap_or(-1),
+    };
     Ok(CommandOutput {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        exit_code: out.status.code().unwrap_or(-1),
+        exit_code,
     })
 }
 

@@ -8,6 +8,7 @@
 pub mod approval;
 pub mod cancel;
 pub mod schema;
+pub mod supervise;
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -82,6 +83,19 @@ impl ProviderError {
     }
 }
 
+/// How a step that a crash or an interrupt left `started` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunVerdict {
+    /// It completed (how the provider knows); the outputs it kept.
+    Completed { why: String, outputs: Attrs },
+    /// It certainly did not complete (why): safe to run again.
+    NotCompleted(String),
+    /// It is still running (what it is): apply waits for it.
+    Running(String),
+    /// It cannot be known (why): `idempotent`, `done_when` or the operator decide.
+    Unknown(String),
+}
+
 /// One poll of a gate (or of a step's `done_when`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckOutcome {
@@ -140,6 +154,14 @@ pub trait Provider: Send + Sync {
         Err(ProviderError::unsupported(self.name(), "step", type_name))
     }
 
+    /// Called before a step's start is journaled, with the run id it will
+    /// carry: a provider that records runs outside cutover (the exec
+    /// supervisor) makes its record here, so that a run with no record
+    /// certainly never started.
+    fn prepare_run(&self, _type_name: &str, _run_id: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     /// Polls a gate once. By default: no gates.
     async fn check(&self, type_name: &str, _attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         Err(ProviderError::unsupported(self.name(), "gate", type_name))
@@ -163,16 +185,27 @@ pub trait Provider: Send + Sync {
         self.run_step(type_name, rollback).await
     }
 
-    /// After a crash, whether a step left `started` under run id `run_id`
-    /// completed (`Some(true)`), certainly did not (`Some(false)`: safe to run
-    /// again), or cannot be known (`None`: the operator decides).
+    /// After a crash or an interrupt, how a step left `started` under run id
+    /// `run_id` (`LINEAGE/ADDRESS/STARTED_AT`) ended — as far as its provider can tell.
     async fn interrupted(
         &self,
         _type_name: &str,
         _attrs: &Attrs,
         _run_id: &str,
-    ) -> Result<Option<bool>, ProviderError> {
-        Ok(None)
+    ) -> Result<RunVerdict, ProviderError> {
+        Ok(RunVerdict::Unknown(
+            "the provider cannot tell whether it completed".into(),
+        ))
+    }
+
+    /// Like [`Provider::interrupted`], but waits while the step is still running.
+    async fn await_run(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        run_id: &str,
+    ) -> Result<RunVerdict, ProviderError> {
+        self.interrupted(type_name, attrs, run_id).await
     }
 
     /// Evaluates a step's `done_when` (a command, a query, …) against the real system.

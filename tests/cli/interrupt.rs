@@ -129,7 +129,7 @@ step "sql" "slow" {
     // The step did not commit: the next apply knows it and runs it again.
     let (_, plan, _) = p.run(&["plan", "-var", &var, "-var", "seconds=0"]);
     assert!(
-        plan.contains("> step.slow  interrupted before its work committed; will run again"),
+        plan.contains("> step.slow  interrupted, and its work did not commit; will run again"),
         "{plan}"
     );
     let (code, out, err) = p.run(&["apply", "-auto-approve", "-var", &var, "-var", "seconds=0"]);

@@ -56,6 +56,7 @@ fn files(p: &Project) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&p.dir)
         .unwrap()
         .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
         .filter(|e| !e.file_name().to_string_lossy().ends_with(".lock.lock"))
         .map(|e| {
             (

@@ -388,7 +388,7 @@ fn a_killed_sql_step_reruns_if_its_transaction_did_not_commit_and_otherwise_asks
         if transactional {
             assert_eq!(code, 0, "{out}{err}");
             assert!(
-                out.contains("interrupted before its work committed; will run again"),
+                out.contains("interrupted, and its work did not commit; will run again"),
                 "{out}"
             );
             assert_eq!(psql(&db, "SELECT count(*) FROM made"), "1");
@@ -415,7 +415,7 @@ fn a_committed_sql_step_found_started_is_not_run_again() {
     std::fs::write(p.dir.join("cutover.lock"), lock).unwrap();
     let (_, out, _) = p.run(&["plan", "-var", &format!("db={db}")]);
     assert!(
-        out.contains("✓ step.insert  interrupted after its work committed; recorded as done"),
+        out.contains("✓ step.insert  interrupted, but its work committed; recorded as done"),
         "{out}"
     );
     assert_eq!(apply(&p, &db).0, 0);

@@ -1,5 +1,6 @@
 //! `kill -9` at a random instant, then resume: no non-idempotent step ever
-//! runs twice, and no completed transition is lost.
+//! runs twice, no completed transition is lost, and a step whose process
+//! outlived cutover needs no operator: its supervisor recorded how it ended.
 
 use crate::support::Project;
 use std::process::Command;
@@ -99,6 +100,7 @@ fn killed_apply_resumes_without_running_anything_twice() {
                     "trial {trial}: {name} is still running"
                 );
                 resolved += 1;
+                eprintln!("trial {trial}: resolving {addr}:\n{out}");
                 let (code, _, err) = p.run(&["state", "resolve", &addr, verdict]);
                 assert_eq!(code, 0, "{err}");
             }
@@ -128,7 +130,9 @@ fn killed_apply_resumes_without_running_anything_twice() {
         );
         assert_eq!(p.read("mark.txt"), "m");
     }
-    eprintln!("20 trials; the operator resolved {resolved} interrupted steps");
+    // Every step's process outlived cutover and its supervisor recorded how
+    // it ended: no trial needed the operator.
+    assert_eq!(resolved, 0, "manual resolves in 20 trials");
 }
 
 #[test]
@@ -158,4 +162,100 @@ fn a_resumed_apply_that_fails_restores_the_state_from_before_the_first_run() {
         "{out}"
     );
     assert_eq!(p.read("routing.txt"), "0\n", "{out}");
+}
+
+/// Starts `spec`'s apply, waits until `step.s`'s command runs under its
+/// supervisor, and kills cutover with SIGKILL.
+fn killed_while_running(spec: &str) -> Project {
+    let p = Project::new().file("main.hcl", spec);
+    let mut child = p.spawn(&["apply", "-auto-approve"]);
+    crate::support::wait_started(&p, "step.s");
+    let runs = p.dir.join(".cutover/runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_dir(&runs)
+        .map(|d| d.flatten().any(|e| e.path().join("pid").exists()))
+        .unwrap_or(false)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the supervisor never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    p
+}
+
+#[test]
+fn apply_waits_for_a_step_whose_process_outlived_cutover() {
+    let p = killed_while_running(
+        "step \"exec\" \"s\" {\n  shell = \"sleep 1; echo end >> ran.log\"\n}\nstep \"exec\" \"next\" {\n  shell = \"echo next >> ran.log\"\n  depends_on = [step.s]\n}\n",
+    );
+    let (_, plan, _) = p.run(&["plan"]);
+    assert!(plan.contains("interrupted: its process (pid "), "{plan}");
+    assert!(
+        plan.contains(") is still running; apply waits for it and records how it ended"),
+        "{plan}"
+    );
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "  notice   waiting for step.s: its process from the last apply is still running\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("  ok       step.s: interrupted, but its process exited with status 0 after cutover stopped; recorded as done\n"), "{out}");
+    assert_eq!(
+        p.read("ran.log"),
+        "end\nnext\n",
+        "the step ran once, and what follows it ran after it"
+    );
+}
+
+#[test]
+fn a_step_whose_process_failed_after_cutover_died_runs_again() {
+    let p = killed_while_running(
+        "step \"exec\" \"s\" {\n  shell = \"echo run >> ran.log; sleep 0.5; test -f ok\"\n}\n",
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let (_, plan, _) = p.run(&["plan"]);
+    assert!(
+        plan.contains("> step.s  interrupted, and its process exited with status 1 after cutover stopped: it failed; will run again"),
+        "{plan}"
+    );
+    std::fs::write(p.dir.join("ok"), "").unwrap();
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(p.read("ran.log"), "run\nrun\n");
+}
+
+#[test]
+fn a_step_whose_process_was_killed_is_left_to_the_operator() {
+    let p = killed_while_running(
+        "step \"exec\" \"s\" {\n  shell = \"sleep 5; echo end >> ran.log\"\n}\n",
+    );
+    // The command, not its supervisor.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !Command::new("pkill")
+        .args(["-KILL", "-f", "^sh -c sleep 5; echo end"])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("> step.s  interrupted during the last apply: its process was killed by signal 9: it may have done part of its work"), "{out}");
+    assert!(
+        err.contains("`cutover state resolve ADDR --done` or `--failed`"),
+        "{err}"
+    );
 }

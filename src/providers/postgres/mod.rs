@@ -11,7 +11,7 @@ mod parity;
 mod query;
 
 use super::schema::{AttrSchema, AttrType, TypeSchema};
-use super::{Attrs, CheckOutcome, Provider, ProviderError};
+use super::{Attrs, CheckOutcome, Provider, ProviderError, RunVerdict};
 use crate::spec::ast::NodeKind;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -178,12 +178,20 @@ impl Provider for PostgresProvider {
         type_name: &str,
         attrs: &Attrs,
         run_id: &str,
-    ) -> Result<Option<bool>, ProviderError> {
+    ) -> Result<RunVerdict, ProviderError> {
         // A transactional sql step records its run id in the same transaction.
         if type_name != "sql" || attrs.get("transaction").and_then(Value::as_bool) == Some(false) {
-            return Ok(None);
+            return Ok(RunVerdict::Unknown(
+                "it ran outside a transaction: it may have done part of its work".into(),
+            ));
         }
-        query::committed(attrs, run_id).await.map(Some)
+        Ok(match query::committed(attrs, run_id).await? {
+            true => RunVerdict::Completed {
+                why: "its work committed".into(),
+                outputs: Attrs::new(),
+            },
+            false => RunVerdict::NotCompleted("its work did not commit".into()),
+        })
     }
 
     fn derived(&self, type_name: &str, attrs: &Attrs) -> Attrs {
