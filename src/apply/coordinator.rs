@@ -506,19 +506,7 @@ impl Walk<'_, '_> {
             .filter(|id| self.only_waits(*id))
             .collect();
         for id in waiting {
-            if let Some((h, _)) = self.running.remove(&id) {
-                h.abort();
-            }
-            let address = self.cx.spec.nodes[id].address.clone();
-            let digest = self
-                .doc
-                .nodes
-                .get(&address)
-                .map(|s| s.digest.clone())
-                .unwrap_or_default();
-            let mut s = self.base_state(id, NodeStatus::Pending, &digest);
-            s.started_at = None;
-            self.record(&address, s);
+            let address = self.stop_node(id, NodeStatus::Pending, None);
             reporter.report(&Event::NodeAbandoned { address });
         }
         self.flush()?;
@@ -535,6 +523,30 @@ impl Walk<'_, '_> {
             grace_ms: ms(opts.stop_timeout),
         });
         Ok(())
+    }
+
+    /// Aborts a running node's worker and records it as `status` (`Pending`:
+    /// as if it never started); its address.
+    fn stop_node(&mut self, id: NodeId, status: NodeStatus, why: Option<&str>) -> String {
+        if let Some((h, _)) = self.running.remove(&id) {
+            h.abort();
+        }
+        let address = self.cx.spec.nodes[id].address.clone();
+        let digest = self
+            .doc
+            .nodes
+            .get(&address)
+            .map(|s| s.digest.clone())
+            .unwrap_or_default();
+        let mut s = self.base_state(id, status, &digest);
+        if status == NodeStatus::Pending {
+            s.started_at = None;
+        } else {
+            s.finished_at = Some(now());
+        }
+        s.error = why.map(str::to_string);
+        self.record(&address, s);
+        address
     }
 
     /// Whether a running node only waits, with no side effect to cut short.
@@ -558,20 +570,7 @@ impl Walk<'_, '_> {
             grace_ms: 0,
         });
         for id in ids {
-            if let Some((h, _)) = self.running.remove(&id) {
-                h.abort();
-            }
-            let address = self.cx.spec.nodes[id].address.clone();
-            let digest = self
-                .doc
-                .nodes
-                .get(&address)
-                .map(|s| s.digest.clone())
-                .unwrap_or_default();
-            let mut s = self.base_state(id, NodeStatus::Interrupted, &digest);
-            s.finished_at = Some(now());
-            s.error = Some(why.to_string());
-            self.record(&address, s);
+            let address = self.stop_node(id, NodeStatus::Interrupted, Some(why));
             reporter.report(&Event::NodeInterrupted {
                 address,
                 reason: why.to_string(),
