@@ -46,11 +46,18 @@ pub struct Redacting(pub Box<dyn Reporter>);
 
 impl Reporter for Redacting {
     fn report(&mut self, event: &Event) {
-        let mut v = serde_json::to_value(event).unwrap_or_default();
-        crate::eval::redact::mask_json(&mut v);
-        match serde_json::from_value::<Event>(v) {
-            Ok(masked) => self.0.report(&masked),
-            Err(_) => self.0.report(event),
+        let original = serde_json::to_value(event).unwrap_or_default();
+        let mut masked = original.clone();
+        crate::eval::redact::mask_json(&mut masked);
+        if masked == original {
+            return self.0.report(event);
+        }
+        match serde_json::from_value::<Event>(masked.clone()) {
+            Ok(e) => self.0.report(&e),
+            // Never the unmasked event: say what happened, masked.
+            Err(_) => self.0.report(&Event::Notice {
+                text: masked.to_string(),
+            }),
         }
     }
 }
