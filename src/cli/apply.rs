@@ -21,6 +21,7 @@ pub fn backend(spec: &Spec) -> Result<Box<dyn Backend>> {
 
 /// The state backend the `migration` block's settings name.
 pub fn backend_of(settings: &crate::spec::MigrationSettings) -> Result<Box<dyn Backend>> {
+    #[allow(unused_variables)] // used only by the remote backends' features
     let name = &settings.name;
     match settings.state.as_ref().map(|s| s.kind.as_str()) {
         None | Some("local") => Ok(Box::new(LocalBackend::new(Path::new(".")))),

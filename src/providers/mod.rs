@@ -224,6 +224,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// The numeric comparisons gates share, as attribute names.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
 pub(crate) const COMPARISONS: [&str; 4] = ["below", "above", "at_most", "at_least"];
 
 /// Whether `value` satisfies comparison `op` (one of [`COMPARISONS`])
