@@ -525,6 +525,15 @@ impl Walk<'_, '_> {
         Ok(())
     }
 
+    /// The digest the state records for `address` (empty when none).
+    fn recorded_digest(&self, address: &str) -> String {
+        self.doc
+            .nodes
+            .get(address)
+            .map(|s| s.digest.clone())
+            .unwrap_or_default()
+    }
+
     /// Aborts a running node's worker and records it as `status` (`Pending`:
     /// as if it never started); its address.
     fn stop_node(&mut self, id: NodeId, status: NodeStatus, why: Option<&str>) -> String {
@@ -532,12 +541,7 @@ impl Walk<'_, '_> {
             h.abort();
         }
         let address = self.cx.spec.nodes[id].address.clone();
-        let digest = self
-            .doc
-            .nodes
-            .get(&address)
-            .map(|s| s.digest.clone())
-            .unwrap_or_default();
+        let digest = self.recorded_digest(&address);
         let mut s = self.base_state(id, status, &digest);
         if status == NodeStatus::Pending {
             s.started_at = None;
@@ -582,12 +586,7 @@ impl Walk<'_, '_> {
 
     fn fail_node(&mut self, id: NodeId, error: String, reporter: &mut dyn Reporter) {
         let address = self.cx.spec.nodes[id].address.clone();
-        let digest = self
-            .doc
-            .nodes
-            .get(&address)
-            .map(|s| s.digest.clone())
-            .unwrap_or_default();
+        let digest = self.recorded_digest(&address);
         let mut s = self.base_state(id, NodeStatus::Failed, &digest);
         s.finished_at = Some(now());
         s.error = Some(error.clone());
@@ -607,12 +606,7 @@ impl Walk<'_, '_> {
         skipped.sort_by_key(|d| (self.cx.graph.wave(*d), *d));
         for d in skipped {
             let da = self.cx.spec.nodes[d].address.clone();
-            let digest = self
-                .doc
-                .nodes
-                .get(&da)
-                .map(|s| s.digest.clone())
-                .unwrap_or_default();
+            let digest = self.recorded_digest(&da);
             let mut s = self.base_state(d, NodeStatus::Skipped, &digest);
             s.error = Some(format!("{address} failed"));
             self.record(&da, s);
