@@ -147,6 +147,8 @@ struct Walk<'a, 'c> {
     recovered: HashMap<NodeId, Attrs>,
     /// Why a step resume found done is done, where the plan could not know yet.
     reasons: HashMap<NodeId, String>,
+    /// Set by the first interrupt: repeating steps stop between iterations.
+    stop_loops: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Applies `planned`: see the module docs for the rules.
@@ -221,6 +223,7 @@ pub async fn apply(
         started: chrono::Utc::now(),
         recovered: resume.recovered,
         reasons: resume.reasons,
+        stop_loops: Default::default(),
     };
     reporter.report(&Event::ApplyStarted {
         migration: spec.settings.name.clone(),
@@ -499,6 +502,8 @@ impl Walk<'_, '_> {
         }
         self.interrupted = true;
         self.stop = Some("interrupted".into());
+        self.stop_loops
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let waiting: Vec<NodeId> = self
             .running
             .keys()
@@ -766,6 +771,15 @@ impl Walk<'_, '_> {
         let mut state = self.base_state(id, NodeStatus::Started, &digest);
         state.started_at = Some(started_at);
         state.finished_at = None;
+        // A loop the last apply left part-way carries its counts on.
+        let resumed = matches!(
+            lock_state.as_ref().map(|s| s.status),
+            Some(NodeStatus::Started | NodeStatus::Interrupted)
+        );
+        if !resumed || !ne.attrs.contains_key("repeat") {
+            state.progress = None;
+        }
+        let progress = state.progress.clone();
         let mut need_prior = false;
         let mut desired = None;
         if node.decl.kind == NodeKind::Resource {
@@ -806,6 +820,8 @@ impl Walk<'_, '_> {
             },
             retry: retry_of(ne),
             gate,
+            progress,
+            stop: self.stop_loops.clone(),
         };
         self.record(&node.address, state);
         Prepared::Job(Box::new(job))
@@ -860,6 +876,41 @@ impl Walk<'_, '_> {
                     acks.push(ack);
                 }
                 Msg::Finished { id, result } => finished.push((id, result)),
+                Msg::Progress {
+                    id,
+                    progress,
+                    affected,
+                    remaining,
+                    rows_per_s,
+                    iterations_per_s,
+                    eta,
+                } => {
+                    let address = self.cx.spec.nodes[id].address.clone();
+                    if let Some(mut s) = self.doc.nodes.get(&address).cloned() {
+                        s.progress = Some(progress.clone());
+                        self.record(&address, s);
+                    }
+                    reporter.report(&Event::StepProgress {
+                        address,
+                        iteration: progress.iterations,
+                        rows_affected: affected,
+                        total_rows: progress.rows,
+                        remaining,
+                        rows_per_s,
+                        iterations_per_s,
+                        eta_ms: eta.map(ms),
+                    });
+                }
+                Msg::Stopped { id } => {
+                    if self.running.contains_key(&id) {
+                        let why = "stopped between iterations by the interrupt; the loop resumes where it stopped";
+                        let address = self.stop_node(id, NodeStatus::Interrupted, Some(why));
+                        reporter.report(&Event::NodeInterrupted {
+                            address,
+                            reason: why.into(),
+                        });
+                    }
+                }
                 Msg::Approval { id, reply } => {
                     let answer = self
                         .cx

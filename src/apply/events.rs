@@ -26,6 +26,20 @@ pub enum Event {
         for_ms: u64,
         remaining_ms: u64,
     },
+    /// A repeating step finished an iteration.
+    StepProgress {
+        address: String,
+        iteration: u64,
+        /// Rows this iteration changed (sql steps).
+        rows_affected: Option<u64>,
+        /// Rows changed by all iterations so far.
+        total_rows: u64,
+        /// What `remaining` reads now, when the step gives it.
+        remaining: Option<f64>,
+        rows_per_s: f64,
+        iterations_per_s: f64,
+        eta_ms: Option<u64>,
+    },
     NodeDone {
         address: String,
         elapsed_ms: u64,

@@ -48,6 +48,10 @@ pub struct Job {
     pub timeout: Option<Duration>,
     pub retry: Retry,
     pub gate: Option<GateTiming>,
+    /// A repeating step's progress so far (when its loop resumes).
+    pub progress: Option<crate::state::lockfile::Progress>,
+    /// Set by an interrupt: a repeating step stops between iterations.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a worker reports.
@@ -76,6 +80,19 @@ pub enum Msg {
         id: NodeId,
         result: Result<Finished, String>,
     },
+    /// A repeating step finished an iteration.
+    Progress {
+        id: NodeId,
+        progress: crate::state::lockfile::Progress,
+        /// Rows the iteration changed (sql).
+        affected: Option<u64>,
+        remaining: Option<f64>,
+        rows_per_s: f64,
+        iterations_per_s: f64,
+        eta: Option<Duration>,
+    },
+    /// A repeating step stopped between iterations (an interrupt).
+    Stopped { id: NodeId },
     /// An approval gate's poll: has someone approved it during this apply?
     Approval {
         id: NodeId,
@@ -98,13 +115,29 @@ pub async fn run(job: Job, tx: mpsc::UnboundedSender<Msg>) {
     let session = job.session.clone();
     let work = async {
         match job.kind {
-            NodeKind::Gate => poll_gate(&job, &tx).await,
-            NodeKind::Resource => change_resource(&job, &tx).await,
-            NodeKind::Step | NodeKind::Data => with_retries(&job, &tx, || once(&job)).await,
+            NodeKind::Gate => poll_gate(&job, &tx).await.map(Some),
+            NodeKind::Resource => change_resource(&job, &tx).await.map(Some),
+            NodeKind::Step if job.attrs.contains_key("repeat") => {
+                super::repeat::run(&job, &tx).await.map(|end| match end {
+                    super::repeat::LoopEnd::Done(outputs, detail) => Some(Finished {
+                        outputs,
+                        applied: None,
+                        detail,
+                    }),
+                    super::repeat::LoopEnd::Stopped => None,
+                })
+            }
+            NodeKind::Step | NodeKind::Data => {
+                with_retries(&job, &tx, || once(&job)).await.map(Some)
+            }
         }
     };
     let result = crate::providers::SESSION_NAME.scope(session, work).await;
-    let _ = tx.send(Msg::Finished { id, result });
+    let _ = tx.send(match result {
+        Ok(None) => Msg::Stopped { id },
+        Ok(Some(f)) => Msg::Finished { id, result: Ok(f) },
+        Err(e) => Msg::Finished { id, result: Err(e) },
+    });
 }
 
 async fn once(job: &Job) -> Result<Finished, String> {
@@ -161,14 +194,14 @@ async fn once(job: &Job) -> Result<Finished, String> {
 }
 
 /// Runs `attempt` up to `retry.attempts` times, each bounded by the node's timeout.
-async fn with_retries<F, Fut>(
+pub(super) async fn with_retries<F, Fut, T>(
     job: &Job,
     tx: &mpsc::UnboundedSender<Msg>,
     attempt: F,
-) -> Result<Finished, String>
+) -> Result<T, String>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Finished, String>>,
+    Fut: std::future::Future<Output = Result<T, String>>,
 {
     let mut wait = job.retry.backoff;
     for n in 1..=job.retry.attempts.max(1) {

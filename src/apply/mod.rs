@@ -27,6 +27,7 @@ pub mod coordinator;
 pub mod events;
 mod execute;
 pub mod notify;
+mod repeat;
 mod resume;
 pub mod undo;
 

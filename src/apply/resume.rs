@@ -4,7 +4,8 @@
 //! process is still running (an `exec` step's supervisor outlived the
 //! cutover that started it) is waited for here, before anything starts; a
 //! step that completed is recorded done with what its provider kept; one
-//! that certainly did not complete runs again; for the rest, only
+//! that certainly did not complete runs again, and so does a loop
+//! (`repeat {}`: `until` decides where it resumes); for the rest, only
 //! `idempotent = true` lets it run again — otherwise the operator decides
 //! with `cutover state resolve`.
 
@@ -78,7 +79,7 @@ pub(crate) async fn settle(
     }
     let blocked: Vec<String> = (0..cx.spec.nodes.len())
         .filter(|&id| left_running(cx, planned, doc, action, id))
-        .filter(|&id| !idempotent(cx, id) && !resume.rerun_safe.contains(&id))
+        .filter(|&id| !rerunnable(cx, id) && !resume.rerun_safe.contains(&id))
         .map(|id| cx.spec.nodes[id].address.clone())
         .collect();
     if !blocked.is_empty() {
@@ -105,12 +106,14 @@ fn left_running(
             .is_some_and(|s| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted))
 }
 
-fn idempotent(cx: &Context, id: NodeId) -> bool {
-    cx.spec.nodes[id]
-        .decl
-        .body
-        .attr("idempotent")
-        .and_then(|a| a.value.literal())
-        .and_then(|v| v.as_bool())
-        == Some(true)
+/// `idempotent = true`, or a loop (`repeat {}`): each iteration is whole
+/// and `until` decides where it resumes.
+fn rerunnable(cx: &Context, id: NodeId) -> bool {
+    let body = &cx.spec.nodes[id].decl.body;
+    body.block("repeat").is_some()
+        || body
+            .attr("idempotent")
+            .and_then(|a| a.value.literal())
+            .and_then(|v| v.as_bool())
+            == Some(true)
 }

@@ -137,10 +137,10 @@ fn view(json: bool, color: bool) -> Box<dyn Reporter> {
     } else if std::io::stdout().is_terminal() && std::env::var_os("CUTOVER_NO_LIVE").is_none() {
         Box::new(render::progress::Live::new(color))
     } else {
-        Box::new(render::progress::Plain {
-            out: std::io::stdout(),
-            style: Style { color },
-        })
+        Box::new(render::progress::Plain::new(
+            std::io::stdout(),
+            Style { color },
+        ))
     }
 }
 

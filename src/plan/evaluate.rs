@@ -152,13 +152,25 @@ pub(crate) fn evaluate_node(
     let schema = registry.schema(node.decl.kind, &node.decl.type_name);
     let body = &node.decl.body;
     let mut attrs = evaluate_body(spec, ev, values, id, body, &["depends_on"], diags);
-    for b in body.blocks.iter().filter(|b| b.kind == "retry") {
-        let retry = evaluate_body(spec, ev, values, id, &b.body, &[], diags);
-        let obj: hcl::Map<String, hcl::Value> = retry
+    // `retry {}` and `repeat {}` are evaluated into one object attribute each.
+    for b in body
+        .blocks
+        .iter()
+        .filter(|b| matches!(b.kind.as_str(), "retry" | "repeat"))
+    {
+        let inner = evaluate_body(spec, ev, values, id, &b.body, &[], diags);
+        let sensitive = inner.values().any(|v| v.sensitive);
+        let obj: hcl::Map<String, hcl::Value> = inner
             .into_iter()
             .filter_map(|(k, v)| v.val.map(|x| (k, x)))
             .collect();
-        attrs.insert("retry".into(), Evaluated::known(hcl::Value::Object(obj)));
+        attrs.insert(
+            b.kind.clone(),
+            Evaluated {
+                val: Some(hcl::Value::Object(obj)),
+                sensitive,
+            },
+        );
         attrs.sort_keys();
     }
     let rollback = body

@@ -207,7 +207,17 @@ pub async fn plan(
         let started = lock
             .and_then(|l| l.nodes.get(&node.address).map(|s| (l, s)))
             .filter(|(_, s)| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted));
-        if let Some((l, s)) = started {
+        let repeat = ne.value("repeat").and_then(|v| v.as_object()).cloned();
+        if let Some(probe) = repeat.as_ref().and_then(|r| r.get("remaining")) {
+            let lock_done = lock
+                .and_then(|l| l.nodes.get(&node.address))
+                .is_some_and(|s| s.status == NodeStatus::Done);
+            if !lock_done && ne.attrs.values().all(Evaluated::is_known) {
+                reads.push((id, Probe::Remaining(known_attrs(ne), to_json(probe))));
+            }
+        }
+        // A loop left part-way resumes where it stopped: `until` decides.
+        if let (Some((l, s)), None) = (started, &repeat) {
             if ne.attrs.values().all(Evaluated::is_known) {
                 let run = crate::providers::run_id(
                     &l.lineage,
@@ -237,6 +247,10 @@ pub async fn plan(
                     .interrupted(&t, &attrs, &run)
                     .await
                     .map(Refreshed::Interrupted),
+                // Unreadable now (a table not created yet): the plan says so, nothing fails.
+                Probe::Remaining(attrs, probe) => Ok(Refreshed::Remaining(
+                    p.measure(&t, &attrs, &probe).await.ok(),
+                )),
             };
             (id, r)
         }
@@ -245,6 +259,7 @@ pub async fn plan(
     let mut observed: HashMap<NodeId, Option<Attrs>> = HashMap::new();
     let mut done_checks: HashMap<NodeId, CheckOutcome> = HashMap::new();
     let mut interrupted: HashMap<NodeId, RunVerdict> = HashMap::new();
+    let mut remaining: HashMap<NodeId, Option<f64>> = HashMap::new();
     for (id, r) in results {
         let address = spec.nodes[id].address.clone();
         match r.map_err(|source| PlanError::Refresh {
@@ -264,6 +279,9 @@ pub async fn plan(
             }
             Refreshed::Interrupted(verdict) => {
                 interrupted.insert(id, verdict);
+            }
+            Refreshed::Remaining(r) => {
+                remaining.insert(id, r);
             }
         }
     }
@@ -394,6 +412,10 @@ pub async fn plan(
                     done_checks.get(&id),
                     interrupted.get(&id),
                 );
+                let (action, reason) = match ne.value("repeat") {
+                    Some(_) => loop_action(action, reason, lock_state, remaining.get(&id)),
+                    None => (action, reason),
+                };
                 // A changed step shows what changed against the definition it ran with.
                 if let (Action::Changed | Action::Run, Some(serde_json::Value::Object(ran))) =
                     (action, lock_state.and_then(|s| s.applied.as_ref()))
@@ -576,12 +598,14 @@ enum Probe {
     Read(Attrs),
     DoneWhen(Attrs, serde_json::Value),
     Interrupted(Attrs, String),
+    Remaining(Attrs, serde_json::Value),
 }
 
 enum Refreshed {
     Object(Option<Attrs>),
     Check(CheckOutcome),
     Interrupted(RunVerdict),
+    Remaining(Option<f64>),
 }
 
 /// Runs `f` over `items` with at most `limit` futures in flight; results in input order.
@@ -756,6 +780,42 @@ fn step_action(
             format!("done_when does not hold yet ({})", c.measured),
         ),
         None => (Action::Run, "not yet run".into()),
+    }
+}
+
+/// A repeating step: a loop left part-way resumes (`until` decides where);
+/// one that will run says it repeats, and how much `remaining` reads now.
+fn loop_action(
+    action: Action,
+    reason: String,
+    lock: Option<&crate::state::NodeState>,
+    remaining: Option<&Option<f64>>,
+) -> (Action, String) {
+    if action != Action::Run {
+        return (action, reason);
+    }
+    let left = match remaining {
+        Some(Some(r)) => format!("; {r} remaining now"),
+        Some(None) => "; remaining cannot be read now".into(),
+        None => String::new(),
+    };
+    let part_way =
+        lock.filter(|s| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted));
+    match part_way {
+        Some(s) => {
+            let p = s.progress.clone().unwrap_or_default();
+            (
+                Action::Run,
+                format!(
+                    "stopped part-way after {} iterations ({} rows); the loop resumes where it stopped, as `until` decides{left}",
+                    p.iterations, p.rows
+                ),
+            )
+        }
+        None => (
+            Action::Run,
+            format!("{reason}; repeats in batches until done{left}"),
+        ),
     }
 }
 

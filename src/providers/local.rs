@@ -235,6 +235,28 @@ impl Provider for LocalProvider {
         }
     }
 
+    fn repeats(&self, type_name: &str) -> bool {
+        type_name == "exec"
+    }
+
+    async fn measure(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        probe: &Value,
+    ) -> Result<f64, ProviderError> {
+        if type_name != "exec" {
+            return Err(self.unsupported("remaining of", type_name));
+        }
+        let out = run_command(&probe_attrs(attrs, probe)?).await?;
+        out.stdout.trim().parse::<f64>().map_err(|_| {
+            ProviderError::failed(format!(
+                "remaining printed {:?}, not a number",
+                truncate(out.stdout.trim(), 40)
+            ))
+        })
+    }
+
     async fn step_done(
         &self,
         type_name: &str,
@@ -244,27 +266,33 @@ impl Provider for LocalProvider {
         if type_name != "exec" {
             return Err(self.unsupported("done_when on step", type_name));
         }
-        let mut probe = Attrs::new();
-        match done_when {
-            Value::String(s) => probe.insert("shell".into(), json!(s)),
-            Value::Array(_) => probe.insert("command".into(), done_when.clone()),
-            _ => {
-                return Err(ProviderError::failed(
-                    "done_when must be a shell string or an argv list",
-                ))
-            }
-        };
-        for k in ["env", "dir"] {
-            if let Some(v) = attrs.get(k) {
-                probe.insert(k.into(), v.clone());
-            }
-        }
-        let out = run_command(&probe).await?;
+        let out = run_command(&probe_attrs(attrs, done_when)?).await?;
         Ok(CheckOutcome {
             holds: out.exit_code == 0,
             measured: format!("done_when exited {}", out.exit_code),
         })
     }
+}
+
+/// A command a step names besides its own (`done_when`, `until`,
+/// `remaining`): a shell string or an argv list, run where the step runs.
+fn probe_attrs(attrs: &Attrs, command: &Value) -> Result<Attrs, ProviderError> {
+    let mut probe = Attrs::new();
+    match command {
+        Value::String(s) => probe.insert("shell".into(), json!(s)),
+        Value::Array(_) => probe.insert("command".into(), command.clone()),
+        _ => {
+            return Err(ProviderError::failed(
+                "expected a shell string or an argv list",
+            ))
+        }
+    };
+    for k in ["env", "dir"] {
+        if let Some(v) = attrs.get(k) {
+            probe.insert(k.into(), v.clone());
+        }
+    }
+    Ok(probe)
 }
 
 impl LocalProvider {

@@ -162,6 +162,27 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
+    /// Whether steps of this type take a `repeat {}` block (run in batches
+    /// until `until` holds).
+    fn repeats(&self, _type_name: &str) -> bool {
+        false
+    }
+
+    /// Reads a number the step's `repeat { remaining = … }` names (a query's
+    /// first value, a command's output). By default: nothing to read.
+    async fn measure(
+        &self,
+        type_name: &str,
+        _attrs: &Attrs,
+        _probe: &serde_json::Value,
+    ) -> Result<f64, ProviderError> {
+        Err(ProviderError::unsupported(
+            self.name(),
+            "remaining of",
+            type_name,
+        ))
+    }
+
     /// Polls a gate once. By default: no gates.
     async fn check(&self, type_name: &str, _attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         Err(ProviderError::unsupported(self.name(), "gate", type_name))

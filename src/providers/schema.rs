@@ -231,6 +231,18 @@ pub fn common_attrs(kind: NodeKind) -> Vec<AttrSchema> {
 
 const RETRY: &[&str] = &["attempts", "backoff"];
 
+/// The `repeat {}` block of a step that runs in batches until done.
+pub fn repeat_attrs() -> Vec<AttrSchema> {
+    use AttrType::*;
+    vec![
+        AttrSchema::new("until", Any),
+        AttrSchema::new("until_rows_affected", Number),
+        AttrSchema::new("remaining", Any),
+        AttrSchema::new("pause", Duration),
+        AttrSchema::new("max_iterations", Count),
+    ]
+}
+
 /// Checks every node of `spec` against the schemas in `registry`.
 pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
     let mut diags = Diagnostics::default();
@@ -321,10 +333,35 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
                 );
             }
         }
+        let repeats = d.kind == NodeKind::Step
+            && registry
+                .provider(d.kind, &d.type_name)
+                .is_some_and(|p| p.repeats(&d.type_name));
         for b in &d.body.blocks {
             match (b.kind.as_str(), &schema.rollback) {
                 ("rollback", Some(rb)) if d.kind == NodeKind::Step => {
                     check_body(&b.body, rb, &[], "rollback block", &b.span, &mut diags);
+                }
+                ("repeat", _) if repeats => {
+                    check_body(
+                        &b.body,
+                        &repeat_attrs(),
+                        &[],
+                        "repeat block",
+                        &b.span,
+                        &mut diags,
+                    );
+                    if b.body.attr("until").is_none()
+                        && b.body.attr("until_rows_affected").is_none()
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                "Missing end of loop",
+                                "A repeat block needs `until` (checked before each iteration) or `until_rows_affected`: something must end the loop.",
+                            )
+                            .at(Some(b.span.clone())),
+                        );
+                    }
                 }
                 ("retry", _) if d.kind != NodeKind::Resource => {
                     let attrs: Vec<AttrSchema> = vec![
@@ -340,6 +377,9 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
                     }
                     if d.kind != NodeKind::Resource {
                         allowed.push("retry");
+                    }
+                    if repeats {
+                        allowed.push("repeat");
                     }
                     diags.push(unexpected_block(other, &what, &allowed, &b.span));
                 }

@@ -27,6 +27,17 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
             };
             format!("  {} {address}: {state}: {measured} ({} left)", st.paint("34", "polled  "), dur(*remaining_ms))
         }
+        Event::StepProgress { address, iteration, total_rows, remaining, rows_per_s, iterations_per_s, eta_ms, .. } => {
+            let left = match (remaining, eta_ms) {
+                (Some(r), Some(eta)) => format!(", {r} remaining, about {} left", dur(*eta)),
+                (Some(r), None) => format!(", {r} remaining"),
+                _ => String::new(),
+            };
+            format!(
+                "  {} {address}: iteration {iteration}, {total_rows} rows ({rows_per_s:.0} rows/s, {iterations_per_s:.1} iterations/s){left}",
+                st.paint("34", "progress")
+            )
+        }
         Event::NodeDone { address, elapsed_ms, detail } => {
             let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
             format!("  {} {address} in {}{detail}", st.paint("32", "done    "), dur(*elapsed_ms))
@@ -65,14 +76,52 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
     })
 }
 
-/// One plain line per transition (no TTY).
+/// One plain line per transition (no TTY); a repeating step's progress
+/// every [`PROGRESS_EVERY`] iterations or [`PROGRESS_SECONDS`] seconds.
 pub struct Plain<W: Write + Send> {
-    pub out: W,
-    pub style: Style,
+    out: W,
+    style: Style,
+    last_progress: HashMap<String, std::time::Instant>,
+}
+
+/// A repeating step's progress is printed every this many iterations…
+pub const PROGRESS_EVERY: u64 = 10;
+/// …or after this many seconds without a line, whichever comes first.
+pub const PROGRESS_SECONDS: u64 = 10;
+
+impl<W: Write + Send> Plain<W> {
+    pub fn new(out: W, style: Style) -> Plain<W> {
+        Plain {
+            out,
+            style,
+            last_progress: HashMap::new(),
+        }
+    }
+
+    /// Whether this progress event gets a line.
+    fn due(&mut self, address: &str, iteration: u64) -> bool {
+        let now = std::time::Instant::now();
+        let last = self.last_progress.get(address).copied();
+        let due = iteration == 1
+            || iteration.is_multiple_of(PROGRESS_EVERY)
+            || last.is_none_or(|t| now - t >= Duration::from_secs(PROGRESS_SECONDS));
+        if due {
+            self.last_progress.insert(address.to_string(), now);
+        }
+        due
+    }
 }
 
 impl<W: Write + Send> Reporter for Plain<W> {
     fn report(&mut self, e: &Event) {
+        if let Event::StepProgress {
+            address, iteration, ..
+        } = e
+        {
+            if !self.due(address, *iteration) {
+                return;
+            }
+        }
         if let Some(l) = line(e, self.style) {
             let _ = writeln!(self.out, "{l}");
             let _ = self.out.flush();
@@ -186,6 +235,12 @@ impl Reporter for Live {
                         if *holds { "✓" } else { "…" },
                         dur(*remaining_ms)
                     ));
+                }
+                return;
+            }
+            Event::StepProgress { address, .. } => {
+                if let (Some(pb), Some(l)) = (self.running.get(address), line(e, self.style)) {
+                    pb.set_message(l.trim().to_string());
                 }
                 return;
             }

@@ -111,6 +111,17 @@ pub struct NodeState {
     /// nothing it depends on is undone once it is done.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub irreversible: bool,
+    /// A repeating step's progress: carried on when its loop resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+/// How far a repeating step's loop has come.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    pub iterations: u64,
+    pub rows: u64,
 }
 
 /// The whole lockfile.
@@ -143,6 +154,7 @@ impl NodeState {
             identity: None,
             error: None,
             irreversible: false,
+            progress: None,
         }
     }
 }

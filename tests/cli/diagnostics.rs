@@ -379,6 +379,20 @@ fn cases() -> Vec<Case> {
             args: &["plan", "-var-file", "prod.vars.hcl"],
             expect: &["Error: Value for undeclared variable", "The spec declares no variable \"regoin\".", "--> prod.vars.hcl:1:1"],
         },
+        Case {
+            name: "a loop with nothing to end it",
+            spec: "step \"exec\" \"batches\" {\n  shell = \"true\"\n  repeat {\n    pause = \"1s\"\n  }\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Missing end of loop", "--> main.hcl:3:3", "A repeat block needs `until`"],
+        },
+        Case {
+            name: "repeat on a step type that does not repeat",
+            spec: "step \"wait\" \"w\" {\n  duration = \"1s\"\n  repeat {\n    until = \"true\"\n  }\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Unsupported block type", "--> main.hcl:3:3", "Expected one of: retry."],
+        },
     ]
 }
 

@@ -11,6 +11,7 @@ mod kubernetes;
 mod plan;
 mod postgres;
 mod prometheus;
+mod repeat;
 mod resume;
 mod rollback;
 mod secrets;

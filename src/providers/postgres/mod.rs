@@ -134,6 +134,24 @@ impl Provider for PostgresProvider {
         }
     }
 
+    fn repeats(&self, type_name: &str) -> bool {
+        type_name == "sql"
+    }
+
+    async fn measure(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        probe: &Value,
+    ) -> Result<f64, ProviderError> {
+        match (type_name, probe) {
+            ("sql", Value::String(q)) => query::number(attrs, q).await,
+            _ => Err(ProviderError::failed(
+                "remaining of a sql step is a query whose first value is a number",
+            )),
+        }
+    }
+
     async fn step_done(
         &self,
         type_name: &str,

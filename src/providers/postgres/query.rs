@@ -168,6 +168,21 @@ async fn rows(database: &str, query: &str) -> Result<Vec<Vec<Option<String>>>, P
         .collect())
 }
 
+/// The first value of `query`, as a number (`remaining` of a repeating step).
+pub async fn number(attrs: &Attrs, query: &str) -> Result<f64, ProviderError> {
+    let rows = rows(database(attrs), query).await?;
+    let first = rows.first().and_then(|r| r.first().cloned()).flatten();
+    first
+        .as_deref()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or_else(|| {
+            ProviderError::failed(format!(
+                "the query returned {}, not a number",
+                first.as_deref().unwrap_or("no rows")
+            ))
+        })
+}
+
 fn truthy(v: Option<&str>) -> bool {
     match v {
         None => false,
