@@ -123,6 +123,40 @@ fn retry_of(ne: &NodeEval) -> Retry {
     }
 }
 
+/// The throttles of a repeating step's `repeat {}`, with their gate providers.
+fn throttles_of(cx: &Context, ne: &NodeEval) -> Vec<execute::Throttle> {
+    let Some(list) = ne
+        .value("repeat")
+        .and_then(|r| r.as_object())
+        .and_then(|r| r.get("throttle"))
+        .and_then(|t| t.as_array())
+    else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|t| {
+            let mut attrs: Attrs = serde_json::from_value(to_json(t)).ok()?;
+            let type_name = attrs.remove("type")?.as_str()?.to_string();
+            let mut every = |k: &str, default: Duration| {
+                attrs
+                    .remove(k)
+                    .and_then(|v| v.as_str().and_then(|s| duration::parse(s).ok()))
+                    .unwrap_or(default)
+            };
+            let interval = every("interval", Duration::from_secs(1));
+            let max_wait = every("max_wait", execute::DEFAULT_GATE_TIMEOUT);
+            let provider = cx.registry.provider(NodeKind::Gate, &type_name)?.clone();
+            Some(execute::Throttle {
+                type_name,
+                provider,
+                attrs,
+                interval,
+                max_wait,
+            })
+        })
+        .collect()
+}
+
 struct Walk<'a, 'c> {
     cx: &'a Context<'c>,
     planned: &'a Planned,
@@ -822,6 +856,7 @@ impl Walk<'_, '_> {
             gate,
             progress,
             stop: self.stop_loops.clone(),
+            throttles: throttles_of(cx, ne),
         };
         self.record(&node.address, state);
         Prepared::Job(Box::new(job))
@@ -901,6 +936,19 @@ impl Walk<'_, '_> {
                         eta_ms: eta.map(ms),
                     });
                 }
+                Msg::Throttled {
+                    id,
+                    throttle,
+                    measured,
+                    waited,
+                    max_wait,
+                } => reporter.report(&Event::StepThrottled {
+                    address: self.cx.spec.nodes[id].address.clone(),
+                    throttle,
+                    measured,
+                    waited_ms: ms(waited),
+                    max_wait_ms: ms(max_wait),
+                }),
                 Msg::Stopped { id } => {
                     if self.running.contains_key(&id) {
                         let why = "stopped between iterations by the interrupt; the loop resumes where it stopped";

@@ -40,6 +40,14 @@ pub enum Event {
         iterations_per_s: f64,
         eta_ms: Option<u64>,
     },
+    /// A repeating step's throttle does not hold: its loop waits.
+    StepThrottled {
+        address: String,
+        throttle: String,
+        measured: String,
+        waited_ms: u64,
+        max_wait_ms: u64,
+    },
     NodeDone {
         address: String,
         elapsed_ms: u64,

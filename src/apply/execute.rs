@@ -52,6 +52,19 @@ pub struct Job {
     pub progress: Option<crate::state::lockfile::Progress>,
     /// Set by an interrupt: a repeating step stops between iterations.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// A repeating step's throttles: gates that pause its loop while they do not hold.
+    pub throttles: Vec<Throttle>,
+}
+
+/// A `throttle "GATE_TYPE" {}` of a `repeat {}`: checked before each iteration.
+pub struct Throttle {
+    pub type_name: String,
+    pub provider: Arc<dyn Provider>,
+    pub attrs: Attrs,
+    /// How often it is checked again while it does not hold.
+    pub interval: Duration,
+    /// How long the loop may wait for it before the step fails.
+    pub max_wait: Duration,
 }
 
 /// What a worker reports.
@@ -93,6 +106,14 @@ pub enum Msg {
     },
     /// A repeating step stopped between iterations (an interrupt).
     Stopped { id: NodeId },
+    /// A repeating step's throttle does not hold: the loop waits.
+    Throttled {
+        id: NodeId,
+        throttle: String,
+        measured: String,
+        waited: Duration,
+        max_wait: Duration,
+    },
     /// An approval gate's poll: has someone approved it during this apply?
     Approval {
         id: NodeId,

@@ -8,8 +8,10 @@
 //! alone decides where it resumes. An iteration that changes no rows while
 //! `until` does not hold fails the step rather than loop for ever;
 //! `until_rows_affected` lets an iteration's own count end the loop;
-//! `max_iterations` is the safety net. After an interrupt the loop stops
-//! between iterations.
+//! `max_iterations` is the safety net. Before each iteration every
+//! `throttle "GATE_TYPE" {}` must hold — a gate that pauses the loop instead
+//! of failing it (replica lag, active connections) — for at most its
+//! `max_wait`. After an interrupt the loop stops between iterations.
 
 use super::execute::{Job, Msg};
 use crate::eval::duration;
@@ -80,6 +82,9 @@ pub async fn run(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<LoopEnd, 
         if job.stop.load(Ordering::SeqCst) {
             return Ok(LoopEnd::Stopped);
         }
+        if !wait_for_throttles(job, tx).await? {
+            return Ok(LoopEnd::Stopped);
+        }
         if let Some(max) = repeat.max_iterations.filter(|m| iterations >= *m) {
             return Err(format!(
                 "did not finish within max_iterations = {max} ({}); raise it, or look at why `until` never holds",
@@ -131,6 +136,44 @@ pub async fn run(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<LoopEnd, 
         }
         tokio::time::sleep(repeat.pause).await;
     }
+}
+
+/// Waits until every throttle holds; `false` when an interrupt stopped the wait.
+async fn wait_for_throttles(job: &Job, tx: &mpsc::UnboundedSender<Msg>) -> Result<bool, String> {
+    for t in &job.throttles {
+        let since = Instant::now();
+        loop {
+            let c = t
+                .provider
+                .check(&t.type_name, &t.attrs)
+                .await
+                .map_err(|e| format!("checking its throttle \"{}\": {e}", t.type_name))?;
+            if c.holds {
+                break;
+            }
+            let waited = since.elapsed();
+            if waited >= t.max_wait {
+                return Err(format!(
+                    "its throttle \"{}\" did not hold within max_wait = {}; last measured: {}",
+                    t.type_name,
+                    duration::format(t.max_wait),
+                    c.measured
+                ));
+            }
+            let _ = tx.send(Msg::Throttled {
+                id: job.id,
+                throttle: t.type_name.clone(),
+                measured: c.measured,
+                waited,
+                max_wait: t.max_wait,
+            });
+            if job.stop.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
+            tokio::time::sleep(t.interval).await;
+        }
+    }
+    Ok(true)
 }
 
 async fn until_holds(job: &Job, attrs: &Attrs, repeat: &Repeat) -> Result<bool, String> {

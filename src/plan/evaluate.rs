@@ -159,11 +159,34 @@ pub(crate) fn evaluate_node(
         .filter(|b| matches!(b.kind.as_str(), "retry" | "repeat"))
     {
         let inner = evaluate_body(spec, ev, values, id, &b.body, &[], diags);
-        let sensitive = inner.values().any(|v| v.sensitive);
-        let obj: hcl::Map<String, hcl::Value> = inner
+        let mut sensitive = inner.values().any(|v| v.sensitive);
+        let mut obj: hcl::Map<String, hcl::Value> = inner
             .into_iter()
             .filter_map(|(k, v)| v.val.map(|x| (k, x)))
             .collect();
+        // `throttle "GATE_TYPE" {}` blocks of a repeat: a list of their attributes and type.
+        let throttles: Vec<hcl::Value> = b
+            .body
+            .blocks
+            .iter()
+            .filter(|t| t.kind == "throttle")
+            .map(|t| {
+                let attrs = evaluate_body(spec, ev, values, id, &t.body, &[], diags);
+                sensitive |= attrs.values().any(|v| v.sensitive);
+                let mut m: hcl::Map<String, hcl::Value> = attrs
+                    .into_iter()
+                    .filter_map(|(k, v)| v.val.map(|x| (k, x)))
+                    .collect();
+                m.insert(
+                    "type".into(),
+                    t.labels.first().cloned().unwrap_or_default().into(),
+                );
+                hcl::Value::Object(m)
+            })
+            .collect();
+        if !throttles.is_empty() {
+            obj.insert("throttle".into(), hcl::Value::Array(throttles));
+        }
         attrs.insert(
             b.kind.clone(),
             Evaluated {

@@ -423,12 +423,22 @@ fn argv(attrs: &Attrs) -> Result<Vec<String>, ProviderError> {
 pub async fn run_command(attrs: &Attrs) -> Result<CommandOutput, ProviderError> {
     let mut argv = argv(attrs)?;
     let mut supervised = None;
-    if let Some(run) = attrs.get(super::RUN_ID).and_then(Value::as_str) {
+    // cutover's own binary supervises; if it was replaced while this apply
+    // runs (an upgrade), the step runs unsupervised, as before supervisors.
+    let exe = std::env::current_exe().ok().filter(|e| e.exists());
+    let run = attrs.get(super::RUN_ID).and_then(Value::as_str);
+    if let (Some(run), None) = (run, &exe) {
+        // No supervisor will say how it ended: a crash leaves it unknown, never "not started".
+        let _ = write_atomic(
+            &super::supervise::run_dir(run).join("pid"),
+            b"unsupervised",
+            Some(0o600),
+        );
+    }
+    if let (Some(run), Some(exe)) = (run, exe) {
         let dir = super::supervise::run_dir(run);
         std::fs::create_dir_all(&dir)
             .map_err(|e| ProviderError::failed(format!("cannot record the step's run: {e}")))?;
-        let exe = std::env::current_exe()
-            .map_err(|e| ProviderError::failed(format!("cannot find cutover's binary: {e}")))?;
         let mut wrapped = vec![
             exe.display().to_string(),
             super::supervise::SUBCOMMAND.into(),

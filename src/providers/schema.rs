@@ -351,6 +351,9 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
                         &b.span,
                         &mut diags,
                     );
+                    for t in &b.body.blocks {
+                        check_throttle(t, registry, &mut diags);
+                    }
                     if b.body.attr("until").is_none()
                         && b.body.attr("until_rows_affected").is_none()
                     {
@@ -387,6 +390,48 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
         }
     }
     diags
+}
+
+/// A `throttle "GATE_TYPE" { … }` block inside `repeat {}`: any gate type's
+/// condition, which pauses the loop while it does not hold.
+fn check_throttle(
+    t: &crate::spec::ast::NestedBlock,
+    registry: &super::Registry,
+    diags: &mut Diagnostics,
+) {
+    if t.kind != "throttle" {
+        diags.push(unexpected_block(
+            &t.kind,
+            "repeat block",
+            &["throttle"],
+            &t.span,
+        ));
+        return;
+    }
+    let Some(schema) = t
+        .labels
+        .first()
+        .and_then(|l| registry.schema(NodeKind::Gate, l))
+    else {
+        let known = registry.type_names(NodeKind::Gate);
+        diags.push(
+            Diagnostic::error(
+                "Unknown throttle type",
+                format!(
+                    "A throttle block takes one label, a gate type: one of {}.",
+                    known.join(", ")
+                ),
+            )
+            .at(Some(t.span.clone())),
+        );
+        return;
+    };
+    let common = [
+        AttrSchema::new("interval", AttrType::Duration),
+        AttrSchema::new("max_wait", AttrType::Duration),
+    ];
+    let what = format!("throttle \"{}\" block", schema.type_name);
+    check_body(&t.body, &schema.attrs, &common, &what, &t.span, diags);
 }
 
 fn check_body(

@@ -38,6 +38,12 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
                 st.paint("34", "progress")
             )
         }
+        Event::StepThrottled { address, throttle, measured, waited_ms, max_wait_ms } => format!(
+            "  {} {address}: paused by its throttle \"{throttle}\" for {} (at most {}): {measured}",
+            st.paint("33", "throttle"),
+            dur(*waited_ms),
+            dur(*max_wait_ms)
+        ),
         Event::NodeDone { address, elapsed_ms, detail } => {
             let detail = if detail.is_empty() { String::new() } else { format!(": {detail}") };
             format!("  {} {address} in {}{detail}", st.paint("32", "done    "), dur(*elapsed_ms))
@@ -98,12 +104,12 @@ impl<W: Write + Send> Plain<W> {
         }
     }
 
-    /// Whether this progress event gets a line.
+    /// Whether this progress event gets a line (`iteration` 0: only by time).
     fn due(&mut self, address: &str, iteration: u64) -> bool {
         let now = std::time::Instant::now();
         let last = self.last_progress.get(address).copied();
         let due = iteration == 1
-            || iteration.is_multiple_of(PROGRESS_EVERY)
+            || (iteration > 0 && iteration.is_multiple_of(PROGRESS_EVERY))
             || last.is_none_or(|t| now - t >= Duration::from_secs(PROGRESS_SECONDS));
         if due {
             self.last_progress.insert(address.to_string(), now);
@@ -114,13 +120,16 @@ impl<W: Write + Send> Plain<W> {
 
 impl<W: Write + Send> Reporter for Plain<W> {
     fn report(&mut self, e: &Event) {
-        if let Event::StepProgress {
-            address, iteration, ..
-        } = e
-        {
-            if !self.due(address, *iteration) {
-                return;
-            }
+        let due = match e {
+            Event::StepProgress {
+                address, iteration, ..
+            } => self.due(address, *iteration),
+            // A paused loop: the first poll, then one line every PROGRESS_SECONDS.
+            Event::StepThrottled { address, .. } => self.due(&format!("throttle {address}"), 0),
+            _ => true,
+        };
+        if !due {
+            return;
         }
         if let Some(l) = line(e, self.style) {
             let _ = writeln!(self.out, "{l}");
@@ -238,7 +247,7 @@ impl Reporter for Live {
                 }
                 return;
             }
-            Event::StepProgress { address, .. } => {
+            Event::StepProgress { address, .. } | Event::StepThrottled { address, .. } => {
                 if let (Some(pb), Some(l)) = (self.running.get(address), line(e, self.style)) {
                     pb.set_message(l.trim().to_string());
                 }

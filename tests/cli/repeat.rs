@@ -263,3 +263,63 @@ step "exec" "batches" {
     );
     assert!(out.contains(": 3 iterations, 0 rows\n"), "{out}");
 }
+
+#[test]
+fn a_throttle_pauses_the_loop_until_it_holds() {
+    let db = users(3_000);
+    psql(
+        &db,
+        "CREATE TABLE valve (open bool); INSERT INTO valve VALUES (false)",
+    );
+    let throttle = "    throttle \"sql\" {\n      database = var.db\n      query    = \"SELECT open FROM valve\"\n      interval = \"100ms\"\n      max_wait = \"30s\"\n    }\n";
+    let p = Project::new().file("main.hcl", &spec("0ms", throttle));
+    let var = format!("db={db}");
+    let child = p.spawn(&["apply", "-auto-approve", "-var", &var]);
+    wait_started(&p, "step.backfill");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(*) FROM users WHERE email_address IS NOT NULL"
+        ),
+        "0",
+        "the loop waits while the throttle does not hold"
+    );
+    psql(&db, "UPDATE valve SET open = true");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("  throttle step.backfill: paused by its throttle \"sql\" for "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(at most 30s): value f"), "{stdout}");
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(*) FROM users WHERE email_address IS NULL"
+        ),
+        "0"
+    );
+
+    // One that never opens fails the step after max_wait.
+    psql(
+        &db,
+        "UPDATE valve SET open = false; UPDATE users SET email_address = NULL",
+    );
+    let shut = throttle.replace("30s", "300ms");
+    std::fs::write(p.dir.join("main.hcl"), spec("0ms", &shut)).unwrap();
+    let (code, out, _) = p.run(&[
+        "apply",
+        "-auto-approve",
+        "-var",
+        &var,
+        "-replace",
+        "step.backfill",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED   step.backfill: its throttle \"sql\" did not hold within max_wait = 300ms; last measured: value f"),
+        "{out}"
+    );
+}
