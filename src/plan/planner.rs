@@ -207,6 +207,15 @@ pub async fn plan(
         let started = lock
             .and_then(|l| l.nodes.get(&node.address).map(|s| (l, s)))
             .filter(|(_, s)| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted));
+        // A data step's dry run, shown in the plan while it has not run.
+        if let Some(how) = ne.value("dry_run").cloned() {
+            let lock_done = lock
+                .and_then(|l| l.nodes.get(&node.address))
+                .is_some_and(|s| s.status == NodeStatus::Done);
+            if !lock_done && ne.attrs.values().all(Evaluated::is_known) {
+                reads.push((id, Probe::DryRun(known_attrs(ne), to_json(&how))));
+            }
+        }
         let repeat = ne.value("repeat").and_then(|v| v.as_object()).cloned();
         if let Some(probe) = repeat.as_ref().and_then(|r| r.get("remaining")) {
             let lock_done = lock
@@ -251,6 +260,13 @@ pub async fn plan(
                 Probe::Remaining(attrs, probe) => Ok(Refreshed::Remaining(
                     p.measure(&t, &attrs, &probe).await.ok(),
                 )),
+                // A dry run that fails is shown, not fatal: the plan still stands.
+                Probe::DryRun(attrs, how) => {
+                    Ok(Refreshed::DryRun(match p.dry_run(&t, &attrs, &how).await {
+                        Ok(shown) => shown,
+                        Err(e) => format!("failed: {e}"),
+                    }))
+                }
             };
             (id, r)
         }
@@ -260,6 +276,7 @@ pub async fn plan(
     let mut done_checks: HashMap<NodeId, CheckOutcome> = HashMap::new();
     let mut interrupted: HashMap<NodeId, RunVerdict> = HashMap::new();
     let mut remaining: HashMap<NodeId, Option<f64>> = HashMap::new();
+    let mut dry_runs: HashMap<NodeId, String> = HashMap::new();
     for (id, r) in results {
         let address = spec.nodes[id].address.clone();
         match r.map_err(|source| PlanError::Refresh {
@@ -282,6 +299,9 @@ pub async fn plan(
             }
             Refreshed::Remaining(r) => {
                 remaining.insert(id, r);
+            }
+            Refreshed::DryRun(shown) => {
+                dry_runs.insert(id, shown);
             }
         }
     }
@@ -412,10 +432,13 @@ pub async fn plan(
                     done_checks.get(&id),
                     interrupted.get(&id),
                 );
-                let (action, reason) = match ne.value("repeat") {
+                let (action, mut reason) = match ne.value("repeat") {
                     Some(_) => loop_action(action, reason, lock_state, remaining.get(&id)),
                     None => (action, reason),
                 };
+                if let (Action::Run, Some(shown)) = (action, dry_runs.get(&id)) {
+                    reason.push_str(&format!("; dry run: {shown}"));
+                }
                 // A changed step shows what changed against the definition it ran with.
                 if let (Action::Changed | Action::Run, Some(serde_json::Value::Object(ran))) =
                     (action, lock_state.and_then(|s| s.applied.as_ref()))
@@ -599,6 +622,7 @@ enum Probe {
     DoneWhen(Attrs, serde_json::Value),
     Interrupted(Attrs, String),
     Remaining(Attrs, serde_json::Value),
+    DryRun(Attrs, serde_json::Value),
 }
 
 enum Refreshed {
@@ -606,6 +630,7 @@ enum Refreshed {
     Check(CheckOutcome),
     Interrupted(RunVerdict),
     Remaining(Option<f64>),
+    DryRun(String),
 }
 
 /// Runs `f` over `items` with at most `limit` futures in flight; results in input order.

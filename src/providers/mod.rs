@@ -183,6 +183,21 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// A step's `dry_run` at plan time: what it would do, for the plan to
+    /// show, changing nothing. By default: not supported.
+    async fn dry_run(
+        &self,
+        type_name: &str,
+        _attrs: &Attrs,
+        _how: &serde_json::Value,
+    ) -> Result<String, ProviderError> {
+        Err(ProviderError::unsupported(
+            self.name(),
+            "dry_run of",
+            type_name,
+        ))
+    }
+
     /// Polls a gate once. By default: no gates.
     async fn check(&self, type_name: &str, _attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         Err(ProviderError::unsupported(self.name(), "gate", type_name))

@@ -323,3 +323,38 @@ fn a_throttle_pauses_the_loop_until_it_holds() {
         "{out}"
     );
 }
+
+#[test]
+fn a_data_step_shows_its_dry_run_in_the_plan_and_changes_nothing() {
+    let db = users(2_500);
+    let var = format!("db={db}");
+    let counted = spec("0ms", "").replace(
+        "  repeat {",
+        "  dry_run  = \"SELECT count(*) FROM users WHERE email_address IS NULL\"\n  repeat {",
+    );
+    let p = Project::new().file("main.hcl", &counted);
+    let (code, plan, err) = p.run(&["plan", "-var", &var]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        plan.contains("> step.backfill  not yet run; repeats in batches until done; 2500 remaining now; dry run: 2500\n"),
+        "{plan}"
+    );
+    let rolled = spec("0ms", "").replace("  repeat {", "  dry_run  = \"rollback\"\n  repeat {");
+    std::fs::write(p.dir.join("main.hcl"), rolled).unwrap();
+    let (code, plan, err) = p.run(&["plan", "-var", &var]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        plan.contains(
+            "; dry run: it would change 1000 rows (run in a transaction that was rolled back)\n"
+        ),
+        "{plan}"
+    );
+    assert_eq!(
+        psql(
+            &db,
+            "SELECT count(*) FROM users WHERE email_address IS NULL"
+        ),
+        "2500",
+        "the dry run changed nothing"
+    );
+}

@@ -45,11 +45,13 @@ impl Provider for PostgresProvider {
     fn schemas(&self) -> Vec<TypeSchema> {
         use AttrType::*;
         let one: &'static [&'static str] = &["sql", "file"];
+        let mut step_attrs = sql_attrs();
+        step_attrs.push(AttrSchema::new("dry_run", String));
         let mut sql_step = TypeSchema::new(
             NodeKind::Step,
             "sql",
-            sql_attrs(),
-            vec!["rows_affected", "elapsed_ms"],
+            step_attrs,
+            vec!["rows_affected", "elapsed_ms", "iterations"],
         );
         sql_step.exactly_one_of = vec![one];
         sql_step.rollback = Some({
@@ -136,6 +138,21 @@ impl Provider for PostgresProvider {
 
     fn repeats(&self, type_name: &str) -> bool {
         type_name == "sql"
+    }
+
+    async fn dry_run(
+        &self,
+        type_name: &str,
+        attrs: &Attrs,
+        how: &Value,
+    ) -> Result<String, ProviderError> {
+        match (type_name, how.as_str()) {
+            ("sql", Some("rollback")) => query::rolled_back(attrs).await,
+            ("sql", Some(q)) => query::first_row(attrs, q).await,
+            _ => Err(ProviderError::failed(
+                "dry_run is \"rollback\" or a query whose first row the plan shows",
+            )),
+        }
     }
 
     async fn measure(

@@ -168,6 +168,44 @@ async fn rows(database: &str, query: &str) -> Result<Vec<Vec<Option<String>>>, P
         .collect())
 }
 
+/// A `dry_run` query's first row, as the plan shows it.
+pub async fn first_row(attrs: &Attrs, query: &str) -> Result<String, ProviderError> {
+    let rows = rows(database(attrs), query).await?;
+    Ok(match rows.first() {
+        None => "no rows".into(),
+        Some(r) => r
+            .iter()
+            .map(|v| v.as_deref().unwrap_or("NULL").to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// `dry_run = "rollback"`: the step's SQL in a transaction that is rolled
+/// back; what it would change.
+pub async fn rolled_back(attrs: &Attrs) -> Result<String, ProviderError> {
+    let (sql, origin) = sql_text(attrs)?;
+    let client = connect(database(attrs)).await?;
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| ProviderError::failed(pg_error(&e, None)))?;
+    let result = client.simple_query(&sql).await;
+    let _ = client.batch_execute("ROLLBACK").await;
+    let msgs = result.map_err(|e| ProviderError::failed(pg_error(&e, Some((&sql, &origin)))))?;
+    let rows: u64 = msgs
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .sum();
+    Ok(format!(
+        "it would change {rows} row{} (run in a transaction that was rolled back)",
+        if rows == 1 { "" } else { "s" }
+    ))
+}
+
 /// The first value of `query`, as a number (`remaining` of a repeating step).
 pub async fn number(attrs: &Attrs, query: &str) -> Result<f64, ProviderError> {
     let rows = rows(database(attrs), query).await?;
