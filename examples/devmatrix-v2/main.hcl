@@ -123,11 +123,19 @@ gate "sql" "dry_run" {
   depends_on = [gate.seven_tables]
 }
 
+# Ten tasks a batch, each its own transaction, until none is left; the
+# plan shows how many tasks the conversion would take on.
 step "sql" "tasks_to_atoms" {
   database   = var.db
   file       = "migrations/migrate_tasks_to_atoms.sql"
-  done_when  = "SELECT EXISTS (SELECT 1 FROM atomic_units)"
+  dry_run    = "SELECT count(*) AS tasks_to_convert FROM masterplan_tasks"
+  done_when  = "SELECT NOT EXISTS (SELECT 1 FROM masterplan_tasks t WHERE NOT EXISTS (SELECT 1 FROM atomic_units a WHERE a.task_id = t.task_id))"
   depends_on = [gate.dry_run]
+  repeat {
+    until     = "SELECT NOT EXISTS (SELECT 1 FROM masterplan_tasks t WHERE NOT EXISTS (SELECT 1 FROM atomic_units a WHERE a.task_id = t.task_id))"
+    remaining = "SELECT count(*) FROM masterplan_tasks t WHERE NOT EXISTS (SELECT 1 FROM atomic_units a WHERE a.task_id = t.task_id)"
+    pause     = "50ms"
+  }
   rollback {
     sql = "TRUNCATE atomic_units CASCADE"
   }

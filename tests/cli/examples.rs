@@ -105,6 +105,10 @@ fn devmatrix_v2_migrates_and_restores_from_its_backup_when_a_gate_fails() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(psql(&db, tables), "7");
     assert_eq!(psql(&db, "SELECT count(*) FROM atomic_units"), "320");
+    assert!(
+        out.contains(": 4 iterations, 320 rows\n"),
+        "the tasks were converted ten at a time: {out}"
+    );
     assert_eq!(p.read("state/maintenance"), "off\n");
     assert_eq!(p.read("state/release"), "v2.0.0\n");
     let (_, out, _) = p.run(&["output", "backup_sha256"]);
