@@ -11,10 +11,12 @@
 //! target/release/cutover-bench makespan            # makespan / critical path on seeded random sleep DAGs
 //! target/release/cutover-bench refresh             # reads on PostgreSQL vs psql one by one (CUTOVER_TEST_PG)
 //! target/release/cutover-bench refresh-aws         # 1,000 SSM + 200 ECS reads on moto vs the aws CLI (CUTOVER_TEST_AWS_ENDPOINT)
+//! target/release/cutover-bench batches             # a 100,000- and 1,000,000-row backfill in batches vs a psql script (CUTOVER_TEST_PG)
 //! target/release/cutover-bench gen --nodes N --out DIR [--shape layered|random] [--width W] [--seed S]
 //!                                  [--kind wait,exec,local_file] [--expected-duration] [--terraform DIR]
 //! ```
 
+mod batches;
 mod dag;
 mod measure;
 mod suites;
@@ -66,6 +68,7 @@ fn main() {
         Some("makespan") => suites::makespan(&bin, &out),
         Some("refresh") => suites::refresh(&bin, &out),
         Some("refresh-aws") => suites::refresh_aws(&bin, &out),
+        Some("batches") => batches::batches(&bin, &out, &[100_000, 1_000_000]),
         Some("all") => {
             suites::plan(&bin, max, &out);
             suites::apply(&bin, max, &out);
@@ -73,7 +76,8 @@ fn main() {
             suites::makespan(&bin, &out);
             suites::refresh(&bin, &out);
             suites::refresh_aws(&bin, &out);
+            batches::batches(&bin, &out, &[100_000, 1_000_000]);
         }
-        _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
+        _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh | batches [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
     }
 }
