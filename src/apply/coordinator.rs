@@ -183,6 +183,9 @@ struct Walk<'a, 'c> {
     reasons: HashMap<NodeId, String>,
     /// Set by the first interrupt: repeating steps stop between iterations.
     stop_loops: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Loop counts not journaled yet (they go before `records`, which are newer).
+    progress: Vec<Record>,
+    progress_flushed: Instant,
 }
 
 /// Applies `planned`: see the module docs for the rules.
@@ -258,6 +261,8 @@ pub async fn apply(
         recovered: resume.recovered,
         reasons: resume.reasons,
         stop_loops: Default::default(),
+        progress: Vec::new(),
+        progress_flushed: Instant::now(),
     };
     reporter.report(&Event::ApplyStarted {
         migration: spec.settings.name.clone(),
@@ -279,10 +284,16 @@ impl Walk<'_, '_> {
 
     /// Makes every pending record durable: one fsync for the batch.
     fn flush(&mut self) -> Result<(), StateError> {
-        if self.records.is_empty() {
+        // Loop counts ride with the next transition, or go alone once a second:
+        // `until` decides where a loop resumes, so they need no fsync each.
+        let counts_due =
+            !self.progress.is_empty() && self.progress_flushed.elapsed() >= Duration::from_secs(1);
+        if self.records.is_empty() && !counts_due {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.records);
+        let mut batch = std::mem::take(&mut self.progress);
+        batch.append(&mut self.records);
+        self.progress_flushed = Instant::now();
         self.cx.backend.append(&batch)
     }
 
@@ -923,7 +934,18 @@ impl Walk<'_, '_> {
                     let address = self.cx.spec.nodes[id].address.clone();
                     if let Some(mut s) = self.doc.nodes.get(&address).cloned() {
                         s.progress = Some(progress.clone());
-                        self.record(&address, s);
+                        // An iteration outside a transaction is journaled at once.
+                        let transactional = self.evals[id]
+                            .as_ref()
+                            .and_then(|ne| ne.value("transaction"))
+                            .and_then(|v| v.as_bool())
+                            != Some(false);
+                        if transactional {
+                            self.doc.nodes.insert(address.clone(), s.clone());
+                            self.progress.push(Record::node(&self.lineage, &address, s));
+                        } else {
+                            self.record(&address, s);
+                        }
                     }
                     reporter.report(&Event::StepProgress {
                         address,

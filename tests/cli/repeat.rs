@@ -131,7 +131,7 @@ fn a_loop_killed_mid_way_resumes_where_it_stopped() {
     )
     .parse::<u32>()
     .unwrap()
-        < 5_000
+        < 12_000
     {
         assert!(Instant::now() < deadline, "the loop never got going");
         std::thread::sleep(Duration::from_millis(20));
@@ -146,6 +146,12 @@ fn a_loop_killed_mid_way_resumes_where_it_stopped() {
         plan.contains("the loop resumes where it stopped, as `until` decides"),
         "{plan}"
     );
+    let left: u64 = psql(
+        &db,
+        "SELECT count(*) FROM users WHERE email_address IS NULL",
+    )
+    .parse()
+    .unwrap();
     let (code, out, err) = p.run(&["apply", "-auto-approve", "-var", &var]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
@@ -163,8 +169,14 @@ fn a_loop_killed_mid_way_resumes_where_it_stopped() {
     let after = lockfile(&p)["nodes"]["step.backfill"]["outputs"]["iterations"]
         .as_u64()
         .unwrap();
-    assert!(before >= 4, "the journal kept the iterations: {before}");
-    assert_eq!(after, 20, "the count carried on from {before}: {out}");
+    // Counts are journaled in group commits (about once a second), so the
+    // last few before the kill may be missing; the loop's work is not.
+    assert!(before >= 1, "the journal kept the iterations: {before}");
+    assert_eq!(
+        after,
+        before + left / 1000,
+        "the count carried on from {before}: {out}"
+    );
 }
 
 #[test]
