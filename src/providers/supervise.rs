@@ -102,6 +102,17 @@ fn supervisor_alive(dir: &Path) -> Option<i32> {
     (cmdline.contains(SUBCOMMAND) && cmdline.contains(&*dir.to_string_lossy())).then_some(pid)
 }
 
+/// A supervisor of the run in `dir` that has not recorded its pid yet.
+fn supervisor_starting(dir: &Path) -> Option<i32> {
+    let dir = dir.to_string_lossy();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        (cmdline.contains(SUBCOMMAND) && cmdline.contains(&*dir)).then_some(pid)
+    })
+}
+
 /// What the run directory of a step left `started` says about how it ended.
 pub fn verdict(run_id: &str) -> RunVerdict {
     let dir = run_dir(run_id);
@@ -110,7 +121,16 @@ pub fn verdict(run_id: &str) -> RunVerdict {
         return RunVerdict::Unknown("no record of its process was found on this machine".into());
     }
     if !dir.join("pid").exists() {
-        // The supervisor records its pid before it starts the command.
+        // The supervisor records its pid before it starts the command; one
+        // that is starting right now has not written it yet: look for it,
+        // and give it a moment, before concluding the command never started.
+        if let Some(pid) = supervisor_starting(&dir) {
+            return RunVerdict::Running(format!("its process (pid {pid}) is starting"));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        if dir.join("pid").exists() || supervisor_starting(&dir).is_some() {
+            return verdict(run_id);
+        }
         return RunVerdict::NotCompleted("its command never started".into());
     }
     match status(&dir) {
