@@ -118,13 +118,7 @@ async fn run_in_session(
                     ProviderError::failed(format!("COMMIT failed: {}", pg_error(&e, None)))
                 })?;
             }
-            let rows: u64 = msgs
-                .iter()
-                .filter_map(|m| match m {
-                    SimpleQueryMessage::CommandComplete(n) => Some(*n),
-                    _ => None,
-                })
-                .sum();
+            let rows = rows_changed(&msgs);
             let mut out = Attrs::new();
             out.insert("rows_affected".into(), Value::from(rows));
             out.insert(
@@ -168,6 +162,16 @@ async fn rows(database: &str, query: &str) -> Result<Vec<Vec<Option<String>>>, P
         .collect())
 }
 
+/// The rows the statements of a simple query changed, in all.
+fn rows_changed(msgs: &[SimpleQueryMessage]) -> u64 {
+    msgs.iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .sum()
+}
+
 /// A `dry_run` query's first row, as the plan shows it.
 pub async fn first_row(attrs: &Attrs, query: &str) -> Result<String, ProviderError> {
     let rows = rows(database(attrs), query).await?;
@@ -193,13 +197,7 @@ pub async fn rolled_back(attrs: &Attrs) -> Result<String, ProviderError> {
     let result = client.simple_query(&sql).await;
     let _ = client.batch_execute("ROLLBACK").await;
     let msgs = result.map_err(|e| ProviderError::failed(pg_error(&e, Some((&sql, &origin)))))?;
-    let rows: u64 = msgs
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::CommandComplete(n) => Some(*n),
-            _ => None,
-        })
-        .sum();
+    let rows = rows_changed(&msgs);
     Ok(format!(
         "it would change {rows} row{} (run in a transaction that was rolled back)",
         if rows == 1 { "" } else { "s" }
