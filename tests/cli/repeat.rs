@@ -43,6 +43,19 @@ step "sql" "backfill" {{
     )
 }
 
+/// Every user's `email_address` is filled, and no row was updated twice.
+fn assert_filled_once(db: &str) {
+    assert_eq!(
+        psql(db, "SELECT count(*) FROM users WHERE email_address IS NULL"),
+        "0"
+    );
+    assert_eq!(
+        psql(db, "SELECT max(touched) FROM users"),
+        "1",
+        "no row twice"
+    );
+}
+
 fn lockfile(p: &Project) -> serde_json::Value {
     serde_json::from_str(&p.read("cutover.lock")).unwrap()
 }
@@ -79,18 +92,7 @@ fn a_backfill_runs_in_batches_with_progress_until_done() {
         out.contains("\"detail\":\"20 iterations, 20000 rows\""),
         "{out}"
     );
-    assert_eq!(
-        psql(
-            &db,
-            "SELECT count(*) FROM users WHERE email_address IS NULL"
-        ),
-        "0"
-    );
-    assert_eq!(
-        psql(&db, "SELECT max(touched) FROM users"),
-        "1",
-        "no row twice"
-    );
+    assert_filled_once(&db);
     let doc = lockfile(&p);
     assert_eq!(doc["nodes"]["step.backfill"]["outputs"]["iterations"], 20);
     assert_eq!(
@@ -154,18 +156,7 @@ fn a_loop_killed_mid_way_resumes_where_it_stopped() {
     .unwrap();
     let (code, out, err) = p.run(&["apply", "-auto-approve", "-var", &var]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(
-        psql(
-            &db,
-            "SELECT count(*) FROM users WHERE email_address IS NULL"
-        ),
-        "0"
-    );
-    assert_eq!(
-        psql(&db, "SELECT max(touched) FROM users"),
-        "1",
-        "no row twice"
-    );
+    assert_filled_once(&db);
     let after = lockfile(&p)["nodes"]["step.backfill"]["outputs"]["iterations"]
         .as_u64()
         .unwrap();
@@ -210,7 +201,7 @@ fn an_interrupt_stops_a_loop_between_iterations() {
     );
     let (code, out, err) = p.run(&["apply", "-auto-approve", "-var", &var]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(psql(&db, "SELECT max(touched) FROM users"), "1");
+    assert_filled_once(&db);
 }
 
 #[test]
