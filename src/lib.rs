@@ -8,19 +8,23 @@
 //!          providers.read ──┘
 //! ```
 //!
-//! [`spec`] compiles a directory into node instances, [`graph`] orders them,
+//! [`spec`] reads a directory, [`expand`] turns its blocks into node
+//! instances (named by [`addr`]), [`graph`] orders them,
 //! [`eval`] evaluates expressions, [`plan`] refreshes through [`providers`]
 //! and diffs, [`render`] prints, [`apply`] executes and [`state`] records.
 
+pub mod addr;
 pub mod apply;
 pub mod cli;
 pub mod eval;
+pub mod expand;
 pub mod graph;
 pub mod plan;
 pub mod providers;
 pub mod render;
 pub mod spec;
 pub mod state;
+pub mod text;
 
 use spec::{Diagnostics, Spec, VarInputs};
 use std::path::Path;
@@ -32,7 +36,7 @@ pub fn compile(
     dir: &Path,
     inputs: &VarInputs,
 ) -> Result<(Spec, graph::Graph, providers::Registry), Diagnostics> {
-    let spec = Spec::load(dir, inputs)?;
+    let spec = expand::load(dir, inputs)?;
     let configs = provider_configs(&spec)?;
     let registry = providers::Registry::builtin(&configs);
     let mut diags = providers::schema::check_spec(&spec, &registry);
@@ -75,7 +79,7 @@ fn provider_configs(
     let body_json = |body: &spec::ast::Body, diags: &mut Diagnostics| -> providers::Attrs {
         let mut attrs = providers::Attrs::new();
         for a in &body.attrs {
-            match ev.eval(&a.value, 0, None, &eval::NoNodes) {
+            match ev.eval(&a.value, 0, &spec::Inst::NONE, &eval::NoNodes) {
                 Ok(v) => {
                     if let Some(v) = v.val {
                         attrs.insert(a.name.clone(), eval::to_json(&v));

@@ -54,10 +54,10 @@ pub struct PlanArgs {
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
     /// Plan only ADDR and what it depends on (repeatable; a module or rollout address selects all of it).
-    #[arg(long = "target", value_name = "ADDR")]
+    #[arg(long = "target", value_name = "ADDR", value_parser = address)]
     pub targets: Vec<String>,
     /// Plan to run the done step ADDR again (repeatable).
-    #[arg(long = "replace", value_name = "ADDR")]
+    #[arg(long = "replace", value_name = "ADDR", value_parser = address)]
     pub replace: Vec<String>,
     /// How many reads of real systems run at once (default: the migration's, else 10).
     #[arg(long, value_name = "N", value_parser = parse_parallelism)]
@@ -87,10 +87,10 @@ pub struct ApplyArgs {
     #[arg(long = "stop-timeout", value_name = "DURATION", default_value = "20s")]
     pub stop_timeout: String,
     /// Apply only ADDR and what it depends on (repeatable).
-    #[arg(long = "target", value_name = "ADDR")]
+    #[arg(long = "target", value_name = "ADDR", value_parser = address)]
     pub targets: Vec<String>,
     /// Run the done step ADDR again (repeatable).
-    #[arg(long = "replace", value_name = "ADDR")]
+    #[arg(long = "replace", value_name = "ADDR", value_parser = address)]
     pub replace: Vec<String>,
     /// Wait this long for another operation's lock (e.g. "30s"; default: do not wait).
     #[arg(long = "lock-timeout", value_name = "DURATION")]
@@ -115,7 +115,7 @@ pub struct RollbackArgs {
     pub json: bool,
     /// Also undo what this point of no return (a step that has run and
     /// cannot be undone) depends on. Without it, rollback stops short of it.
-    #[arg(long = "past", value_name = "ADDR")]
+    #[arg(long = "past", value_name = "ADDR", value_parser = address)]
     pub past: Vec<String>,
 }
 
@@ -124,10 +124,14 @@ pub enum StateCommand {
     /// Every node the lockfile records, with its status.
     List,
     /// One node's record as JSON.
-    Show { address: String },
+    Show {
+        #[arg(value_parser = address)]
+        address: String,
+    },
     /// Record by hand how an interrupted step ended.
     #[command(group(clap::ArgGroup::new("outcome").required(true)))]
     Resolve {
+        #[arg(value_parser = address)]
         address: String,
         /// It completed.
         #[arg(long, group = "outcome")]
@@ -203,6 +207,7 @@ pub enum Command {
     /// Approve an approval gate that a running apply waits at (from any terminal).
     Approve {
         /// The gate's address, e.g. gate.go_ahead.
+        #[arg(value_parser = address)]
         address: String,
         /// A note kept with the approval and shown by apply.
         #[arg(long)]
@@ -260,4 +265,9 @@ fn parse_parallelism(s: &str) -> Result<usize, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("`{s}` is not a whole number of at least 1")),
     }
+}
+
+/// An address as typed (`'module.t["a"]'`), in its canonical spelling.
+fn address(s: &str) -> Result<String, String> {
+    crate::addr::canonical(s).map_err(|e| e.why)
 }

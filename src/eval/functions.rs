@@ -81,6 +81,7 @@ pub fn context() -> Context<'static> {
         s().param(Number).build(|a| num(num_arg(&a, 0).ceil())),
     );
     f("range", s().variadic_param(Number).build(range));
+    super::collections::declare(&mut ctx);
     ctx
 }
 

@@ -6,6 +6,7 @@
 //! references any sensitive value is sensitive. Locals, module inputs and
 //! module outputs are evaluated on first use and memoised.
 
+pub mod collections;
 pub mod duration;
 pub mod functions;
 pub mod redact;
@@ -13,7 +14,7 @@ pub mod window;
 
 use crate::spec::ast::{Expr, RefPart};
 use crate::spec::resolve::Target;
-use crate::spec::{Diagnostic, NodeId, ScopeId, Spec, StageRef};
+use crate::spec::{Diagnostic, Each, Inst, Instances, NodeId, ScopeId, Spec};
 use hcl::eval::Evaluate;
 use hcl::Value;
 use std::cell::RefCell;
@@ -94,55 +95,20 @@ impl<'s> Evaluator<'s> {
         }
     }
 
-    /// Evaluates `e`, written in `scope` (inside `stage` when in a rollout).
+    /// Evaluates `e`, written in `scope` where `each`, `count` and `stage` are `inst`.
     pub fn eval(
         &self,
         e: &Expr,
         scope: ScopeId,
-        stage: Option<&StageRef>,
+        inst: &Inst,
         nodes: &dyn NodeValues,
     ) -> Result<Evaluated, Diagnostic> {
         let mut ctx = self.base.clone();
         let mut roots: HashMap<String, Value> = HashMap::new();
         let mut sensitive = false;
         for r in &e.refs {
-            let target = self.spec.resolve(r, scope, stage)?;
-            let (key_len, ev) = match &target {
-                Target::Var { scope, name } => (2, self.var(*scope, name, nodes)?),
-                Target::Local { scope, name } => (2, self.local(*scope, name, nodes)?),
-                Target::ModuleOutput { scope, name } => (3, self.output(*scope, name, nodes)?),
-                Target::Node { id, key_len } => match r.attr(*key_len) {
-                    Some(a) => match nodes.attr(*id, a) {
-                        Some(v) => (key_len + 1, v),
-                        None => {
-                            return Err(Diagnostic::error(
-                                "Unsupported attribute",
-                                format!(
-                                    "`{}` has no attribute or output named `{a}`.",
-                                    self.spec.nodes[*id].address
-                                ),
-                            )
-                            .at(Some(r.span.clone())))
-                        }
-                    },
-                    None => (*key_len, nodes.object(*id)),
-                },
-                Target::Stage => {
-                    let st = stage.expect("resolve checked the stage");
-                    let mut m = hcl::Map::new();
-                    m.insert("value".into(), st.value.clone());
-                    m.insert("index".into(), Value::from(st.index as u64));
-                    (1, Evaluated::known(Value::Object(m)))
-                }
-                Target::Path => (1, Evaluated::known(self.paths(scope))),
-                Target::Module { .. } | Target::Rollout { .. } => {
-                    return Err(Diagnostic::error(
-                        "Invalid reference",
-                        format!("`{}` can only be used in depends_on.", r.display()),
-                    )
-                    .at(Some(r.span.clone())))
-                }
-            };
+            let target = self.spec.resolve(r, scope, inst)?;
+            let (key_len, ev) = self.target_value(&target, r, scope, inst, nodes)?;
             sensitive |= ev.sensitive;
             let Some(v) = ev.val else {
                 return Ok(Evaluated {
@@ -195,6 +161,99 @@ impl<'s> Evaluator<'s> {
         }
     }
 
+    /// The value a resolved reference names, and how many of its parts name it.
+    fn target_value(
+        &self,
+        target: &Target,
+        r: &crate::spec::ast::Reference,
+        scope: ScopeId,
+        inst: &Inst,
+        nodes: &dyn NodeValues,
+    ) -> Result<(usize, Evaluated), Diagnostic> {
+        Ok(match target {
+            Target::Var { scope, name } => (2, self.var(*scope, name, nodes)?),
+            Target::Local { scope, name } => (2, self.local(*scope, name, nodes)?),
+            Target::ModuleOutput {
+                scope,
+                name,
+                key_len,
+            } => (*key_len, self.output(*scope, name, nodes)?),
+            Target::Module { scopes, key_len } => (*key_len, self.module_value(scopes, nodes)?),
+            Target::Node { id, key_len } => match r.attr(*key_len) {
+                Some(a) => match nodes.attr(*id, a) {
+                    Some(v) => (key_len + 1, v),
+                    None => {
+                        return Err(Diagnostic::error(
+                            "Unsupported attribute",
+                            format!(
+                                "`{}` has no attribute or output named `{a}`.",
+                                self.spec.nodes[*id].address
+                            ),
+                        )
+                        .at(Some(r.span.clone())))
+                    }
+                },
+                None => (*key_len, nodes.object(*id)),
+            },
+            Target::Nodes { ids, key_len } => (*key_len, collect(ids, |id| Ok(nodes.object(id)))?),
+            Target::Stage => {
+                let mut m = hcl::Map::new();
+                if let Some(st) = &inst.stage {
+                    m.insert("value".into(), st.value.clone());
+                    m.insert("index".into(), Value::from(st.index as u64));
+                }
+                (1, Evaluated::known(Value::Object(m)))
+            }
+            Target::Each | Target::Count => {
+                let mut m = hcl::Map::new();
+                match &inst.each {
+                    Some(Each::ForEach { key, value }) => {
+                        m.insert("key".into(), Value::from(key.clone()));
+                        m.insert("value".into(), value.clone());
+                    }
+                    Some(Each::Count(i)) => {
+                        m.insert("index".into(), Value::from(*i));
+                    }
+                    None => {}
+                }
+                (1, Evaluated::known(Value::Object(m)))
+            }
+            Target::Path => (1, Evaluated::known(self.paths(scope))),
+            Target::Rollout { .. } => {
+                return Err(Diagnostic::error(
+                    "Invalid reference",
+                    format!("`{}` can only be used in depends_on.", r.display()),
+                )
+                .at(Some(r.span.clone())))
+            }
+        })
+    }
+
+    /// A module instance as a value: an object of its outputs; a repeated
+    /// call: a list or map of such objects.
+    fn module_value(
+        &self,
+        scopes: &Instances<ScopeId>,
+        nodes: &dyn NodeValues,
+    ) -> Result<Evaluated, Diagnostic> {
+        collect(scopes, |scope| {
+            let mut m = hcl::Map::new();
+            let mut sensitive = false;
+            for o in &self.spec.scopes[scope].source.outputs {
+                let ev = self.output(scope, &o.name, nodes)?;
+                sensitive |= ev.sensitive;
+                match ev.val {
+                    Some(v) => m.insert(o.name.clone(), v),
+                    None => return Ok(Evaluated::unknown()),
+                };
+            }
+            Ok(Evaluated {
+                val: Some(Value::Object(m)),
+                sensitive,
+            })
+        })
+    }
+
     fn memoised(
         &self,
         key: MemoKey,
@@ -229,7 +288,7 @@ impl<'s> Evaluator<'s> {
         self.memoised(
             MemoKey::Local(scope, name.into()),
             || cycle("local", name, &attr.value),
-            || self.eval(&attr.value, scope, None, nodes),
+            || self.eval(&attr.value, scope, &Inst::NONE, nodes),
         )
     }
 
@@ -245,7 +304,7 @@ impl<'s> Evaluator<'s> {
             .variables
             .iter()
             .any(|v| v.name == name && v.sensitive);
-        match s.parent {
+        match &s.parent {
             None => Ok(self
                 .spec
                 .variables
@@ -255,37 +314,34 @@ impl<'s> Evaluator<'s> {
                     sensitive: v.sensitive,
                 })
                 .unwrap_or_else(Evaluated::unknown)),
-            Some((parent, call)) => {
-                let call = &self.spec.scopes[parent].source.modules[call];
-                match call.inputs.iter().find(|a| a.name == name) {
-                    Some(input) => self
-                        .memoised(
-                            MemoKey::Var(scope, name.into()),
-                            || cycle("variable", name, &input.value),
-                            || self.eval(&input.value, parent, None, nodes),
-                        )
-                        .map(|mut ev| {
-                            ev.sensitive |= sensitive_decl;
-                            ev
+            Some(parent) => match parent.call.inputs.iter().find(|a| a.name == name) {
+                Some(input) => self
+                    .memoised(
+                        MemoKey::Var(scope, name.into()),
+                        || cycle("variable", name, &input.value),
+                        || self.eval(&input.value, parent.scope, &parent.inst, nodes),
+                    )
+                    .map(|mut ev| {
+                        ev.sensitive |= sensitive_decl;
+                        ev
+                    }),
+                None => {
+                    let decl = s.source.variables.iter().find(|v| v.name == name);
+                    match decl
+                        .and_then(|d| d.default.as_ref())
+                        .and_then(|d| d.literal())
+                    {
+                        Some(v) => Ok(Evaluated {
+                            val: Some(v),
+                            sensitive: sensitive_decl,
                         }),
-                    None => {
-                        let decl = s.source.variables.iter().find(|v| v.name == name);
-                        match decl
-                            .and_then(|d| d.default.as_ref())
-                            .and_then(|d| d.literal())
-                        {
-                            Some(v) => Ok(Evaluated {
-                                val: Some(v),
-                                sensitive: sensitive_decl,
-                            }),
-                            None => Ok(Evaluated {
-                                val: Some(Value::Null),
-                                sensitive: sensitive_decl,
-                            }),
-                        }
+                        None => Ok(Evaluated {
+                            val: Some(Value::Null),
+                            sensitive: sensitive_decl,
+                        }),
                     }
                 }
-            }
+            },
         }
     }
 
@@ -305,10 +361,11 @@ impl<'s> Evaluator<'s> {
             MemoKey::Output(scope, name.into()),
             || cycle("output", name, &out.value),
             || {
-                self.eval(&out.value, scope, None, nodes).map(|mut ev| {
-                    ev.sensitive |= out.sensitive;
-                    ev
-                })
+                self.eval(&out.value, scope, &Inst::NONE, nodes)
+                    .map(|mut ev| {
+                        ev.sensitive |= out.sensitive;
+                        ev
+                    })
             },
         )
     }
@@ -324,6 +381,34 @@ impl<'s> Evaluator<'s> {
         m.insert("cwd".into(), Value::from(".".to_string()));
         Value::Object(m)
     }
+}
+
+/// The values of every instance as one value: itself for a single block, a
+/// list for `count`, an object by key for `for_each`. Unknown when any is.
+fn collect<T: Copy>(
+    group: &Instances<T>,
+    value: impl Fn(T) -> Result<Evaluated, Diagnostic>,
+) -> Result<Evaluated, Diagnostic> {
+    let mut sensitive = false;
+    let mut one = |t: T| -> Result<Option<Value>, Diagnostic> {
+        let ev = value(t)?;
+        sensitive |= ev.sensitive;
+        Ok(ev.val)
+    };
+    let val = match group {
+        Instances::Single(t) => one(*t)?,
+        Instances::Count(v) => v
+            .iter()
+            .map(|t| one(*t))
+            .collect::<Result<Option<Vec<Value>>, _>>()?
+            .map(Value::Array),
+        Instances::ForEach(v) => v
+            .iter()
+            .map(|(k, t)| Ok(one(*t)?.map(|x| (k.clone(), x))))
+            .collect::<Result<Option<hcl::Map<String, Value>>, _>>()?
+            .map(Value::Object),
+    };
+    Ok(Evaluated { val, sensitive })
 }
 
 fn cycle(what: &str, name: &str, e: &Expr) -> Diagnostic {
@@ -379,14 +464,6 @@ fn eval_error_text(err: &hcl::eval::Error) -> String {
             format!("arithmetic: {msg}")
         }
         kind => kind.to_string(),
-    }
-}
-
-/// How a value appears in an address: `10`, `"blue"`.
-pub fn value_key(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
     }
 }
 

@@ -11,7 +11,7 @@
 use super::{cycles, Graph};
 use crate::spec::ast::{Body, Expr, NodeKind, Reference};
 use crate::spec::resolve::Target;
-use crate::spec::{Diagnostic, Diagnostics, NodeId, ScopeId, SourceSpan, Spec, StageRef};
+use crate::spec::{Diagnostic, Diagnostics, Inst, Instances, NodeId, ScopeId, SourceSpan, Spec};
 use petgraph::graph::DiGraph;
 use std::collections::{HashMap, HashSet};
 
@@ -111,7 +111,7 @@ impl Builder<'_> {
             let mut refs = Vec::new();
             collect_refs(&node.decl.body, &mut refs, true);
             for r in refs {
-                for dep in self.deps_of_ref(r, node.scope, node.stage.as_ref()) {
+                for dep in self.deps_of_ref(r, node.scope, &node.inst) {
                     self.edge(dep, id, &r.span);
                 }
             }
@@ -119,13 +119,8 @@ impl Builder<'_> {
     }
 
     /// The nodes a reference reads, following locals and module values.
-    fn deps_of_ref(
-        &mut self,
-        r: &Reference,
-        scope: ScopeId,
-        stage: Option<&StageRef>,
-    ) -> Vec<NodeId> {
-        match self.spec.resolve(r, scope, stage) {
+    fn deps_of_ref(&mut self, r: &Reference, scope: ScopeId, inst: &Inst) -> Vec<NodeId> {
+        match self.spec.resolve(r, scope, inst) {
             Err(d) => {
                 self.diags.push(d);
                 Vec::new()
@@ -138,19 +133,16 @@ impl Builder<'_> {
         let spec = self.spec;
         match t {
             Target::Node { id, .. } => vec![*id],
-            Target::Stage | Target::Path => Vec::new(),
-            Target::Var { scope, name } => match spec.scopes[*scope].parent {
+            Target::Nodes { ids, .. } => ids.all(),
+            Target::Stage | Target::Path | Target::Each | Target::Count => Vec::new(),
+            Target::Var { scope, name } => match &spec.scopes[*scope].parent {
                 None => Vec::new(),
-                Some((parent, call)) => {
-                    let input = spec.scopes[parent].source.modules[call]
-                        .inputs
-                        .iter()
-                        .find(|a| &a.name == name);
-                    match input {
-                        Some(a) => self.deps_of_expr(0, *scope, name, &a.value, parent),
-                        None => Vec::new(),
+                Some(parent) => match parent.call.inputs.iter().find(|a| &a.name == name) {
+                    Some(a) => {
+                        self.deps_of_expr(0, *scope, name, &a.value, parent.scope, &parent.inst)
                     }
-                }
+                    None => Vec::new(),
+                },
             },
             Target::Local { scope, name } => {
                 let local = spec.scopes[*scope]
@@ -159,22 +151,31 @@ impl Builder<'_> {
                     .iter()
                     .find(|l| &l.name == name);
                 match local {
-                    Some(l) => self.deps_of_expr(1, *scope, name, &l.value, *scope),
+                    Some(l) => self.deps_of_expr(1, *scope, name, &l.value, *scope, &Inst::NONE),
                     None => Vec::new(),
                 }
             }
-            Target::ModuleOutput { scope, name } => {
+            Target::ModuleOutput { scope, name, .. } => {
                 let out = spec.scopes[*scope]
                     .source
                     .outputs
                     .iter()
                     .find(|o| &o.name == name);
                 match out {
-                    Some(o) => self.deps_of_expr(2, *scope, name, &o.value, *scope),
+                    Some(o) => self.deps_of_expr(2, *scope, name, &o.value, *scope, &Inst::NONE),
                     None => Vec::new(),
                 }
             }
-            Target::Module { .. } | Target::Rollout { .. } => {
+            Target::Module { scopes, .. } => {
+                let mut deps = Vec::new();
+                for s in scopes.all() {
+                    for o in &spec.scopes[s].source.outputs {
+                        deps.extend(self.deps_of_expr(2, s, &o.name, &o.value, s, &Inst::NONE));
+                    }
+                }
+                deps
+            }
+            Target::Rollout { .. } => {
                 self.diags.push(
                     Diagnostic::error(
                         "Invalid reference",
@@ -197,6 +198,7 @@ impl Builder<'_> {
         name: &str,
         e: &Expr,
         eval_scope: ScopeId,
+        eval_inst: &Inst,
     ) -> Vec<NodeId> {
         let key = (kind, scope, name.to_string());
         if let Some(v) = self.value_deps.get(&key) {
@@ -217,7 +219,7 @@ impl Builder<'_> {
         }
         let mut deps = Vec::new();
         for r in &e.refs {
-            deps.extend(self.deps_of_ref(r, eval_scope, None));
+            deps.extend(self.deps_of_ref(r, eval_scope, eval_inst));
         }
         deps.sort_unstable();
         deps.dedup();
@@ -231,7 +233,7 @@ impl Builder<'_> {
         &mut self,
         e: &Expr,
         scope: ScopeId,
-        stage: Option<&StageRef>,
+        inst: &Inst,
     ) -> Vec<(NodeId, SourceSpan)> {
         let items: Vec<&hcl::Expression> = match &e.expr {
             hcl::Expression::Array(items) => items.iter().collect(),
@@ -265,7 +267,7 @@ impl Builder<'_> {
         let spec = self.spec;
         let mut out = Vec::new();
         for r in &e.refs {
-            let t = match spec.resolve(r, scope, stage) {
+            let t = match spec.resolve(r, scope, inst) {
                 Ok(t) => t,
                 Err(d) => {
                     self.diags.push(d);
@@ -274,11 +276,12 @@ impl Builder<'_> {
             };
             let nodes: Vec<NodeId> = match t {
                 Target::Node { id, .. } => vec![id],
-                Target::Module { scope } => module_nodes(spec, scope),
+                Target::Nodes { ids, .. } => ids.all(),
+                Target::Module { scopes, .. } => module_nodes(spec, &scopes),
                 Target::Rollout { scope, name } => spec.scopes[scope].rollouts[&name]
                     .stages
                     .last()
-                    .map(|m| m.values().copied().collect())
+                    .map(|st| st.all_nodes(spec))
                     .unwrap_or_default(),
                 other => self.deps_of_target(&other, r),
             };
@@ -291,9 +294,7 @@ impl Builder<'_> {
         let spec = self.spec;
         for (id, node) in spec.nodes.iter().enumerate() {
             if let Some(a) = node.decl.body.attr("depends_on") {
-                for (dep, span) in
-                    self.depends_on_targets(&a.value, node.scope, node.stage.as_ref())
-                {
+                for (dep, span) in self.depends_on_targets(&a.value, node.scope, &node.inst) {
                     self.edge(dep, id, &span);
                 }
             }
@@ -303,27 +304,27 @@ impl Builder<'_> {
                 let (Some(dep), Some(inst)) = (&r.depends_on, scope.rollouts.get(&r.name)) else {
                     continue;
                 };
-                let first: Vec<NodeId> = inst
+                let first = inst
                     .stages
                     .first()
-                    .map(|m| m.values().copied().collect())
+                    .map(|st| st.all_nodes(spec))
                     .unwrap_or_default();
-                for (d, span) in self.depends_on_targets(dep, scope_id, None) {
+                for (d, span) in self.depends_on_targets(dep, scope_id, &Inst::NONE) {
                     for &n in &first {
                         self.edge(d, n, &span);
                     }
                 }
             }
-            for call in &scope.source.modules {
-                let (Some(dep), Some(&child)) = (&call.depends_on, scope.children.get(&call.name))
-                else {
-                    continue;
-                };
-                let inner = module_nodes(spec, child);
-                for (d, span) in self.depends_on_targets(dep, scope_id, None) {
-                    for &n in &inner {
-                        self.edge(d, n, &span);
-                    }
+            // A module call's `depends_on` holds for every node of each instance.
+            let Some(parent) = &scope.parent else {
+                continue;
+            };
+            let Some(dep) = &parent.call.depends_on else {
+                continue;
+            };
+            for (d, span) in self.depends_on_targets(dep, parent.scope, &parent.inst) {
+                for n in scope.all_nodes.clone() {
+                    self.edge(d, n, &span);
                 }
             }
         }
@@ -342,10 +343,16 @@ impl Builder<'_> {
                 let Some(span) = span else { continue };
                 let mut prev: Vec<NodeId> = Vec::new();
                 for stage in &r.stages {
-                    let ids: Vec<NodeId> = stage.values().copied().collect();
-                    let (gates, others): (Vec<NodeId>, Vec<NodeId>) = ids
-                        .iter()
-                        .partition(|&&n| spec.nodes[n].decl.kind == NodeKind::Gate);
+                    let ids = stage.all_nodes(spec);
+                    // The stage's own gates come last; a module's gates are its own business.
+                    let own_gates: HashSet<NodeId> = stage
+                        .nodes
+                        .values()
+                        .flat_map(Instances::all)
+                        .filter(|&n| spec.nodes[n].decl.kind == NodeKind::Gate)
+                        .collect();
+                    let (gates, others): (Vec<NodeId>, Vec<NodeId>) =
+                        ids.iter().partition(|n| own_gates.contains(n));
                     for &o in &others {
                         for &p in &prev {
                             self.edge(p, o, &span);
@@ -379,14 +386,12 @@ impl Builder<'_> {
     }
 }
 
-/// Every node of a module scope and the modules it calls.
-fn module_nodes(spec: &Spec, scope: ScopeId) -> Vec<NodeId> {
-    let prefix = &spec.scopes[scope].prefix;
-    spec.nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.address.starts_with(prefix.as_str()))
-        .map(|(i, _)| i)
+/// Every node of some module instances and the modules they call.
+fn module_nodes(spec: &Spec, scopes: &Instances<ScopeId>) -> Vec<NodeId> {
+    scopes
+        .all()
+        .into_iter()
+        .flat_map(|s| spec.scopes[s].all_nodes.clone())
         .collect()
 }
 
@@ -395,7 +400,7 @@ fn module_nodes(spec: &Spec, scope: ScopeId) -> Vec<NodeId> {
 /// which `explicit_edges` handles.
 fn collect_refs<'a>(body: &'a Body, out: &mut Vec<&'a Reference>, top: bool) {
     for a in &body.attrs {
-        if top && a.name == "depends_on" {
+        if top && matches!(a.name.as_str(), "depends_on" | "for_each" | "count") {
             continue;
         }
         out.extend(a.value.refs.iter());

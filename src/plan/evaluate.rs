@@ -114,6 +114,9 @@ pub(crate) fn random_lineage() -> String {
     hex::encode(buf)
 }
 
+/// Attributes that shape the graph, not the node: not part of its diff.
+const EXPANSION_ATTRS: &[&str] = &["depends_on", "for_each", "count"];
+
 pub(crate) fn evaluate_body(
     spec: &Spec,
     ev: &Evaluator,
@@ -129,7 +132,7 @@ pub(crate) fn evaluate_body(
         if skip.contains(&a.name.as_str()) {
             continue;
         }
-        match ev.eval(&a.value, node.scope, node.stage.as_ref(), values) {
+        match ev.eval(&a.value, node.scope, &node.inst, values) {
             Ok(v) => {
                 out.insert(a.name.clone(), v);
             }
@@ -151,7 +154,7 @@ pub(crate) fn evaluate_node(
     let node = &spec.nodes[id];
     let schema = registry.schema(node.decl.kind, &node.decl.type_name);
     let body = &node.decl.body;
-    let mut attrs = evaluate_body(spec, ev, values, id, body, &["depends_on"], diags);
+    let mut attrs = evaluate_body(spec, ev, values, id, body, EXPANSION_ATTRS, diags);
     // `retry {}` and `repeat {}` are evaluated into one object attribute each.
     for b in body
         .blocks
@@ -369,7 +372,7 @@ pub(crate) fn root_outputs(
         return Ok(out);
     };
     for o in &root.source.outputs {
-        match ev.eval(&o.value, 0, None, values) {
+        match ev.eval(&o.value, 0, &crate::spec::Inst::NONE, values) {
             Ok(v) => {
                 out.insert(o.name.clone(), planned(&v, o.sensitive));
             }

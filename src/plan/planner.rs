@@ -504,7 +504,7 @@ pub async fn plan(
             irreversible,
             object,
             follows,
-            stage: node.stage.as_ref().map(|s| StageInfo {
+            stage: node.inst.stage.as_ref().map(|s| StageInfo {
                 rollout: s.rollout.clone(),
                 index: s.index,
                 value: to_json(&s.value),

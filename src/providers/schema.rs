@@ -208,6 +208,8 @@ pub fn common_attrs(kind: NodeKind) -> Vec<AttrSchema> {
     use AttrType::*;
     let mut v = vec![
         AttrSchema::new("depends_on", Any),
+        AttrSchema::new("for_each", Any),
+        AttrSchema::new("count", Any),
         AttrSchema::new("description", String),
         AttrSchema::new("expected_duration", Duration),
     ];

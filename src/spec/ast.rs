@@ -52,7 +52,10 @@ impl Reference {
                     s.push('.');
                     s.push_str(a);
                 }
-                RefPart::Index(v) => s.push_str(&format!("[{}]", crate::eval::value_key(v))),
+                RefPart::Index(v) => match crate::addr::Key::from_value(v) {
+                    Some(k) => s.push_str(&k.to_string()),
+                    None => s.push_str("[…]"),
+                },
                 RefPart::Dynamic => s.push_str("[…]"),
             }
         }
@@ -181,6 +184,8 @@ pub struct RolloutDecl {
     pub depends_on: Option<Expr>,
     pub description: Option<Expr>,
     pub nodes: Vec<Arc<NodeDecl>>,
+    /// Module calls made in every stage.
+    pub modules: Vec<Arc<ModuleCall>>,
     pub span: SourceSpan,
 }
 
@@ -202,7 +207,7 @@ pub struct Validation {
     pub error_message: String,
 }
 
-/// `module "NAME" { source = "./modules/x"  inputs… }`.
+/// `module "NAME" { source = "./modules/x"  for_each|count  depends_on  inputs… }`.
 #[derive(Debug, Clone)]
 pub struct ModuleCall {
     pub name: String,
@@ -210,6 +215,8 @@ pub struct ModuleCall {
     pub source_span: SourceSpan,
     pub inputs: Vec<Attr>,
     pub depends_on: Option<Expr>,
+    pub for_each: Option<Expr>,
+    pub count: Option<Expr>,
     pub span: SourceSpan,
 }
 
@@ -251,6 +258,6 @@ pub struct ModuleSource {
     pub providers: Vec<ProviderDecl>,
     pub nodes: Vec<Arc<NodeDecl>>,
     pub rollouts: Vec<RolloutDecl>,
-    pub modules: Vec<ModuleCall>,
+    pub modules: Vec<Arc<ModuleCall>>,
     pub outputs: Vec<OutputDecl>,
 }

@@ -10,8 +10,12 @@ use hcl::edit::expr::{Expression as EExpr, TraversalOperator};
 use hcl::edit::structure::{Block, Body as EBody, Structure};
 use hcl::edit::visit::{self, Visit};
 use hcl::edit::Span;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
+
+/// Arguments of a `module` call that are not inputs of the module.
+const MODULE_META: &[&str] = &["source", "depends_on", "for_each", "count"];
 
 const TOP_BLOCKS: &[&str] = &[
     "migration",
@@ -226,7 +230,7 @@ impl Cx<'_> {
                     return;
                 };
                 if let Some(m) = self.module_call(&l[0], b, span, diags) {
-                    module.modules.push(m);
+                    module.modules.push(Arc::new(m));
                 }
             }
             "output" => {
@@ -267,7 +271,7 @@ impl Cx<'_> {
                 diags.push(unexpected_block(
                     other,
                     "rollout",
-                    &["resource", "step", "gate"],
+                    &["resource", "step", "gate", "module"],
                     &self.header_span(b),
                 ));
                 return None;
@@ -312,6 +316,7 @@ impl Cx<'_> {
             depends_on: None,
             description: None,
             nodes: Vec::new(),
+            modules: Vec::new(),
             span: span.clone(),
         };
         for s in b.body.iter() {
@@ -328,6 +333,15 @@ impl Cx<'_> {
                             &["stages", "depends_on", "description"],
                             &attr.name_span,
                         )),
+                    }
+                }
+                Structure::Block(nb) if nb.ident.as_str() == "module" => {
+                    let Some(l) = self.labels(nb, &["NAME"], diags) else {
+                        continue;
+                    };
+                    let span = self.header_span(nb);
+                    if let Some(m) = self.module_call(&l[0], nb, span, diags) {
+                        r.modules.push(Arc::new(m));
                     }
                 }
                 Structure::Block(nb) => {
@@ -441,10 +455,12 @@ impl Cx<'_> {
             source,
             source_span: source_attr.value.span.clone(),
             depends_on: body.attr("depends_on").map(|a| a.value.clone()),
+            for_each: body.attr("for_each").map(|a| a.value.clone()),
+            count: body.attr("count").map(|a| a.value.clone()),
             inputs: body
                 .attrs
                 .into_iter()
-                .filter(|a| a.name != "source" && a.name != "depends_on")
+                .filter(|a| !MODULE_META.contains(&a.name.as_str()))
                 .collect(),
             span,
         })
@@ -690,4 +706,73 @@ pub fn type_mismatch(e: &Expr, expected: &str) -> Diagnostic {
         format!("Expected {expected}, got `{}`.", e.source()),
     )
     .at(Some(e.span.clone()))
+}
+
+/// sha256 over every spec file read (path relative to the root, and content).
+pub fn digest(spec: &super::Spec) -> String {
+    let mut files: Vec<(String, &str)> = spec
+        .scopes
+        .iter()
+        .flat_map(|s| s.source.files.iter())
+        .map(|f| (relative(&f.path, &spec.dir), f.text.as_str()))
+        .collect();
+    files.sort();
+    files.dedup();
+    let mut h = Sha256::new();
+    for (p, t) in files {
+        h.update(p.as_bytes());
+        h.update([0]);
+        h.update(t.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// `path` relative to `base`, lexically (no file system access), so that the
+/// digest does not depend on where the migration directory lives.
+pub fn relative(path: &std::path::Path, base: &std::path::Path) -> String {
+    use std::path::Component;
+    fn norm(p: &std::path::Path) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir if out.last().is_some_and(|l| l != "..") => {
+                    out.pop();
+                }
+                other => out.push(other.as_os_str().to_string_lossy().into_owned()),
+            }
+        }
+        out
+    }
+    let (p, b) = (norm(path), norm(base));
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); b.len() - common];
+    parts.extend(p[common..].iter().cloned());
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative;
+    use std::path::Path;
+
+    #[test]
+    fn relative_paths_are_lexical() {
+        assert_eq!(
+            relative(Path::new("./main.hcl"), Path::new(".")),
+            "main.hcl"
+        );
+        assert_eq!(
+            relative(Path::new("./../../modules/m/a.hcl"), Path::new(".")),
+            "../../modules/m/a.hcl"
+        );
+        assert_eq!(
+            relative(
+                Path::new("/x/ex/q/../../modules/m/a.hcl"),
+                Path::new("/x/ex/q")
+            ),
+            "../../modules/m/a.hcl"
+        );
+    }
 }

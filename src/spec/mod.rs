@@ -3,77 +3,187 @@
 //!
 //! `spec` owns loading and merging the files ([`load`]), the typed AST
 //! ([`ast`]), diagnostics ([`diagnostic`]), input variables ([`variables`]),
-//! and the expansion of `module` calls and `rollout` stages into node
-//! instances with stable addresses ([`expand`]). It resolves a reference
-//! written in some scope to what it names ([`resolve`]). It performs no network
-//! I/O; evaluating expressions is `eval`'s job.
+//! and the data model of an expanded migration ([`Spec`], [`Scope`],
+//! [`NodeInstance`], [`Instances`]), which the `expand` pass fills in. It
+//! resolves a reference written in some scope to what it names ([`resolve`]).
+//! It performs no network I/O and evaluates nothing: that is `eval`'s job.
 
 pub mod arith;
 pub mod ast;
 pub mod diagnostic;
-pub mod expand;
 pub mod format;
 pub mod load;
 pub mod resolve;
 pub mod settings;
 pub mod variables;
 
-use ast::{ModuleSource, NodeDecl};
+use crate::addr;
+use ast::{ModuleCall, ModuleSource, NodeDecl};
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use diagnostic::{Diagnostic, Diagnostics, SourceSpan};
 pub use settings::{MigrationSettings, OnFailure};
 pub use variables::VarInputs;
 
+/// sha256 and relative paths of the spec files: see [`load::digest`].
+pub use load::{digest, relative};
+
 /// Index of a node instance in [`Spec::nodes`].
 pub type NodeId = usize;
 /// Index of a scope in [`Spec::scopes`].
 pub type ScopeId = usize;
 
-/// A module instance: the root directory, or one `module` call.
+/// A module instance: the root directory, or one instance of a `module` call.
 #[derive(Debug)]
 pub struct Scope {
     pub source: Arc<ModuleSource>,
-    /// Address prefix of its nodes: "" for the root, "module.db." for a call.
+    /// Address prefix of its nodes: "" for the root, `module.db.` or
+    /// `module.tenant["b"].` for a call.
     pub prefix: String,
-    /// The calling scope and the index of the call in its `modules`.
-    pub parent: Option<(ScopeId, usize)>,
-    /// Module calls made from this scope, by name.
-    pub children: BTreeMap<String, ScopeId>,
+    /// The call that made this instance, for a module.
+    pub parent: Option<ModuleParent>,
+    /// Module calls made from this scope outside rollouts, by name.
+    pub children: BTreeMap<String, Instances<ScopeId>>,
     /// Top-level nodes of this scope by local address (`step.backup`).
-    pub nodes: HashMap<String, NodeId>,
+    pub nodes: HashMap<String, Instances<NodeId>>,
     /// Rollouts of this scope by name.
     pub rollouts: BTreeMap<String, RolloutInstance>,
+    /// Every node of this scope and the modules it calls, which the expander
+    /// numbers consecutively.
+    pub all_nodes: std::ops::Range<NodeId>,
 }
 
-/// A rollout after expansion: the node ids of each stage.
+/// Where a module instance was called from.
+#[derive(Debug, Clone)]
+pub struct ModuleParent {
+    pub scope: ScopeId,
+    pub call: Arc<ModuleCall>,
+    /// `each`, `count` and `stage` as seen by the call's arguments.
+    pub inst: Inst,
+}
+
+/// The instances of one declared block, in key order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Instances<T> {
+    /// No `for_each` or `count`: the block itself.
+    Single(T),
+    /// `count = N`: indexes 0..N.
+    Count(Vec<T>),
+    /// `for_each`: by key, in key order.
+    ForEach(Vec<(String, T)>),
+}
+
+impl<T: Copy> Instances<T> {
+    pub fn all(&self) -> Vec<T> {
+        match self {
+            Instances::Single(t) => vec![*t],
+            Instances::Count(v) => v.clone(),
+            Instances::ForEach(v) => v.iter().map(|(_, t)| *t).collect(),
+        }
+    }
+
+    pub fn is_single(&self) -> bool {
+        matches!(self, Instances::Single(_))
+    }
+
+    /// The instance an index expression `[v]` selects.
+    pub fn get(&self, ix: &hcl::Value) -> Option<T> {
+        match self {
+            Instances::Single(_) => None,
+            Instances::Count(v) => v
+                .iter()
+                .enumerate()
+                .find(|(i, _)| addr::Key::Int(*i as i64).matches(ix))
+                .map(|(_, t)| *t),
+            Instances::ForEach(v) => {
+                let k = ix.as_str()?;
+                v.iter().find(|(key, _)| key == k).map(|(_, t)| *t)
+            }
+        }
+    }
+
+    /// The keys, as written in addresses: `[0]`, `["a"]`.
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            Instances::Single(_) => Vec::new(),
+            Instances::Count(v) => (0..v.len()).map(|i| format!("[{i}]")).collect(),
+            Instances::ForEach(v) => v
+                .iter()
+                .map(|(k, _)| addr::Key::Str(k.clone()).to_string())
+                .collect(),
+        }
+    }
+}
+
+/// A rollout after expansion: what each stage holds.
 #[derive(Debug, Clone)]
 pub struct RolloutInstance {
     pub address: String,
     pub stage_values: Vec<hcl::Value>,
-    /// Per stage: local address (`gate.errors`) → node id.
-    pub stages: Vec<BTreeMap<String, NodeId>>,
+    pub stages: Vec<Stage>,
+}
+
+/// One stage of a rollout: its nodes and module calls by local name.
+#[derive(Debug, Clone, Default)]
+pub struct Stage {
+    pub nodes: HashMap<String, Instances<NodeId>>,
+    pub modules: BTreeMap<String, Instances<ScopeId>>,
+}
+
+impl Stage {
+    /// Every node of the stage, those of its module calls included.
+    pub fn all_nodes(&self, spec: &Spec) -> Vec<NodeId> {
+        let mut out: Vec<NodeId> = self.nodes.values().flat_map(Instances::all).collect();
+        for m in self.modules.values() {
+            for s in m.all() {
+                out.extend(spec.scopes[s].all_nodes.clone());
+            }
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 /// Where a node sits in a rollout.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageRef {
     pub rollout: String,
     pub index: usize,
     pub value: hcl::Value,
 }
 
-/// One node after module and rollout expansion.
+/// What `each`, `count` and `stage` hold where an expression is written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inst {
+    pub stage: Option<StageRef>,
+    pub each: Option<Each>,
+}
+
+impl Inst {
+    pub const NONE: Inst = Inst {
+        stage: None,
+        each: None,
+    };
+}
+
+/// The repetition of a block with `for_each` or `count`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Each {
+    ForEach { key: String, value: hcl::Value },
+    Count(u64),
+}
+
+/// One node after expansion.
 #[derive(Debug, Clone)]
 pub struct NodeInstance {
-    /// Full address: `module.db.rollout.traffic[10].gate.errors`.
+    /// Full address: `module.db.rollout.traffic[10].gate.errors`, `step.copy["a"]`.
     pub address: String,
     pub decl: Arc<NodeDecl>,
     pub scope: ScopeId,
-    pub stage: Option<StageRef>,
+    pub inst: Inst,
 }
 
 /// A root variable's value.
@@ -96,31 +206,6 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// Loads, checks and expands the migration in `dir`. All problems are returned at once.
-    pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Spec, Diagnostics> {
-        let mut diags = Diagnostics::default();
-        let root = load::load_dir(dir, &mut diags);
-        if diags.has_errors() {
-            return Err(diags.sorted());
-        }
-        let variables = variables::resolve_root(&root, inputs, &mut diags);
-        let settings = settings::MigrationSettings::from_decl(&root, &mut diags);
-        let mut spec = Spec {
-            dir: dir.to_path_buf(),
-            settings,
-            scopes: Vec::new(),
-            nodes: Vec::new(),
-            variables,
-            digest: String::new(),
-        };
-        expand::expand(&mut spec, root, &mut diags);
-        spec.digest = expand::digest(&spec);
-        if diags.has_errors() {
-            return Err(diags.sorted());
-        }
-        Ok(spec)
-    }
-
     pub fn node_by_address(&self, address: &str) -> Option<NodeId> {
         self.nodes.iter().position(|n| n.address == address)
     }

@@ -182,7 +182,7 @@ fn literals(body: &Body, diags: &mut Diagnostics) -> BTreeMap<String, serde_json
     for a in &body.attrs {
         match a.value.literal() {
             Some(v) => {
-                out.insert(a.name.clone(), crate::eval::to_json(&v));
+                out.insert(a.name.clone(), serde_json::to_value(&v).unwrap_or_default());
             }
             None => diags.push(type_mismatch(
                 &a.value,
