@@ -5,6 +5,7 @@ mod aws;
 mod commands;
 mod diagnostics;
 mod examples;
+mod instances;
 mod interrupt;
 mod journal;
 mod kubernetes;

@@ -1,0 +1,181 @@
+//! `for_each` and `count` on every block kind, modules repeated and inside
+//! rollouts, instance addresses in every command, and the diagnostics of
+//! expansion.
+
+use crate::support::Project;
+
+fn sorted_lines(s: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = s.lines().collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn every_block_kind_repeats_and_applies() {
+    let p = Project::example("tests/fixtures/instances");
+    let (code, plan, err) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("instances_plan", plan);
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{err}");
+    // Instances run in parallel where the graph allows: compare as sets, then order.
+    let log = p.read("out/log.txt");
+    assert_eq!(
+        sorted_lines(&log),
+        [
+            "alpha",
+            "beta",
+            "gamma",
+            "out/alpha-db_alpha.sql,out/beta-db_beta.sql,out/gamma-db_gamma.sql 2",
+            "shift",
+            "shift",
+            "warm 0",
+            "warm 1",
+        ]
+    );
+    let pos = |l: &str| log.lines().position(|x| x == l).unwrap();
+    assert!(pos("warm 0") < pos("alpha") && pos("warm 1") < pos("beta"));
+    assert!(
+        pos("gamma") < pos("out/alpha-db_alpha.sql,out/beta-db_beta.sql,out/gamma-db_gamma.sql 2")
+    );
+    assert_eq!(p.read("out/beta.conf"), "database=db_beta seed=eu-seed\n");
+    let (code, out, _) = p.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.ends_with("Plan: No changes. 12 done, 10 unchanged.\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn instance_addresses_work_in_every_command() {
+    let p = Project::example("tests/fixtures/instances");
+    // -target one module instance: it and what it depends on, nothing else.
+    let (code, out, err) = p.run(&[
+        "plan",
+        "-target",
+        "module.tenant[\"beta\"]",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut addrs: Vec<&str> = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["address"].as_str().unwrap())
+        .collect();
+    addrs.sort_unstable();
+    assert_eq!(
+        addrs,
+        [
+            "gate.reachable[\"eu\"]",
+            "gate.reachable[\"us\"]",
+            "module.tenant[\"beta\"].local_file.migration",
+            "module.tenant[\"beta\"].step.record",
+            "step.warm[0]",
+            "step.warm[1]",
+        ]
+    );
+    // Spaces inside brackets are forgiven; unquoted string keys are not.
+    let (code, _, err) = p.run(&["apply", "-auto-approve", "-target", "step.warm[ 1 ]"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(p.read("out/log.txt"), "warm 1\n");
+    let (code, _, err) = p.run(&["plan", "-target", "module.tenant[beta]"]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("instances_unquoted_key", err);
+    let (code, out, err) = p.run(&["state", "show", "step.warm[1]"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"status\": \"done\""), "{out}");
+    let (code, out, err) = p.run(&["state", "resolve", "step.warm[1]", "--failed"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "step.warm[1] is now recorded as failed.\n"),
+        "{err}"
+    );
+    let (code, _, err) = p.run(&[
+        "apply",
+        "-auto-approve",
+        "-replace",
+        "step.warm[1]",
+        "-target",
+        "step.warm[1]",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(p.read("out/log.txt"), "warm 1\nwarm 1\n");
+    let (code, out, _) = p.run(&["state", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("step.warm[1]"), "{out}");
+}
+
+struct Bad {
+    name: &'static str,
+    spec: &'static str,
+}
+
+const BAD: &[Bad] = &[
+    Bad {
+        name: "count and for_each",
+        spec: "step \"exec\" \"a\" {\n  count    = 2\n  for_each = toset([\"x\"])\n  shell    = \"true\"\n}\n",
+    },
+    Bad {
+        name: "each outside for_each",
+        spec: "step \"exec\" \"a\" {\n  shell = \"echo ${each.key}\"\n}\n",
+    },
+    Bad {
+        name: "count.index outside count",
+        spec: "step \"exec\" \"a\" {\n  for_each = toset([\"x\"])\n  shell    = \"echo ${count.index}\"\n}\n",
+    },
+    Bad {
+        name: "duplicate key",
+        spec: "step \"exec\" \"a\" {\n  for_each = [\"x\", \"y\", \"x\"]\n  shell    = \"true\"\n}\n",
+    },
+    Bad {
+        name: "non-string key",
+        spec: "step \"exec\" \"a\" {\n  for_each = [1, 2]\n  shell    = \"true\"\n}\n",
+    },
+    Bad {
+        name: "known only after apply",
+        spec: "step \"exec\" \"a\" {\n  shell = \"true\"\n}\nstep \"exec\" \"b\" {\n  count = step.a.exit_code\n  shell = \"true\"\n}\n",
+    },
+    Bad {
+        name: "data source in for_each",
+        spec: "data \"local_file\" \"f\" {\n  path = \"x\"\n}\nstep \"exec\" \"b\" {\n  for_each = data.local_file.f.content\n  shell    = \"true\"\n}\n",
+    },
+    Bad {
+        name: "negative count",
+        spec: "step \"exec\" \"a\" {\n  count = -1\n  shell = \"true\"\n}\n",
+    },
+    Bad {
+        name: "no such instance",
+        spec: "step \"exec\" \"a\" {\n  count = 2\n  shell = \"true\"\n}\nstep \"exec\" \"b\" {\n  shell = \"echo ${step.a[2].exit_code}\"\n}\n",
+    },
+    Bad {
+        name: "sensitive for_each",
+        spec: "variable \"t\" {\n  sensitive = true\n  default   = [\"a\"]\n}\nstep \"exec\" \"a\" {\n  for_each = toset(var.t)\n  shell    = \"true\"\n}\n",
+    },
+];
+
+#[test]
+fn expansion_problems_are_located_diagnostics() {
+    let mut all = String::new();
+    for b in BAD {
+        let p = Project::new().file("main.hcl", b.spec);
+        let (code, out, err) = p.run(&["validate"]);
+        assert_eq!(code, 1, "{}: {out}{err}", b.name);
+        all.push_str(&format!("### {}\n{err}\n", b.name));
+    }
+    insta::assert_snapshot!("instances_diagnostics", all);
+}
+
+#[test]
+fn empty_for_each_and_zero_count_make_no_instances() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"none\" {\n  count = 0\n  shell = \"true\"\n}\nstep \"exec\" \"also_none\" {\n  for_each = {}\n  shell    = \"true\"\n}\nstep \"exec\" \"after\" {\n  shell      = \"echo ${length(step.none)}\"\n  depends_on = [step.none, step.also_none]\n}\n",
+    );
+    let (code, out, err) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("instances_empty", out);
+}
