@@ -2,19 +2,20 @@
 //! releases dependents and decides when to stop. See the module docs of
 //! [`crate::apply`] for the design.
 
+use super::context::{identity_of, now, object_key};
 use super::execute::{self, GateTiming, Job, Msg, Retry};
 use super::undo;
-use super::{Confirm, Event, Reporter};
+use super::{ApplyError, Confirm, Context, Event, Reporter};
 use crate::eval::{duration, to_json, Evaluator};
-use crate::graph::{Graph, ReadySet};
+use crate::graph::ReadySet;
 use crate::plan::evaluate::{
     evaluate_node, known_attrs, node_digest, root_outputs, NodeEval, Values,
 };
 use crate::plan::{Action, Planned, PlannedValue};
-use crate::providers::{Attrs, Registry};
+use crate::providers::Attrs;
 use crate::spec::ast::NodeKind;
-use crate::spec::{Diagnostics, NodeId, OnFailure, Spec};
-use crate::state::{Backend, Lockfile, NodeState, NodeStatus, Record, StateError};
+use crate::spec::{Diagnostics, NodeId, OnFailure};
+use crate::state::{Lockfile, NodeState, NodeStatus, Record, StateError};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -49,50 +50,8 @@ pub enum Outcome {
     },
 }
 
-/// Why apply could not run at all.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("the last apply was interrupted while {} {} running, and {} not idempotent: it may have done part of its work. Check by hand, then record what happened with `cutover state resolve ADDR --done` or `--failed` and apply again", nodes.join(", "), if nodes.len() == 1 { "was" } else { "were" }, if nodes.len() == 1 { "it is" } else { "they are" })]
-    ResumeBlocked { nodes: Vec<String> },
-}
-
-/// What apply works with.
-pub struct Context<'a> {
-    pub spec: &'a Spec,
-    pub graph: &'a Graph,
-    pub registry: &'a Registry,
-    pub backend: &'a dyn Backend,
-}
-
-pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
-}
-
-/// The object a resource names: type and identity, as a key.
-pub(crate) fn object_key(type_name: &str, identity: &Attrs) -> String {
-    format!(
-        "{type_name} {}",
-        serde_json::to_string(identity).unwrap_or_default()
-    )
-}
-
-/// Identity attributes of a resource, per its schema.
-pub(crate) fn identity_of(cx: &Context, id: NodeId, ne: &NodeEval) -> Attrs {
-    let node = &cx.spec.nodes[id];
-    let Some(schema) = cx.registry.schema(node.decl.kind, &node.decl.type_name) else {
-        return Attrs::new();
-    };
-    let all = known_attrs(ne);
-    schema
-        .identity_attrs()
-        .filter_map(|a| all.get(a.name).map(|v| (a.name.to_string(), v.clone())))
-        .collect()
 }
 
 fn attr_str<'a>(ne: &'a NodeEval, name: &str) -> Option<&'a str> {

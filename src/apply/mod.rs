@@ -23,6 +23,7 @@
 //! second cancels the running ones (their process groups are killed).
 
 pub mod approval;
+mod context;
 pub mod coordinator;
 pub mod events;
 mod execute;
@@ -31,7 +32,8 @@ mod repeat;
 mod resume;
 pub mod undo;
 
-pub use coordinator::{apply, ApplyError, ApplyOptions, Context, Outcome};
+pub use context::{ApplyError, Context};
+pub use coordinator::{apply, ApplyOptions, Outcome};
 pub use events::Event;
 pub use undo::rollback;
 

@@ -43,8 +43,8 @@ pub fn text(migration: &str, event: &Event) -> String {
     let what = match event {
         Event::ApplyStarted { nodes, waves, .. } => format!(
             "started: {} in {}",
-            crate::render::count(*nodes, "node"),
-            crate::render::count(*waves as usize, "wave")
+            crate::text::count(*nodes, "node"),
+            crate::text::count(*waves as usize, "wave")
         ),
         Event::WaveDone { wave } => format!("wave {wave} done"),
         Event::NodeStarted { address, .. } => {
@@ -52,7 +52,7 @@ pub fn text(migration: &str, event: &Event) -> String {
         }
         Event::NodeFailed { address, error, .. } => format!("{address} failed: {error}"),
         Event::RollbackStarted { nodes } => {
-            format!("rolling back {}", crate::render::count(*nodes, "node"))
+            format!("rolling back {}", crate::text::count(*nodes, "node"))
         }
         Event::RollbackFailed {
             address,

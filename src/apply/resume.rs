@@ -9,7 +9,7 @@
 //! `idempotent = true` lets it run again — otherwise the operator decides
 //! with `cutover state resolve`.
 
-use super::coordinator::{ApplyError, Context};
+use super::context::{ApplyError, Context};
 use super::{Event, Reporter};
 use crate::plan::{Action, Planned};
 use crate::providers::{Attrs, RunVerdict};
@@ -79,7 +79,7 @@ pub(crate) async fn settle(
     }
     let blocked: Vec<String> = (0..cx.spec.nodes.len())
         .filter(|&id| left_running(cx, planned, doc, action, id))
-        .filter(|&id| !rerunnable(cx, id) && !resume.rerun_safe.contains(&id))
+        .filter(|&id| !rerunnable(cx, planned, id) && !resume.rerun_safe.contains(&id))
         .map(|id| cx.spec.nodes[id].address.clone())
         .collect();
     if !blocked.is_empty() {
@@ -106,14 +106,17 @@ fn left_running(
             .is_some_and(|s| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted))
 }
 
-/// `idempotent = true`, or a loop (`repeat {}`): each iteration is whole
-/// and `until` decides where it resumes.
-fn rerunnable(cx: &Context, id: NodeId) -> bool {
+/// `idempotent = true` (evaluated: `idempotent = var.safe` counts), or a
+/// loop (`repeat {}`): each iteration is whole and `until` decides where it
+/// resumes.
+fn rerunnable(cx: &Context, planned: &Planned, id: NodeId) -> bool {
     let body = &cx.spec.nodes[id].decl.body;
-    body.block("repeat").is_some()
-        || body
-            .attr("idempotent")
-            .and_then(|a| a.value.literal())
-            .and_then(|v| v.as_bool())
-            == Some(true)
+    let evaluated = planned
+        .ids
+        .iter()
+        .position(|i| *i == Some(id))
+        .and_then(|i| planned.plan.nodes[i].attributes.get("idempotent"))
+        .and_then(|v| v.value.as_ref())
+        .and_then(|v| v.as_bool());
+    body.block("repeat").is_some() || evaluated == Some(true)
 }

@@ -8,7 +8,7 @@
 //! Every transition is journaled; the first failure stops the walk and the
 //! report says exactly what is left.
 
-use super::coordinator::{identity_of, now, object_key, Context};
+use super::context::{identity_of, now, object_key, Context};
 use super::{Event, Reporter};
 use crate::eval::Evaluator;
 use crate::plan::evaluate::{evaluate_node, known_attrs, NodeEval, Values};

@@ -13,6 +13,7 @@ pub mod progress;
 mod values;
 
 use crate::plan::Plan;
+pub use crate::text::count;
 
 /// Output formats of `plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,15 +38,6 @@ pub fn json(plan: &Plan) -> String {
         serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
-}
-
-/// "1 node", "3 nodes".
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }
 
 /// "1 to create, 2 to update, …" — the one-line summary every view shows.

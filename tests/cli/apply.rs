@@ -529,13 +529,16 @@ fn interrupted(p: &Project, steps: &[&str]) {
 fn an_interrupted_step_runs_again_only_when_that_is_safe() {
     let spec = r#"
 migration "resume" {}
+variable "safe_to_repeat" {
+  default = true
+}
 step "exec" "checked" {
   shell     = "echo checked >> ran.log; touch checked.done"
   done_when = "test -f checked.done"
 }
 step "exec" "retryable" {
   shell      = "echo retryable >> ran.log"
-  idempotent = true
+  idempotent = var.safe_to_repeat # evaluated, not only a literal
 }
 step "exec" "risky" {
   shell = "echo risky >> ran.log"
