@@ -74,46 +74,23 @@ provider "aws" {
 }
 
 # The service scaling table: min, max (CPU and memory are the task
-# definitions').
-module "orchestrator" {
-  source   = "../../modules/ecs-scaled-service"
-  cluster  = var.cluster
-  service  = "orchestrator"
-  min      = 2
-  max      = 20
-  bake     = var.bake
-  interval = var.gate_interval
-  timeout  = var.gate_timeout
+# definitions'). One module instance per service.
+locals {
+  services = {
+    orchestrator = { name = "orchestrator", min = 2, max = 20 }
+    v1_agents    = { name = "v1-agents", min = 1, max = 10 }
+    v2_agents    = { name = "v2-agents", min = 3, max = 50 }
+    api_gateway  = { name = "api-gateway", min = 2, max = 15 }
+  }
 }
 
-module "v1_agents" {
+module "service" {
   source   = "../../modules/ecs-scaled-service"
+  for_each = local.services
   cluster  = var.cluster
-  service  = "v1-agents"
-  min      = 1
-  max      = 10
-  bake     = var.bake
-  interval = var.gate_interval
-  timeout  = var.gate_timeout
-}
-
-module "v2_agents" {
-  source   = "../../modules/ecs-scaled-service"
-  cluster  = var.cluster
-  service  = "v2-agents"
-  min      = 3
-  max      = 50
-  bake     = var.bake
-  interval = var.gate_interval
-  timeout  = var.gate_timeout
-}
-
-module "api_gateway" {
-  source   = "../../modules/ecs-scaled-service"
-  cluster  = var.cluster
-  service  = "api-gateway"
-  min      = 2
-  max      = 15
+  service  = each.value.name
+  min      = each.value.min
+  max      = each.value.max
   bake     = var.bake
   interval = var.gate_interval
   timeout  = var.gate_timeout
@@ -166,7 +143,7 @@ module "traffic" {
   bake              = var.bake
   interval          = var.gate_interval
   timeout           = var.gate_timeout
-  depends_on        = [module.orchestrator, module.v1_agents, module.v2_agents, module.api_gateway, gate.storage_free, aws_cloudwatch_metric_alarm.response_time, aws_cloudwatch_metric_alarm.storage]
+  depends_on        = [module.service, gate.storage_free, aws_cloudwatch_metric_alarm.response_time, aws_cloudwatch_metric_alarm.storage]
 }
 
 gate "cloudwatch" "response_time" {
@@ -183,10 +160,5 @@ gate "cloudwatch" "response_time" {
 }
 
 output "capacity" {
-  value = {
-    orchestrator = module.orchestrator.capacity
-    v1_agents    = module.v1_agents.capacity
-    v2_agents    = module.v2_agents.capacity
-    api_gateway  = module.api_gateway.capacity
-  }
+  value = { for key, svc in module.service : key => svc.capacity }
 }

@@ -635,7 +635,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {{
 fn a_cloudwatch_gate_says_what_to_do_without_data() {
     let spec = |no_data: &str| {
         format!(
-            "{}gate \"cloudwatch\" \"quiet\" {{\n  namespace = \"Empty/{}\"\n  metric = \"Nothing\"\n  statistic = \"Sum\"\n  below = 1\n  no_data = \"{no_data}\"\n  interval = \"100ms\"\n  timeout = \"600ms\"\n}}\n",
+            "{}gate \"cloudwatch\" \"quiet\" {{\n  namespace = \"Empty/{}\"\n  metric = \"Nothing\"\n  statistic = \"Sum\"\n  below = 1\n  no_data = \"{no_data}\"\n  interval = \"100ms\"\n  timeout = \"3s\"\n}}\n",
             provider(&endpoint()),
             unique()
         )
@@ -660,7 +660,7 @@ fn a_cloudwatch_gate_says_what_to_do_without_data() {
     );
     assert_eq!(code, 1);
     assert!(
-        out.contains("did not hold within 600ms; last measured: Nothing Sum: no data yet"),
+        out.contains("did not hold within 3s; last measured: Nothing Sum: no data yet"),
         "{out}"
     );
 }
@@ -881,7 +881,7 @@ fn raptorflow_go_live_scales_to_the_table_arms_alerts_and_rolls_back_on_memory()
     let (e, code, out) = go_live(92.0);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("FAILED   module.v2_agents.gate.memory_ok: did not hold within 3s; last measured: MemoryUtilization Average = 92 (want below 85)"),
+        out.contains("FAILED   module.service[\"v2_agents\"].gate.memory_ok: did not hold within 3s; last measured: MemoryUtilization Average = 92 (want below 85)"),
         "{out}"
     );
     for (svc, count) in before {

@@ -167,3 +167,63 @@ fn every_example_and_module_is_valid_and_formatted() {
     }
     assert!(checked >= 9, "{checked}");
 }
+
+#[test]
+fn tenant_column_rename_renames_the_column_in_every_tenant_database() {
+    use crate::postgres::{fresh_db, psql};
+    // Three tenant databases on one server, each with 2,500 accounts.
+    let tenants: Vec<String> = (0..3).map(|i| fresh_db(&format!("tenant{i}"))).collect();
+    let (server, _) = tenants[0].rsplit_once('/').unwrap();
+    let names: Vec<&str> = tenants
+        .iter()
+        .map(|t| t.rsplit_once('/').unwrap().1)
+        .collect();
+    for t in &tenants {
+        psql(t, "CREATE TABLE accounts (id serial PRIMARY KEY, login text); INSERT INTO accounts (login) SELECT 'user' || g FROM generate_series(1, 2500) g");
+    }
+    let p = Project::example("examples/tenant-column-rename");
+    let server_var = format!("server={server}");
+    let tenants_var = format!(
+        "tenants=[{}]",
+        names
+            .iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let args = ["-var", &server_var, "-var", &tenants_var];
+    let (code, out, err) = p.run(&[&["plan"][..], &args].concat());
+    assert_eq!(code, 0, "{err}");
+    for n in &names {
+        assert!(
+            out.contains(&format!("> module.tenant[\"{n}\"].step.contract")),
+            "{out}"
+        );
+    }
+    assert!(!out.contains(server), "the server URL is sensitive: {out}");
+    let (code, out, err) = p.run(&[&["apply", "-auto-approve"][..], &args].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    for t in &tenants {
+        assert_eq!(
+            psql(t, "SELECT count(*) || '/' || count(username) FROM accounts"),
+            "2500/2500"
+        );
+        assert_eq!(
+            psql(t, "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'accounts'"),
+            "id,username",
+            "login is gone"
+        );
+    }
+    let (_, out, _) = p.run(&["output", "renamed", "-json"]);
+    let want: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n}: accounts.username"))
+        .collect();
+    assert_eq!(serde_json::from_str::<Vec<String>>(&out).unwrap(), want);
+    let (code, out, _) = p.run(&[&["plan"][..], &args].concat());
+    assert_eq!(code, 0);
+    assert!(
+        out.ends_with("Plan: No changes. 13 done, 0 unchanged.\n"),
+        "{out}"
+    );
+}
