@@ -10,12 +10,12 @@
 
 use crate::addr::Key;
 use crate::eval::{Evaluator, NoNodes};
-use crate::spec::ast::{Expr, ModuleCall, ModuleSource, NodeDecl, RolloutDecl};
+use crate::spec::ast::{Expr, FleetDecl, ModuleCall, ModuleSource, NodeDecl, RolloutDecl};
 use crate::spec::diagnostic::{did_you_mean, Diagnostic, Diagnostics, SourceSpan};
 use crate::spec::load::load_dir;
 use crate::spec::{
-    Each, Inst, Instances, ModuleParent, NodeInstance, RolloutInstance, Scope, ScopeId, Spec,
-    Stage, StageRef, VarInputs,
+    Each, Fleet, FleetTarget, Inst, Instances, ModuleParent, NodeInstance, RolloutInstance, Scope,
+    ScopeId, Spec, Stage, StageRef, VarInputs,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -37,6 +37,7 @@ pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Spec, Diagnostics> {
         settings,
         scopes: Vec::new(),
         nodes: Vec::new(),
+        fleets: Vec::new(),
         variables,
         digest: String::new(),
     };
@@ -136,6 +137,7 @@ impl Expander<'_> {
                 decl: Arc::clone(decl),
                 scope,
                 inst,
+                fleet: None,
             });
             id
         }))
@@ -204,7 +206,8 @@ impl Expander<'_> {
             call.count.as_ref(),
             &call.span,
         )?;
-        Some(self.instances(rep, outer, |x, key, inst| {
+        let single = matches!(rep, Repetition::Single);
+        let group = self.instances(rep, outer, |x, key, inst| {
             let parent = ModuleParent {
                 scope,
                 call: Arc::clone(call),
@@ -212,7 +215,120 @@ impl Expander<'_> {
             };
             let child_prefix = format!("{prefix}module.{}{key}.", call.name);
             x.scope(Arc::clone(&source), child_prefix, Some(parent), depth + 1)
-        }))
+        });
+        if let Some(f) = &call.fleet {
+            if single {
+                self.diags.push(
+                    Diagnostic::error(
+                        "Invalid fleet block",
+                        "A fleet rolls out the instances of a repeated block; give the module call `for_each` or `count`.",
+                    )
+                    .at(Some(f.span.clone())),
+                );
+            } else {
+                self.fleet(
+                    scope,
+                    outer,
+                    &format!("{prefix}module.{}", call.name),
+                    f,
+                    &group,
+                );
+            }
+        }
+        Some(group)
+    }
+
+    /// Records the fleet of a repeated module call: its targets and batches.
+    fn fleet(
+        &mut self,
+        scope: ScopeId,
+        outer: &Inst,
+        address: &str,
+        decl: &FleetDecl,
+        group: &Instances<ScopeId>,
+    ) {
+        let scopes = group.all();
+        let targets: Vec<FleetTarget> = scopes
+            .iter()
+            .map(|&s| FleetTarget {
+                address: self.spec.scopes[s].prefix.trim_end_matches('.').to_string(),
+                nodes: self.spec.scopes[s].all_nodes.clone(),
+            })
+            .collect();
+        let n = targets.len();
+        let mut value = |e: &Option<Expr>, what: &str| match e {
+            Some(e) => self
+                .known_value(scope, outer, e, what)
+                .map(|v| Some((v, e.clone()))),
+            None => Some(None),
+        };
+        let (Some(batches), Some(conc), Some(errors), Some(pause)) = (
+            value(&decl.batches, "batches"),
+            value(&decl.max_concurrency, "max_concurrency"),
+            value(&decl.max_errors, "max_errors"),
+            value(&decl.pause, "pause"),
+        ) else {
+            return;
+        };
+        let settings = (|| -> Result<Fleet, (String, SourceSpan)> {
+            fn at(e: &Expr) -> impl Fn(String) -> (String, SourceSpan) + '_ {
+                move |why| (why, e.span.clone())
+            }
+            let batches = match &batches {
+                Some((v, e)) => fleet_batches(v, n).map_err(at(e))?,
+                None => vec![n],
+            };
+            let max_concurrency = match &conc {
+                Some((v, e)) => fleet_size(v, n, "max_concurrency").map_err(at(e))?.max(1),
+                None => n.max(1),
+            };
+            let max_errors = match &errors {
+                Some((v, e)) => fleet_size(v, n, "max_errors").map_err(at(e))?,
+                None => 0,
+            };
+            let pause = match &pause {
+                Some((v, e)) => v
+                    .as_str()
+                    .and_then(|s| crate::eval::duration::parse(s).ok())
+                    .ok_or_else(|| {
+                        at(e)("`pause` is a duration such as \"10m\" or \"30s\".".into())
+                    })?,
+                None => std::time::Duration::ZERO,
+            };
+            Ok(Fleet {
+                address: address.to_string(),
+                targets,
+                batches,
+                max_concurrency,
+                max_errors,
+                pause,
+            })
+        })();
+        let fleet = match settings {
+            Ok(f) => f,
+            Err((why, span)) => {
+                self.diags
+                    .push(Diagnostic::error("Invalid fleet block", why).at(Some(span)));
+                return;
+            }
+        };
+        let id = self.spec.fleets.len();
+        for (t, target) in fleet.targets.iter().enumerate() {
+            for node in target.nodes.clone() {
+                if self.spec.nodes[node].fleet.is_some() {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "Invalid fleet block",
+                            "Fleets do not nest: a module rolled out as a fleet calls another fleet.",
+                        )
+                        .at(Some(decl.span.clone())),
+                    );
+                    return;
+                }
+                self.spec.nodes[node].fleet = Some((id, t));
+            }
+        }
+        self.spec.fleets.push(fleet);
     }
 
     /// The source directory of a module call, read and checked once.
@@ -525,6 +641,56 @@ fn for_each_items(v: &hcl::Value) -> Result<Vec<(String, hcl::Value)>, String> {
     Ok(items)
 }
 
+/// A fleet size: a whole number, or a percentage of the `n` targets
+/// (`"25%"`: rounded down, at least 1).
+fn fleet_size(v: &hcl::Value, n: usize, what: &str) -> Result<usize, String> {
+    if let Some(x) = v.as_f64() {
+        if x >= 0.0 && x.fract() == 0.0 && x <= 1e9 {
+            return Ok(x as usize);
+        }
+    }
+    if let Some(p) = v
+        .as_str()
+        .and_then(|s| s.strip_suffix('%'))
+        .and_then(|p| p.trim().parse::<f64>().ok())
+        .filter(|p| (0.0..=100.0).contains(p))
+    {
+        let k = (n as f64 * p / 100.0).floor() as usize;
+        return Ok(k.max(1).min(n.max(1)));
+    }
+    Err(format!(
+        "`{what}` is a whole number or a percentage of the targets, as in 10 or \"25%\"; got {}.",
+        crate::eval::short(v)
+    ))
+}
+
+/// Cumulative batch sizes, each clamped to `n`, non-decreasing; targets left
+/// after the last form one more batch.
+fn fleet_batches(v: &hcl::Value, n: usize) -> Result<Vec<usize>, String> {
+    let Some(items) = v.as_array().filter(|a| !a.is_empty()) else {
+        return Err("`batches` is a non-empty list of cumulative sizes, as in [1, \"10%\", \"50%\", \"100%\"].".into());
+    };
+    let mut out: Vec<usize> = Vec::with_capacity(items.len() + 1);
+    for it in items {
+        let k = fleet_size(it, n, "batches")?.min(n);
+        match out.last() {
+            Some(&last) if k < last => {
+                return Err(format!(
+                    "`batches` are cumulative and must not shrink: {} comes after a batch reaching {last} targets.",
+                    crate::eval::short(it)
+                ))
+            }
+            Some(&last) if k == last => {}
+            _ if k == 0 => {}
+            _ => out.push(k),
+        }
+    }
+    if out.last().copied().unwrap_or(0) < n {
+        out.push(n);
+    }
+    Ok(out)
+}
+
 fn duplicate(what: &str, name: &str, first: &SourceSpan, again: &SourceSpan) -> Diagnostic {
     Diagnostic::error(
         "Duplicate block",
@@ -610,7 +776,27 @@ fn check_inputs(call: &ModuleCall, child: &ModuleSource, diags: &mut Diagnostics
 
 #[cfg(test)]
 mod tests {
-    use super::for_each_items;
+    use super::{fleet_batches, fleet_size, for_each_items};
+
+    #[test]
+    fn fleet_sizes_are_numbers_or_percentages_rounded_down_at_least_one() {
+        let v = |s: &str| hcl::Value::from(s);
+        assert_eq!(fleet_size(&v("25%"), 12, "x"), Ok(3));
+        assert_eq!(fleet_size(&v("5%"), 12, "x"), Ok(1));
+        assert_eq!(fleet_size(&hcl::Value::from(0), 12, "x"), Ok(0));
+        assert!(fleet_size(&v("120%"), 12, "x").is_err());
+        assert!(fleet_size(&hcl::Value::from(1.5), 12, "x").is_err());
+        let b = |items: Vec<hcl::Value>, n| fleet_batches(&hcl::Value::Array(items), n);
+        assert_eq!(
+            b(vec![1.into(), v("10%"), v("50%"), v("100%")], 12),
+            Ok(vec![1, 6, 12])
+        );
+        assert_eq!(b(vec![1.into(), v("100%")], 3), Ok(vec![1, 3]));
+        assert_eq!(b(vec![2.into()], 5), Ok(vec![2, 5]));
+        assert!(b(vec![5.into(), 2.into()], 12)
+            .unwrap_err()
+            .contains("shrink"));
+    }
     use hcl::Value;
 
     #[test]

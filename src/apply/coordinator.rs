@@ -4,6 +4,7 @@
 
 use super::context::{identity_of, now, object_key};
 use super::execute::{self, GateTiming, Job, Msg, Retry};
+use super::fleets::Fleets;
 use super::undo;
 use super::{ApplyError, Confirm, Context, Event, Reporter};
 use crate::eval::{duration, to_json, Evaluator};
@@ -43,6 +44,9 @@ pub enum Outcome {
     Partial { reason: String },
     /// Stopped by SIGINT or SIGTERM; resume with apply.
     Interrupted { reason: String },
+    /// Every node ran except those of fleet targets that failed within their
+    /// error budget (each rolled back alone with `on_failure = "rollback"`).
+    TargetsFailed { targets: Vec<String> },
     /// A node failed; with `on_failure = "rollback"`, what the rollback did.
     Failed {
         failed: Vec<String>,
@@ -145,6 +149,9 @@ struct Walk<'a, 'c> {
     /// Loop counts not journaled yet (they go before `records`, which are newer).
     progress: Vec<Record>,
     progress_flushed: Instant,
+    fleets: Fleets,
+    /// Fleet targets that failed within their budget, to roll back alone.
+    target_rollbacks: Vec<(crate::spec::FleetId, usize)>,
 }
 
 /// Applies `planned`: see the module docs for the rules.
@@ -199,6 +206,7 @@ pub async fn apply(
             durations[*id] = Duration::from_millis(ms);
         }
     }
+    let (fleets, groups, group_count) = Fleets::new(cx, &planned.included, &action);
     let mut w = Walk {
         cx,
         planned,
@@ -207,7 +215,8 @@ pub async fn apply(
         doc,
         lineage,
         action,
-        ready: ReadySet::with_durations(cx.graph, &planned.included, &durations),
+        ready: ReadySet::with_durations(cx.graph, &planned.included, &durations)
+            .with_groups(groups, group_count),
         left_in_wave,
         running: HashMap::new(),
         priors,
@@ -222,6 +231,8 @@ pub async fn apply(
         stop_loops: Default::default(),
         progress: Vec::new(),
         progress_flushed: Instant::now(),
+        fleets,
+        target_rollbacks: Vec::new(),
     };
     reporter.report(&Event::ApplyStarted {
         migration: spec.settings.name.clone(),
@@ -358,12 +369,62 @@ impl Walk<'_, '_> {
         limit
     }
 
-    fn finish_in_wave(&mut self, id: NodeId, reporter: &mut dyn Reporter) {
+    /// A node reached its end for this apply (`ok`: done): waves and fleets count it.
+    fn finished(&mut self, id: NodeId, ok: bool, reporter: &mut dyn Reporter) {
         let w = self.cx.graph.wave(id) as usize;
         self.left_in_wave[w] -= 1;
         if self.left_in_wave[w] == 0 {
             reporter.report(&Event::WaveDone { wave: w as u32 });
         }
+        let mut events = Vec::new();
+        let f = self.fleets.node_finished(self.cx, id, ok, &mut events);
+        for e in &events {
+            reporter.report(e);
+        }
+        if self.cx.spec.settings.on_failure == OnFailure::Rollback && !self.interrupted {
+            self.target_rollbacks.extend(f.roll_back);
+        }
+        if let (Some(why), None) = (f.stopped, &self.stop) {
+            self.stop = Some(why);
+        }
+    }
+
+    /// Opens the fleet targets that may start now.
+    fn admit_targets(&mut self, reporter: &mut dyn Reporter) {
+        let mut events = Vec::new();
+        for g in self.fleets.admit(self.cx, &mut events) {
+            self.ready.open_group(g);
+        }
+        for e in &events {
+            reporter.report(e);
+        }
+    }
+
+    /// Rolls back, each alone, the fleet targets that failed within their
+    /// budget and have finished: the rest of the fleet goes on.
+    async fn roll_back_targets(&mut self, reporter: &mut dyn Reporter) -> Result<(), ApplyError> {
+        if self.target_rollbacks.is_empty() {
+            return Ok(());
+        }
+        self.flush()?;
+        for (f, t) in std::mem::take(&mut self.target_rollbacks) {
+            let mut only = vec![false; self.cx.spec.nodes.len()];
+            for id in self.cx.spec.fleets[f].targets[t].nodes.clone() {
+                only[id] = self.planned.included[id];
+            }
+            let plan = undo::entries(self.cx, &self.doc, &only, &[]);
+            undo::run(
+                self.cx,
+                &mut self.doc,
+                &self.lineage,
+                plan,
+                &self.ev,
+                &mut self.evals,
+                reporter,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Resources whose blocks were removed from the spec: restore them first.
@@ -438,6 +499,10 @@ impl Walk<'_, '_> {
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
+            self.roll_back_targets(reporter).await?;
+            if self.stop.is_none() {
+                self.admit_targets(reporter);
+            }
             // Start what may start, journaling every start before any of them runs.
             let mut jobs = Vec::new();
             while self.stop.is_none() && self.running.len() + jobs.len() < opts.parallelism.max(1) {
@@ -469,9 +534,21 @@ impl Walk<'_, '_> {
                 self.running
                     .insert(id, (handle.abort_handle(), Instant::now()));
             }
+            let fleet_wake = self.fleets.wakes_at().filter(|_| self.stop.is_none());
             if self.running.is_empty() {
-                // Nothing could start: all done, stopping, or the rest lies beyond the wave limit.
-                break;
+                // Nothing could start: all done, stopping, the rest lies beyond
+                // the wave limit — or a fleet soaks between batches.
+                match fleet_wake {
+                    Some(at) if self.target_rollbacks.is_empty() => {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(at) => continue,
+                            _ = recv_signal(&mut sigint) => { self.interrupt(opts, reporter)?; continue; }
+                            _ = recv_signal(&mut sigterm) => { self.interrupt(opts, reporter)?; continue; }
+                        }
+                    }
+                    _ if !self.target_rollbacks.is_empty() => continue,
+                    _ => break,
+                }
             }
             let grace = self.grace_until;
             let first = tokio::select! {
@@ -482,6 +559,7 @@ impl Walk<'_, '_> {
                     self.cancel_running("cancelled: the stop timeout after the interrupt passed", reporter)?;
                     continue;
                 }
+                _ = sleep_until(fleet_wake) => continue,
             };
             let Some(first) = first else { break };
             let mut batch = vec![first];
@@ -605,13 +683,20 @@ impl Walk<'_, '_> {
             error,
             retry_in_ms: None,
         });
-        self.failed.push(id);
-        self.finish_in_wave(id, reporter);
-        if self.stop.is_none() {
-            self.stop = Some(format!("{address} failed"));
-        }
+        // A fleet target's failure within the error budget stays inside the
+        // target: the rest of the migration goes on.
+        let contained = self.fleets.contains_failure(self.cx, id);
+        self.finished(id, false, reporter);
+        let mut skipped = if contained && self.stop.is_none() {
+            self.ready.fail_in_group(id)
+        } else {
+            self.failed.push(id);
+            if self.stop.is_none() {
+                self.stop = Some(format!("{address} failed"));
+            }
+            self.ready.fail(id)
+        };
         // Reported in wave order, so that each "wave N done" comes after its skips.
-        let mut skipped = self.ready.fail(id);
         skipped.sort_by_key(|d| (self.cx.graph.wave(*d), *d));
         for d in skipped {
             let da = self.cx.spec.nodes[d].address.clone();
@@ -623,7 +708,7 @@ impl Walk<'_, '_> {
                 address: da,
                 because: format!("{address} failed"),
             });
-            self.finish_in_wave(d, reporter);
+            self.finished(d, false, reporter);
         }
     }
 
@@ -716,7 +801,7 @@ impl Walk<'_, '_> {
                 address: node.address.clone(),
                 reason,
             });
-            self.finish_in_wave(id, reporter);
+            self.finished(id, true, reporter);
             self.ready.complete(id);
             return Prepared::Finished;
         }
@@ -1016,7 +1101,7 @@ impl Walk<'_, '_> {
                 elapsed_ms: ms(elapsed),
                 detail,
             });
-            self.finish_in_wave(id, reporter);
+            self.finished(id, true, reporter);
             self.ready.complete(id);
         }
         Ok(())
@@ -1072,6 +1157,16 @@ impl Walk<'_, '_> {
             });
             return Ok(Outcome::Partial { reason });
         }
+        if !self.fleets.failed_targets.is_empty() && self.ready.is_finished() {
+            self.finish_complete()?;
+            let targets = self
+                .fleets
+                .failed_targets
+                .iter()
+                .map(|&(f, t)| self.cx.spec.fleets[f].targets[t].address.clone())
+                .collect();
+            return Ok(Outcome::TargetsFailed { targets });
+        }
         if !self.ready.is_finished() {
             let reason = match opts.max_waves {
                 Some(m) => format!("stopped after wave {m} as asked (--max-waves {m}); run `cutover apply` again to continue"),
@@ -1082,7 +1177,12 @@ impl Walk<'_, '_> {
             });
             return Ok(Outcome::Partial { reason });
         }
-        // Complete: record the outputs and, for a whole-spec apply, the spec it reflects.
+        self.finish_complete()?;
+        Ok(Outcome::Complete)
+    }
+
+    /// Every node ran: record the outputs and, for a whole-spec apply, the spec it reflects.
+    fn finish_complete(&mut self) -> Result<(), ApplyError> {
         let outputs =
             root_outputs(self.cx.spec, &self.ev, &Values(&self.evals)).unwrap_or_default();
         let outputs: BTreeMap<String, serde_json::Value> = outputs
@@ -1112,7 +1212,7 @@ impl Walk<'_, '_> {
             });
         }
         self.flush()?;
-        Ok(Outcome::Complete)
+        Ok(())
     }
 }
 

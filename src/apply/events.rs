@@ -121,4 +121,32 @@ pub enum Event {
     Notice {
         text: String,
     },
+    /// A fleet target started: its nodes may run now.
+    FleetTargetStarted {
+        fleet: String,
+        target: String,
+        batch: usize,
+    },
+    /// A fleet target finished; `ok`: every node of it did.
+    FleetTargetFinished {
+        fleet: String,
+        target: String,
+        batch: usize,
+        ok: bool,
+    },
+    /// Where a fleet stands, after each batch and each failed target.
+    FleetProgress {
+        fleet: String,
+        /// 1-based; `batches + 1` once all are done.
+        batch: usize,
+        batches: usize,
+        in_flight: usize,
+        succeeded: usize,
+        failed: usize,
+        budget_left: usize,
+        /// Set when the last failure went beyond the budget: the fleet stopped.
+        stopped: bool,
+        /// Until when the fleet soaks before the next batch, in ms from now.
+        pause_ms: Option<u64>,
+    },
 }

@@ -27,6 +27,7 @@ mod context;
 pub mod coordinator;
 pub mod events;
 mod execute;
+mod fleets;
 pub mod notify;
 mod repeat;
 mod resume;

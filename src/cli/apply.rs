@@ -1,7 +1,7 @@
 //! `cutover apply` and `cutover rollback`.
 
 use super::args::{ApplyArgs, RollbackArgs};
-use super::{compile, report, runtime, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
+use super::{compile, report, runtime, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TARGETS_FAILED};
 use crate::apply::notify::Webhook;
 use crate::apply::{self, ApplyOptions, AutoApprove, Confirm, Context, Event, Outcome, Reporter};
 use crate::plan::{self, saved, PlanError, PlanOptions};
@@ -264,6 +264,17 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
     folded.context("folding the journal into the lockfile")?;
     let (ok, summary, code) = match &outcome {
         Outcome::Complete => (true, "Apply complete.".to_string(), EXIT_OK),
+        Outcome::TargetsFailed { targets } => (
+            false,
+            format!(
+                "Apply complete except {} fleet {} that failed within the error budget: {}. Apply again to retry only {}.",
+                targets.len(),
+                if targets.len() == 1 { "target" } else { "targets" },
+                targets.join(", "),
+                if targets.len() == 1 { "it" } else { "them" }
+            ),
+            EXIT_TARGETS_FAILED,
+        ),
         Outcome::Partial { reason } if reason.starts_with("stopped after wave") => {
             (true, "Apply stopped as asked.".to_string(), EXIT_OK)
         }

@@ -25,6 +25,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_CHANGES: i32 = 2;
 pub const EXIT_UNFORMATTED: i32 = 3;
+/// apply: every node ran except fleet targets that failed within the error budget.
+pub const EXIT_TARGETS_FAILED: i32 = 4;
 /// An apply stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: i32 = 130;
 

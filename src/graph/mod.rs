@@ -2,12 +2,14 @@
 //!
 //! `graph` owns node ids and addresses, the edges drawn from references and
 //! `depends_on`, rollout stage ordering, cycle detection, waves, the critical
-//! path and the pure [`ReadySet`] that apply drives. It is built by a list of
+//! path, the pure [`ReadySet`] that apply drives and a fleet's batch scheduler
+//! ([`fleet`]). It is built by a list of
 //! small named passes ([`build`]) and validated once at the end. It never
 //! knows what a node does and never spawns tasks.
 
 mod build;
 mod cycles;
+pub mod fleet;
 mod ready;
 
 pub use ready::ReadySet;

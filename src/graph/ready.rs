@@ -32,6 +32,11 @@ pub struct ReadySet {
     waves: Vec<u32>,
     /// Remaining path length (ms) from each node to the end of the graph.
     priority: Vec<u64>,
+    /// The group (a fleet target) of each node; a ready node of a closed
+    /// group is held until the group opens.
+    group: Vec<Option<usize>>,
+    open: Vec<bool>,
+    held: Vec<Vec<NodeId>>,
 }
 
 /// Ready-queue order: longest remaining path first, then wave, then id.
@@ -62,6 +67,9 @@ impl ReadySet {
                 .iter()
                 .map(|d| d.as_millis() as u64)
                 .collect(),
+            group: Vec::new(),
+            open: Vec::new(),
+            held: Vec::new(),
         };
         for (a, b) in graph.edges() {
             if include[a] && include[b] {
@@ -79,6 +87,50 @@ impl ReadySet {
             }
         }
         rs
+    }
+
+    /// Puts nodes in groups, all closed: their nodes are held when ready
+    /// until [`ReadySet::open_group`].
+    pub fn with_groups(mut self, group: Vec<Option<usize>>, groups: usize) -> ReadySet {
+        self.open = vec![false; groups];
+        self.held = vec![Vec::new(); groups];
+        self.group = group;
+        let ready: Vec<NodeId> = self.ready.iter().map(|k| k.2).collect();
+        for id in ready {
+            if let Some(g) = self.closed_group(id) {
+                self.ready.remove(&self.key(id));
+                self.held[g].push(id);
+            }
+        }
+        self
+    }
+
+    fn closed_group(&self, id: NodeId) -> Option<usize> {
+        self.group
+            .get(id)
+            .copied()
+            .flatten()
+            .filter(|&g| !self.open[g])
+    }
+
+    /// Releases the held nodes of group `g`; later ones are ready at once.
+    pub fn open_group(&mut self, g: usize) {
+        self.open[g] = true;
+        for id in std::mem::take(&mut self.held[g]) {
+            if self.marks[id] == Mark::Ready {
+                self.ready.insert(self.key(id));
+            }
+        }
+    }
+
+    fn make_ready(&mut self, id: NodeId) {
+        self.marks[id] = Mark::Ready;
+        match self.closed_group(id) {
+            Some(g) => self.held[g].push(id),
+            None => {
+                self.ready.insert(self.key(id));
+            }
+        }
     }
 
     fn key(&self, id: NodeId) -> Key {
@@ -106,12 +158,40 @@ impl ReadySet {
             let d = self.dependents[id][i];
             self.pending[d] -= 1;
             if self.pending[d] == 0 && self.marks[d] == Mark::Waiting {
-                self.marks[d] = Mark::Ready;
-                self.ready.insert(self.key(d));
+                self.make_ready(d);
                 newly.push(d);
             }
         }
         newly
+    }
+
+    /// Records that `id`, of a group, failed: its dependents in the group
+    /// are skipped, transitively; those outside it go on as if it had
+    /// finished (a fleet target's failure within the error budget).
+    pub fn fail_in_group(&mut self, id: NodeId) -> Vec<NodeId> {
+        let g = self.group.get(id).copied().flatten();
+        self.marks[id] = Mark::Failed;
+        let mut skipped = Vec::new();
+        let mut stack = vec![id];
+        while let Some(n) = stack.pop() {
+            for i in 0..self.dependents[n].len() {
+                let d = self.dependents[n][i];
+                let inside = g.is_some() && self.group.get(d).copied().flatten() == g;
+                if inside && matches!(self.marks[d], Mark::Waiting | Mark::Ready) {
+                    self.ready.remove(&self.key(d));
+                    self.marks[d] = Mark::Skipped;
+                    skipped.push(d);
+                    stack.push(d);
+                } else if !inside {
+                    self.pending[d] -= 1;
+                    if self.pending[d] == 0 && self.marks[d] == Mark::Waiting {
+                        self.make_ready(d);
+                    }
+                }
+            }
+        }
+        skipped.sort_unstable();
+        skipped
     }
 
     /// Records that `id` failed; returns its dependents, transitively, now skipped.
@@ -200,5 +280,24 @@ mod tests {
         let mut rs = ReadySet::new(&g, &[false, true, true, true, false]);
         assert_eq!(rs.take_within(1), None, "nodes 1 and 2 are in wave 2");
         assert_eq!(rs.take_within(2), Some(1));
+    }
+
+    #[test]
+    fn a_group_is_held_until_opened_and_its_failure_stays_inside() {
+        // Targets A = {0 → 1} and B = {2 → 3}; 4 waits for 1 and 3.
+        let g = Graph::from_edges(5, &[(0, 1), (2, 3), (1, 4), (3, 4)]).unwrap();
+        let mut rs = ReadySet::new(&g, &[true; 5])
+            .with_groups(vec![Some(0), Some(0), Some(1), Some(1), None], 2);
+        assert_eq!(rs.take(), None, "both targets closed");
+        rs.open_group(1);
+        assert_eq!(rs.take(), Some(2));
+        assert_eq!(rs.fail_in_group(2), vec![3], "B's own node is skipped");
+        assert_eq!(rs.mark(4), Mark::Waiting, "4 still waits for A");
+        rs.open_group(0);
+        assert_eq!(rs.take(), Some(0));
+        rs.complete(0);
+        assert_eq!(rs.take(), Some(1));
+        rs.complete(1);
+        assert_eq!(rs.take(), Some(4), "4 runs: B failed within its fleet");
     }
 }

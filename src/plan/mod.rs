@@ -206,12 +206,49 @@ pub struct Plan {
     pub critical_path: CriticalPath,
     /// Entries in the order a rollback would run them (reverse topological).
     pub rollback: Vec<RollbackEntry>,
+    /// Repeated module calls rolled out as targets in batches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fleets: Vec<PlannedFleet>,
     pub outputs: BTreeMap<String, PlannedValue>,
     pub summary: Summary,
     /// Digest of each observed object and check, by address.
     pub observed: BTreeMap<String, String>,
     /// sha256 over the spec digest, variables, lockfile serial and everything observed.
     pub fingerprint: String,
+}
+
+/// A fleet as the plan shows it: its targets, batch by batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedFleet {
+    pub address: String,
+    /// Target addresses per batch, in the order they start.
+    pub batches: Vec<Vec<String>>,
+    pub max_concurrency: usize,
+    pub max_errors: usize,
+    pub pause_ms: u64,
+}
+
+impl PlannedFleet {
+    pub fn of(fleet: &crate::spec::Fleet) -> PlannedFleet {
+        PlannedFleet {
+            address: fleet.address.clone(),
+            batches: (0..fleet.batches.len())
+                .map(|b| {
+                    fleet.targets[fleet.batch(b)]
+                        .iter()
+                        .map(|t| t.address.clone())
+                        .collect()
+                })
+                .collect(),
+            max_concurrency: fleet.max_concurrency,
+            max_errors: fleet.max_errors,
+            pause_ms: fleet.pause.as_millis() as u64,
+        }
+    }
+
+    pub fn targets(&self) -> usize {
+        self.batches.iter().map(Vec::len).sum()
+    }
 }
 
 impl Plan {

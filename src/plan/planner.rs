@@ -557,6 +557,7 @@ pub async fn plan(
         nodes,
         critical_path,
         rollback,
+        fleets: spec.fleets.iter().map(super::PlannedFleet::of).collect(),
         outputs,
         summary,
         observed: observed_digests,

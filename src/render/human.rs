@@ -84,6 +84,7 @@ pub fn plan(plan: &Plan, color: bool) -> String {
             plan.critical_path.nodes.join(" → ")
         );
     }
+    fleets(&mut out, plan, st);
     rollback(&mut out, plan, st);
     if !plan.outputs.is_empty() {
         let _ = writeln!(out, "\nOutputs:");
@@ -197,6 +198,43 @@ fn diff_lines(out: &mut String, diff: &str, st: Style, indent: usize) {
             _ => line.to_string(),
         };
         let _ = writeln!(out, "{:indent$}{painted}", "");
+    }
+}
+
+/// Each fleet's rules and its targets per batch (the first few of a large batch).
+fn fleets(out: &mut String, plan: &Plan, st: Style) {
+    const SHOWN: usize = 5;
+    for f in &plan.fleets {
+        let pause = if f.pause_ms > 0 {
+            format!(
+                ", {} pause after each batch",
+                duration::format(Duration::from_millis(f.pause_ms))
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "
+{} {}: {} in {}, at most {} at once, {} tolerated{pause}:",
+            st.bold("Fleet"),
+            f.address,
+            super::count(f.targets(), "target"),
+            match f.batches.len() {
+                1 => "1 batch".to_string(),
+                n => format!("{n} batches"),
+            },
+            f.max_concurrency,
+            super::count(f.max_errors, "failure"),
+        );
+        for (i, b) in f.batches.iter().enumerate() {
+            let shown: Vec<&str> = b.iter().take(SHOWN).map(String::as_str).collect();
+            let more = match b.len().saturating_sub(SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            let _ = writeln!(out, "  batch {}  {}{more}", i + 1, shown.join(", "));
+        }
     }
 }
 

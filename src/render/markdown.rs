@@ -102,6 +102,31 @@ pub fn plan(plan: &Plan) -> String {
         "#### Graph\n\n```mermaid\n{}```\n",
         super::graph::mermaid_of_plan(plan)
     );
+    for f in &plan.fleets {
+        let _ = writeln!(
+            out,
+            "#### Fleet `{}`\n\n{} in {} batches, at most {} at once, {} failed {} tolerated, {} ms pause after each batch.\n\n| batch | targets | first targets |\n|---:|---:|---|",
+            f.address,
+            super::count(f.targets(), "target"),
+            f.batches.len(),
+            f.max_concurrency,
+            f.max_errors,
+            if f.max_errors == 1 { "target" } else { "targets" },
+            f.pause_ms
+        );
+        for (i, b) in f.batches.iter().enumerate() {
+            let first: Vec<String> = b.iter().take(3).map(|a| format!("`{a}`")).collect();
+            let more = if b.len() > 3 { ", …" } else { "" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {}{more} |",
+                i + 1,
+                b.len(),
+                first.join(", ")
+            );
+        }
+        let _ = writeln!(out);
+    }
     if !plan.rollback.is_empty() {
         let _ = writeln!(out, "#### Rollback plan\n\nA failure in wave N undoes what completed, in this order:\n\n| # | wave | node | rollback |\n|---:|---:|---|---|");
         let mut seen = std::collections::HashSet::new();

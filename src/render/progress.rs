@@ -79,6 +79,17 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
             left.join(", ")
         ),
         Event::Finished { summary, .. } => st.bold(summary),
+        Event::FleetTargetStarted { target, batch, .. } => format!("  {} {target} (batch {})", st.paint("36", "target  "), batch + 1),
+        Event::FleetTargetFinished { target, ok: true, .. } => format!("  {} {target}", st.paint("32", "target ✓")),
+        Event::FleetTargetFinished { target, ok: false, .. } => format!("  {} {target}: failed", st.paint("31", "target ✗")),
+        Event::FleetProgress { fleet, batch, batches, in_flight, succeeded, failed, budget_left, stopped, pause_ms } => {
+            let at = if batch > batches { "all batches done".to_string() } else { format!("batch {batch}/{batches}") };
+            let mut line = format!("  {} {fleet}: {at}, {in_flight} in flight, {succeeded} succeeded, {failed} failed, {}", st.paint("36", "fleet   "), if *stopped { "error budget exceeded: stopped".to_string() } else { format!("{budget_left} more failure{} tolerated", if *budget_left == 1 { "" } else { "s" }) });
+            if let Some(ms) = pause_ms {
+                line.push_str(&format!("; next batch in {}", crate::eval::duration::format(std::time::Duration::from_millis(*ms))));
+            }
+            line
+        }
     })
 }
 

@@ -217,6 +217,18 @@ pub struct ModuleCall {
     pub depends_on: Option<Expr>,
     pub for_each: Option<Expr>,
     pub count: Option<Expr>,
+    /// `fleet { … }`: roll the instances out as targets in batches.
+    pub fleet: Option<FleetDecl>,
+    pub span: SourceSpan,
+}
+
+/// `fleet { batches, max_concurrency, max_errors, pause }` in a repeated module call.
+#[derive(Debug, Clone)]
+pub struct FleetDecl {
+    pub batches: Option<Expr>,
+    pub max_concurrency: Option<Expr>,
+    pub max_errors: Option<Expr>,
+    pub pause: Option<Expr>,
     pub span: SourceSpan,
 }
 

@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Attributes of a `fleet {}` block.
+const FLEET_ATTRS: &[&str] = &["batches", "max_concurrency", "max_errors", "pause"];
+
 /// Arguments of a `module` call that are not inputs of the module.
 const MODULE_META: &[&str] = &["source", "depends_on", "for_each", "count"];
 
@@ -429,8 +432,29 @@ impl Cx<'_> {
         diags: &mut Diagnostics,
     ) -> Option<ModuleCall> {
         let body = self.body(&b.body);
+        let mut fleet = None;
         for nb in &body.blocks {
-            diags.push(unexpected_block(&nb.kind, "module", &[], &nb.span));
+            match nb.kind.as_str() {
+                "fleet" if fleet.is_none() && nb.labels.is_empty() => {
+                    check_attrs(&nb.body, FLEET_ATTRS, &[], "fleet", diags);
+                    let get = |n: &str| nb.body.attr(n).map(|a| a.value.clone());
+                    fleet = Some(FleetDecl {
+                        batches: get("batches"),
+                        max_concurrency: get("max_concurrency"),
+                        max_errors: get("max_errors"),
+                        pause: get("pause"),
+                        span: nb.span.clone(),
+                    });
+                }
+                "fleet" => diags.push(
+                    Diagnostic::error(
+                        "Invalid fleet block",
+                        "A module call takes one `fleet {}` block, without labels.",
+                    )
+                    .at(Some(nb.span.clone())),
+                ),
+                other => diags.push(unexpected_block(other, "module", &["fleet"], &nb.span)),
+            }
         }
         let Some(source_attr) = body.attr("source") else {
             diags.push(missing_attr("source", "module", &span));
@@ -457,6 +481,7 @@ impl Cx<'_> {
             depends_on: body.attr("depends_on").map(|a| a.value.clone()),
             for_each: body.attr("for_each").map(|a| a.value.clone()),
             count: body.attr("count").map(|a| a.value.clone()),
+            fleet,
             inputs: body
                 .attrs
                 .into_iter()

@@ -184,6 +184,43 @@ pub struct NodeInstance {
     pub decl: Arc<NodeDecl>,
     pub scope: ScopeId,
     pub inst: Inst,
+    /// The fleet and target this node belongs to, if any.
+    pub fleet: Option<(FleetId, usize)>,
+}
+
+/// Index of a fleet in [`Spec::fleets`].
+pub type FleetId = usize;
+
+/// A repeated module call rolled out as targets in batches (`fleet {}`).
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// The call's address: `module.tenant`.
+    pub address: String,
+    /// One target per instance, in key order.
+    pub targets: Vec<FleetTarget>,
+    /// Cumulative target counts: batch k holds targets `batches[k-1]..batches[k]`.
+    pub batches: Vec<usize>,
+    pub max_concurrency: usize,
+    /// Failed targets tolerated; one more stops the fleet.
+    pub max_errors: usize,
+    /// Soak time after each batch before the next starts.
+    pub pause: std::time::Duration,
+}
+
+/// One instance of a fleet's module call: all of its nodes.
+#[derive(Debug, Clone)]
+pub struct FleetTarget {
+    /// `module.tenant["b"]`.
+    pub address: String,
+    pub nodes: std::ops::Range<NodeId>,
+}
+
+impl Fleet {
+    /// The targets of batch `b`.
+    pub fn batch(&self, b: usize) -> std::ops::Range<usize> {
+        let start = if b == 0 { 0 } else { self.batches[b - 1] };
+        start..self.batches[b]
+    }
 }
 
 /// A root variable's value.
@@ -200,6 +237,7 @@ pub struct Spec {
     pub settings: MigrationSettings,
     pub scopes: Vec<Scope>,
     pub nodes: Vec<NodeInstance>,
+    pub fleets: Vec<Fleet>,
     pub variables: BTreeMap<String, VarValue>,
     /// sha256 over the spec files (path and content), module sources included.
     pub digest: String,

@@ -5,6 +5,7 @@ mod aws;
 mod commands;
 mod diagnostics;
 mod examples;
+mod fleet;
 mod instances;
 mod interrupt;
 mod journal;
