@@ -24,6 +24,10 @@ module "tenant" {
   database = "${var.server}/${each.key}"
   from     = "login"
   to       = "username"
+  fleet {
+    batches    = [1, "100%"] # one tenant first, then all the others
+    max_errors = 0           # the first failed tenant stops the rollout
+  }
 }
 
 # Runs once every tenant is renamed.

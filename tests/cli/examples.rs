@@ -214,6 +214,17 @@ fn tenant_column_rename_renames_the_column_in_every_tenant_database() {
             "login is gone"
         );
     }
+    // A fleet of batches [1, "100%"]: the first tenant is done before another starts.
+    let at = |addr: &str, field: &str| -> String {
+        let (_, out, _) = p.run(&["state", "show", addr]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v[field].as_str().unwrap().to_string()
+    };
+    let canary_done = at(&format!("module.tenant[\"{}\"].step.contract", names[0]), "finished_at");
+    for n in &names[1..] {
+        let started = at(&format!("module.tenant[\"{n}\"].step.expand"), "started_at");
+        assert!(canary_done <= started, "{n} started at {started}, before the canary finished at {canary_done}");
+    }
     let (_, out, _) = p.run(&["output", "renamed", "-json"]);
     let want: Vec<String> = names
         .iter()
