@@ -13,7 +13,7 @@ use crate::providers::{Attrs, CheckOutcome, ProviderError, Registry, RunVerdict}
 use crate::spec::{Diagnostic, Diagnostics, NodeId, Spec};
 use crate::state::{Lockfile, NodeStatus};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,7 +72,9 @@ pub struct Planned {
     pub recovered: HashMap<NodeId, Attrs>,
 }
 
-/// The plan of `spec` against the lockfile and the real systems.
+/// The plan of `spec` against the lockfile and the real systems, in five
+/// phases: evaluate (reading data sources), group blocks by real object,
+/// refresh, diff along the predicted-state chain, assemble.
 pub async fn plan(
     spec: &Spec,
     graph: &Graph,
@@ -80,515 +82,706 @@ pub async fn plan(
     lock: Option<&Lockfile>,
     opts: &PlanOptions,
 ) -> Result<Planned, PlanError> {
-    let lineage = opts
-        .lineage
-        .clone()
-        .or_else(|| lock.map(|l| l.lineage.clone()))
-        .unwrap_or_else(random_lineage);
-    let included = select_targets(spec, graph, &opts.targets)?;
-    check_replace(spec, &opts.replace)?;
+    let p = Planning::new(spec, graph, registry, lock, opts)?;
     let ev = Evaluator::new(spec);
-    let mut diags = Diagnostics::default();
-    let n = spec.nodes.len();
-    let mut evals: Vec<Option<NodeEval>> = vec![None; n];
-    let schemas: Vec<Option<&TypeSchema>> = spec
-        .nodes
-        .iter()
-        .map(|nd| registry.schema(nd.decl.kind, &nd.decl.type_name))
-        .collect();
-    let mut observed_digests: BTreeMap<String, String> = BTreeMap::new();
+    let mut digests = BTreeMap::new();
+    let evals = p.evaluate(&ev, &mut digests).await?;
+    let objects = p.objects(&evals)?;
+    let refreshed = p.refresh(&evals, &objects, &mut digests).await?;
+    let diffed = p.diff(&evals, &objects, &refreshed);
+    p.assemble(&ev, &evals, objects, refreshed, diffed, digests)
+}
 
-    // Evaluate wave by wave; data sources are read as soon as their wave is evaluated.
-    let mut by_wave: Vec<Vec<NodeId>> = vec![Vec::new(); graph.wave_count() as usize + 1];
-    for &id in graph.topo_order() {
-        if included[id] {
-            by_wave[graph.wave(id) as usize].push(id);
-        }
+/// What every phase of one plan reads.
+struct Planning<'a> {
+    spec: &'a Spec,
+    graph: &'a Graph,
+    registry: &'a Registry,
+    lock: Option<&'a Lockfile>,
+    opts: &'a PlanOptions,
+    lineage: String,
+    included: Vec<bool>,
+    schemas: Vec<Option<&'a TypeSchema>>,
+}
+
+/// Which resource blocks name the same real object, in topological order.
+struct Objects {
+    members: BTreeMap<String, Vec<NodeId>>,
+    of: HashMap<NodeId, String>,
+}
+
+/// What the refresh phase found.
+#[derive(Default)]
+struct Refreshed {
+    observed: HashMap<NodeId, Option<Attrs>>,
+    done_checks: HashMap<NodeId, CheckOutcome>,
+    interrupted: HashMap<NodeId, RunVerdict>,
+    remaining: HashMap<NodeId, Option<f64>>,
+    dry_runs: HashMap<NodeId, String>,
+}
+
+/// The diff phase's result: planned nodes (with their spec ids) and durations.
+struct Diffed {
+    nodes: Vec<PlannedNode>,
+    ids: Vec<Option<NodeId>>,
+    durations: Vec<Duration>,
+}
+
+/// The predicted state of each object along the chain of blocks that manage it.
+#[derive(Default)]
+struct Chain {
+    predicted: HashMap<String, Option<Attrs>>,
+    /// Per object: are all its blocks so far applied? Then it is where they left it.
+    applied: HashMap<String, bool>,
+    prev_on_object: HashMap<String, String>,
+}
+
+impl<'a> Planning<'a> {
+    fn new(
+        spec: &'a Spec,
+        graph: &'a Graph,
+        registry: &'a Registry,
+        lock: Option<&'a Lockfile>,
+        opts: &'a PlanOptions,
+    ) -> Result<Planning<'a>, PlanError> {
+        let lineage = opts
+            .lineage
+            .clone()
+            .or_else(|| lock.map(|l| l.lineage.clone()))
+            .unwrap_or_else(random_lineage);
+        let included = select_targets(spec, graph, &opts.targets)?;
+        check_replace(spec, &opts.replace)?;
+        let schemas = spec
+            .nodes
+            .iter()
+            .map(|nd| registry.schema(nd.decl.kind, &nd.decl.type_name))
+            .collect();
+        Ok(Planning {
+            spec,
+            graph,
+            registry,
+            lock,
+            opts,
+            lineage,
+            included,
+            schemas,
+        })
     }
-    for wave in &by_wave {
-        let mut reads = Vec::new();
-        for &id in wave {
-            let node = &spec.nodes[id];
-            let mut ne = evaluate_node(spec, &ev, &Values(&evals), id, registry, &mut diags);
-            if node.decl.kind == NodeKind::Step {
-                if let Some(st) = lock.and_then(|l| l.nodes.get(&node.address)) {
-                    if st.status == NodeStatus::Done {
-                        ne.outputs = Some(st.outputs.clone());
+
+    fn lock_state(&self, id: NodeId) -> Option<&'a crate::state::NodeState> {
+        self.lock
+            .and_then(|l| l.nodes.get(&self.spec.nodes[id].address))
+    }
+
+    /// Phase 1: evaluate wave by wave; data sources are read as soon as their wave is evaluated.
+    async fn evaluate(
+        &self,
+        ev: &Evaluator<'_>,
+        digests: &mut BTreeMap<String, String>,
+    ) -> Result<Vec<Option<NodeEval>>, PlanError> {
+        let (spec, graph) = (self.spec, self.graph);
+        let mut diags = Diagnostics::default();
+        let mut evals: Vec<Option<NodeEval>> = vec![None; spec.nodes.len()];
+        let mut by_wave: Vec<Vec<NodeId>> = vec![Vec::new(); graph.wave_count() as usize + 1];
+        for &id in graph.topo_order() {
+            if self.included[id] {
+                by_wave[graph.wave(id) as usize].push(id);
+            }
+        }
+        for wave in &by_wave {
+            let mut reads = Vec::new();
+            for &id in wave {
+                let node = &spec.nodes[id];
+                let mut ne =
+                    evaluate_node(spec, ev, &Values(&evals), id, self.registry, &mut diags);
+                if node.decl.kind == NodeKind::Step {
+                    if let Some(st) = self.lock_state(id) {
+                        if st.status == NodeStatus::Done {
+                            ne.outputs = Some(st.outputs.clone());
+                        }
                     }
                 }
+                if node.decl.kind == NodeKind::Data && ne.attrs.values().all(Evaluated::is_known) {
+                    reads.push((id, known_attrs(&ne)));
+                }
+                evals[id] = Some(ne);
             }
-            if node.decl.kind == NodeKind::Data && ne.attrs.values().all(Evaluated::is_known) {
-                reads.push((id, known_attrs(&ne)));
+            let results = run_bounded(self.opts.parallelism, reads, |(id, attrs)| {
+                let node = &spec.nodes[id];
+                let p = self
+                    .registry
+                    .provider(node.decl.kind, &node.decl.type_name)
+                    .cloned();
+                let t = node.decl.type_name.clone();
+                async move {
+                    let Some(p) = p else { return (id, Ok(None)) };
+                    (id, p.read(NodeKind::Data, &t, &attrs).await)
+                }
+            })
+            .await;
+            for (id, r) in results {
+                let address = spec.nodes[id].address.clone();
+                let out = r.map_err(|source| PlanError::Refresh {
+                    address: address.clone(),
+                    error: source,
+                })?;
+                digests.insert(
+                    address,
+                    digest_json(&serde_json::to_value(&out).unwrap_or_default()),
+                );
+                if let Some(ne) = evals[id].as_mut() {
+                    let out = out.unwrap_or_default();
+                    for k in &ne.sensitive_outputs {
+                        if let Some(v) = out.get(*k) {
+                            crate::eval::redact::remember_json(v);
+                        }
+                    }
+                    ne.outputs = Some(out);
+                }
             }
-            evals[id] = Some(ne);
         }
-        let results = run_bounded(opts.parallelism, reads, |(id, attrs)| {
+        if diags.has_errors() {
+            return Err(PlanError::Diagnostics(diags.sorted()));
+        }
+        Ok(evals)
+    }
+
+    /// Phase 2: which resource blocks name the same real object; they must be ordered.
+    fn objects(&self, evals: &[Option<NodeEval>]) -> Result<Objects, PlanError> {
+        let mut members: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
+        let mut of: HashMap<NodeId, String> = HashMap::new();
+        for &id in self.graph.topo_order() {
+            let (Some(ne), Some(schema)) = (&evals[id], self.schemas[id]) else {
+                continue;
+            };
+            if self.spec.nodes[id].decl.kind != NodeKind::Resource {
+                continue;
+            }
+            if let Some(key) = object_key(schema, ne) {
+                members.entry(key.clone()).or_default().push(id);
+                of.insert(id, key);
+            }
+        }
+        let groups: Vec<(String, Vec<NodeId>)> = members
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let order_diags = self.graph.check_same_object(self.spec, &groups);
+        if order_diags.has_errors() {
+            return Err(PlanError::Diagnostics(order_diags.sorted()));
+        }
+        Ok(Objects { members, of })
+    }
+
+    /// The probes of one step: its done_when, dry run, remaining rows, and
+    /// whether the run the last apply left behind completed.
+    fn step_probes(&self, id: NodeId, ne: &NodeEval, out: &mut Vec<(NodeId, Probe)>) {
+        if !ne.attrs.values().all(Evaluated::is_known) {
+            return;
+        }
+        let node = &self.spec.nodes[id];
+        let lock_state = self.lock_state(id);
+        let lock_done = lock_state.is_some_and(|s| s.status == NodeStatus::Done);
+        // Checked even when the lockfile says done: a done_when that no longer holds is drift.
+        if let Some(Some(dw)) = ne.attrs.get("done_when").map(|e| e.val.as_ref()) {
+            out.push((id, Probe::DoneWhen(known_attrs(ne), to_json(dw))));
+        }
+        // A data step's dry run, shown in the plan while it has not run.
+        if let (Some(how), false) = (ne.value("dry_run"), lock_done) {
+            out.push((id, Probe::DryRun(known_attrs(ne), to_json(how))));
+        }
+        let repeat = ne.value("repeat").and_then(|v| v.as_object());
+        if let (Some(probe), false) = (repeat.and_then(|r| r.get("remaining")), lock_done) {
+            out.push((id, Probe::Remaining(known_attrs(ne), to_json(probe))));
+        }
+        // A step the last apply left running: ask its provider whether it completed.
+        // A loop left part-way resumes where it stopped: `until` decides.
+        let started = lock_state
+            .filter(|s| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted));
+        if let (Some(s), Some(l), None) = (started, self.lock, repeat) {
+            let run = crate::providers::run_id(
+                &l.lineage,
+                &node.address,
+                s.started_at.as_deref().unwrap_or(""),
+            );
+            out.push((id, Probe::Interrupted(known_attrs(ne), run)));
+        }
+    }
+
+    /// Phase 3: read the first block of every object, and probe every step, concurrently.
+    async fn refresh(
+        &self,
+        evals: &[Option<NodeEval>],
+        objects: &Objects,
+        digests: &mut BTreeMap<String, String>,
+    ) -> Result<Refreshed, PlanError> {
+        let spec = self.spec;
+        let mut reads = Vec::new();
+        for ids in objects.members.values() {
+            let id = ids[0];
+            let ne = evals[id].as_ref().expect("evaluated");
+            reads.push((id, Probe::Read(identity_attrs(self.schemas[id], ne))));
+        }
+        for &id in self.graph.topo_order() {
+            if self.included[id] && spec.nodes[id].decl.kind == NodeKind::Step {
+                self.step_probes(id, evals[id].as_ref().expect("evaluated"), &mut reads);
+            }
+        }
+        let results = run_bounded(self.opts.parallelism, reads, |(id, probe)| {
             let node = &spec.nodes[id];
-            let p = registry
+            let p = self
+                .registry
                 .provider(node.decl.kind, &node.decl.type_name)
                 .cloned();
-            let t = node.decl.type_name.clone();
+            let (kind, t) = (node.decl.kind, node.decl.type_name.clone());
             async move {
-                let Some(p) = p else { return (id, Ok(None)) };
-                (id, p.read(NodeKind::Data, &t, &attrs).await)
+                let Some(p) = p else {
+                    return (id, Ok(Found::Object(None)));
+                };
+                (id, probe.run(p.as_ref(), kind, &t).await)
             }
         })
         .await;
-        for (id, r) in results {
+        let mut r = Refreshed::default();
+        for (id, found) in results {
             let address = spec.nodes[id].address.clone();
-            let out = r.map_err(|source| PlanError::Refresh {
+            match found.map_err(|source| PlanError::Refresh {
                 address: address.clone(),
                 error: source,
-            })?;
-            observed_digests.insert(
-                address,
-                digest_json(&serde_json::to_value(&out).unwrap_or_default()),
-            );
-            if let Some(ne) = evals[id].as_mut() {
-                let out = out.unwrap_or_default();
-                for k in &ne.sensitive_outputs {
-                    if let Some(v) = out.get(*k) {
-                        crate::eval::redact::remember_json(v);
-                    }
+            })? {
+                Found::Object(o) => {
+                    digests.insert(
+                        address,
+                        digest_json(&serde_json::to_value(&o).unwrap_or_default()),
+                    );
+                    r.observed.insert(id, o);
                 }
-                ne.outputs = Some(out);
+                Found::Check(c) => {
+                    digests.insert(address, digest_json(&serde_json::json!(c.holds)));
+                    r.done_checks.insert(id, c);
+                }
+                Found::Interrupted(verdict) => {
+                    r.interrupted.insert(id, verdict);
+                }
+                Found::Remaining(x) => {
+                    r.remaining.insert(id, x);
+                }
+                Found::DryRun(shown) => {
+                    r.dry_runs.insert(id, shown);
+                }
             }
         }
-    }
-    if diags.has_errors() {
-        return Err(PlanError::Diagnostics(diags.sorted()));
+        Ok(r)
     }
 
-    // Objects: which resource blocks name the same real object, in topological order.
-    let mut objects: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
-    let mut object_of: HashMap<NodeId, String> = HashMap::new();
-    for &id in graph.topo_order() {
-        let (Some(ne), Some(schema)) = (&evals[id], schemas[id]) else {
-            continue;
-        };
-        if spec.nodes[id].decl.kind != NodeKind::Resource {
-            continue;
-        }
-        if let Some(key) = object_key(schema, ne) {
-            objects.entry(key.clone()).or_default().push(id);
-            object_of.insert(id, key);
-        }
-    }
-    let groups: Vec<(String, Vec<NodeId>)> = objects
-        .iter()
-        .filter(|(_, v)| v.len() > 1)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let order_diags = graph.check_same_object(spec, &groups);
-    if order_diags.has_errors() {
-        return Err(PlanError::Diagnostics(order_diags.sorted()));
-    }
-
-    // Refresh: first block of every object, and every step's done_when, concurrently.
-    let mut reads = Vec::new();
-    for ids in objects.values() {
-        let id = ids[0];
+    fn attributes_of(&self, evals: &[Option<NodeEval>], id: NodeId) -> Attributes {
         let ne = evals[id].as_ref().expect("evaluated");
-        reads.push((id, Probe::Read(identity_attrs(schemas[id], ne))));
-    }
-    for &id in graph.topo_order() {
-        let node = &spec.nodes[id];
-        if !included[id] || node.decl.kind != NodeKind::Step {
-            continue;
-        }
-        let ne = evals[id].as_ref().expect("evaluated");
-        // Checked even when the lockfile says done: a done_when that no longer holds is drift.
-        if let Some(Some(dw)) = ne.attrs.get("done_when").map(|e| e.val.as_ref()) {
-            if ne.attrs.values().all(Evaluated::is_known) {
-                reads.push((id, Probe::DoneWhen(known_attrs(ne), to_json(dw))));
-            }
-        }
-        // A step the last apply left running: ask its provider whether it completed.
-        let started = lock
-            .and_then(|l| l.nodes.get(&node.address).map(|s| (l, s)))
-            .filter(|(_, s)| matches!(s.status, NodeStatus::Started | NodeStatus::Interrupted));
-        // A data step's dry run, shown in the plan while it has not run.
-        if let Some(how) = ne.value("dry_run").cloned() {
-            let lock_done = lock
-                .and_then(|l| l.nodes.get(&node.address))
-                .is_some_and(|s| s.status == NodeStatus::Done);
-            if !lock_done && ne.attrs.values().all(Evaluated::is_known) {
-                reads.push((id, Probe::DryRun(known_attrs(ne), to_json(&how))));
-            }
-        }
-        let repeat = ne.value("repeat").and_then(|v| v.as_object()).cloned();
-        if let Some(probe) = repeat.as_ref().and_then(|r| r.get("remaining")) {
-            let lock_done = lock
-                .and_then(|l| l.nodes.get(&node.address))
-                .is_some_and(|s| s.status == NodeStatus::Done);
-            if !lock_done && ne.attrs.values().all(Evaluated::is_known) {
-                reads.push((id, Probe::Remaining(known_attrs(ne), to_json(probe))));
-            }
-        }
-        // A loop left part-way resumes where it stopped: `until` decides.
-        if let (Some((l, s)), None) = (started, &repeat) {
-            if ne.attrs.values().all(Evaluated::is_known) {
-                let run = crate::providers::run_id(
-                    &l.lineage,
-                    &node.address,
-                    s.started_at.as_deref().unwrap_or(""),
-                );
-                reads.push((id, Probe::Interrupted(known_attrs(ne), run)));
-            }
-        }
-    }
-    let results = run_bounded(opts.parallelism, reads, |(id, probe)| {
-        let node = &spec.nodes[id];
-        let p = registry
-            .provider(node.decl.kind, &node.decl.type_name)
-            .cloned();
-        let (kind, t) = (node.decl.kind, node.decl.type_name.clone());
-        async move {
-            let Some(p) = p else {
-                return (id, Ok(Refreshed::Object(None)));
-            };
-            let r = match probe {
-                Probe::Read(attrs) => p.read(kind, &t, &attrs).await.map(Refreshed::Object),
-                Probe::DoneWhen(attrs, dw) => {
-                    p.step_done(&t, &attrs, &dw).await.map(Refreshed::Check)
-                }
-                Probe::Interrupted(attrs, run) => p
-                    .interrupted(&t, &attrs, &run)
-                    .await
-                    .map(Refreshed::Interrupted),
-                // Unreadable now (a table not created yet): the plan says so, nothing fails.
-                Probe::Remaining(attrs, probe) => Ok(Refreshed::Remaining(
-                    p.measure(&t, &attrs, &probe).await.ok(),
-                )),
-                // A dry run that fails is shown, not fatal: the plan still stands.
-                Probe::DryRun(attrs, how) => {
-                    Ok(Refreshed::DryRun(match p.dry_run(&t, &attrs, &how).await {
-                        Ok(shown) => shown,
-                        Err(e) => format!("failed: {e}"),
-                    }))
-                }
-            };
-            (id, r)
-        }
-    })
-    .await;
-    let mut observed: HashMap<NodeId, Option<Attrs>> = HashMap::new();
-    let mut done_checks: HashMap<NodeId, CheckOutcome> = HashMap::new();
-    let mut interrupted: HashMap<NodeId, RunVerdict> = HashMap::new();
-    let mut remaining: HashMap<NodeId, Option<f64>> = HashMap::new();
-    let mut dry_runs: HashMap<NodeId, String> = HashMap::new();
-    for (id, r) in results {
-        let address = spec.nodes[id].address.clone();
-        match r.map_err(|source| PlanError::Refresh {
-            address: address.clone(),
-            error: source,
-        })? {
-            Refreshed::Object(o) => {
-                observed_digests.insert(
-                    address,
-                    digest_json(&serde_json::to_value(&o).unwrap_or_default()),
-                );
-                observed.insert(id, o);
-            }
-            Refreshed::Check(c) => {
-                observed_digests.insert(address, digest_json(&serde_json::json!(c.holds)));
-                done_checks.insert(id, c);
-            }
-            Refreshed::Interrupted(verdict) => {
-                interrupted.insert(id, verdict);
-            }
-            Refreshed::Remaining(r) => {
-                remaining.insert(id, r);
-            }
-            Refreshed::DryRun(shown) => {
-                dry_runs.insert(id, shown);
-            }
-        }
-    }
-
-    // Diff in topological order along the predicted-state chain.
-    let mut predicted: HashMap<String, Option<Attrs>> = HashMap::new();
-    // Digests first: whether the next block of an object is already applied decides this one's diff.
-    let sensitive_of = |id: NodeId, name: &str| {
-        schemas[id]
-            .and_then(|s| s.attr(name))
-            .is_some_and(|a| a.sensitive)
-    };
-    let attributes_of = |id: NodeId| -> Attributes {
-        let ne = evals[id].as_ref().expect("evaluated");
+        let schema = self.schemas[id];
         ne.attrs
             .iter()
-            .map(|(k, v)| (k.clone(), planned(v, sensitive_of(id, k))))
-            .collect()
-    };
-    let digests: Vec<Option<String>> = (0..n)
-        .map(|id| {
-            included[id].then(|| {
-                node_digest(
-                    &attributes_of(id),
-                    evals[id].as_ref().and_then(|e| e.rollback.as_ref()),
-                    &lineage,
-                )
+            .map(|(k, v)| {
+                let sensitive = schema.and_then(|s| s.attr(k)).is_some_and(|a| a.sensitive);
+                (k.clone(), planned(v, sensitive))
             })
-        })
-        .collect();
-    let applied = |id: NodeId| -> bool {
-        let st = lock.and_then(|l| l.nodes.get(&spec.nodes[id].address));
-        st.is_some_and(|s| s.status == NodeStatus::Done && Some(&s.digest) == digests[id].as_ref())
-    };
-    // Per object: are all its blocks so far applied? Then the object is where they left it.
-    let mut chain_applied: HashMap<String, bool> = HashMap::new();
-    let mut nodes = Vec::new();
-    let mut ids = Vec::new();
-    let mut durations = vec![Duration::ZERO; n];
-    let mut prev_on_object: HashMap<String, String> = HashMap::new();
-    for &id in graph.topo_order() {
-        if !included[id] {
-            continue;
+            .collect()
+    }
+
+    /// Phase 4: diff every node in topological order along the predicted-state chain.
+    fn diff(&self, evals: &[Option<NodeEval>], objects: &Objects, found: &Refreshed) -> Diffed {
+        let (spec, graph, n) = (self.spec, self.graph, self.spec.nodes.len());
+        // Digests first: whether the next block of an object is already applied decides this one's diff.
+        let digests: Vec<Option<String>> = (0..n)
+            .map(|id| {
+                self.included[id].then(|| {
+                    node_digest(
+                        &self.attributes_of(evals, id),
+                        evals[id].as_ref().and_then(|e| e.rollback.as_ref()),
+                        &self.lineage,
+                    )
+                })
+            })
+            .collect();
+        let mut chain = Chain::default();
+        let mut out = Diffed {
+            nodes: Vec::new(),
+            ids: Vec::new(),
+            durations: vec![Duration::ZERO; n],
+        };
+        for &id in graph.topo_order() {
+            if !self.included[id] {
+                continue;
+            }
+            let node = &spec.nodes[id];
+            let ne = evals[id].as_ref().expect("evaluated");
+            let lock_state = self.lock_state(id);
+            let attributes = self.attributes_of(evals, id);
+            let digest = digests[id].clone().unwrap_or_default();
+            let object = objects.of.get(&id).cloned();
+            let mut follows = None;
+            let (action, reason, changes) = match node.decl.kind {
+                NodeKind::Resource => {
+                    let applied = |m: NodeId| {
+                        self.lock_state(m).is_some_and(|s| {
+                            s.status == NodeStatus::Done && Some(&s.digest) == digests[m].as_ref()
+                        })
+                    };
+                    let desired: Attributes = attributes
+                        .iter()
+                        .filter(|(k, _)| ne.schema_attrs.contains(&k.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if let Some(key) = &object {
+                        follows = chain
+                            .prev_on_object
+                            .insert(key.clone(), node.address.clone());
+                    }
+                    let here = ResourceHere {
+                        id,
+                        desired: &desired,
+                        digest: &digest,
+                        follows: follows.as_deref(),
+                    };
+                    self.resource_change(
+                        here,
+                        object.as_deref(),
+                        objects,
+                        found,
+                        &mut chain,
+                        &applied,
+                    )
+                }
+                NodeKind::Step => self.step_change(id, ne, &attributes, &digest, found),
+                NodeKind::Gate => {
+                    let (a, r) = gate_action(node, ne, lock_state, &digest);
+                    (a, r, Vec::new())
+                }
+                NodeKind::Data => {
+                    let (a, r) = match &ne.outputs {
+                        Some(_) => (Action::NoChange, "read at plan time".to_string()),
+                        None => (
+                            Action::Run,
+                            "read during apply: its arguments are known only then".to_string(),
+                        ),
+                    };
+                    (a, r, Vec::new())
+                }
+            };
+            out.durations[id] = node_duration(node.decl.kind, &node.decl.type_name, ne, lock_state);
+            out.nodes.push(self.planned_node(
+                id,
+                ne,
+                Verdict {
+                    action,
+                    reason,
+                    attributes,
+                    changes,
+                    object,
+                    follows,
+                    digest,
+                },
+                out.durations[id],
+            ));
+            out.ids.push(Some(id));
         }
-        let node = &spec.nodes[id];
-        let ne = evals[id].as_ref().expect("evaluated");
-        let schema = schemas[id];
-        let lock_state = lock.and_then(|l| l.nodes.get(&node.address));
+        out
+    }
+
+    /// The diff of one resource block against what the blocks before it on
+    /// the same object leave (or what was observed, for the first).
+    fn resource_change(
+        &self,
+        here: ResourceHere,
+        object: Option<&str>,
+        objects: &Objects,
+        found: &Refreshed,
+        chain: &mut Chain,
+        applied: &dyn Fn(NodeId) -> bool,
+    ) -> (Action, String, Vec<AttrChange>) {
+        let id = here.id;
         let sensitive_attr = |name: &str| {
-            schema
+            self.schemas[id]
                 .and_then(|s| s.attr(name))
                 .is_some_and(|a| a.sensitive)
         };
-        let attributes = attributes_of(id);
-        let digest = digests[id].clone().unwrap_or_default();
-        let mut changes = Vec::new();
-        let mut follows = None;
-        let object = object_of.get(&id).cloned();
-        let (action, reason) = match node.decl.kind {
-            NodeKind::Resource => {
-                let desired: Attributes = attributes
-                    .iter()
-                    .filter(|(k, _)| ne.schema_attrs.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                match &object {
-                    None => {
-                        changes = diff(&desired, None, sensitive_attr);
-                        (
-                            Action::Create,
-                            "the object's identity is known only after apply; it will be read then"
-                                .to_string(),
-                        )
-                    }
-                    Some(key) => {
-                        follows = prev_on_object.insert(key.clone(), node.address.clone());
-                        let members = &objects[key];
-                        let pos = members.iter().position(|m| *m == id).unwrap_or(0);
-                        let now = observed.get(&members[0]).cloned().flatten();
-                        let all_before = *chain_applied.get(key).unwrap_or(&true);
-                        chain_applied.insert(key.clone(), all_before && applied(id));
-                        if all_before
-                            && applied(id)
-                            && members.get(pos + 1).is_some_and(|m| applied(*m))
-                        {
-                            // A later block of this object is applied too: this one's work is behind it.
-                            (
-                                Action::NoChange,
-                                format!(
-                                    "applied{}",
-                                    at(lock_state.and_then(|s| s.finished_at.as_deref()))
-                                ),
-                            )
-                        } else if all_before && applied(id) {
-                            // The last applied block: the object should still be as it left it.
-                            changes = diff(&desired, now.as_ref(), sensitive_attr);
-                            predicted.insert(key.clone(), now.clone());
-                            resource_action(
-                                now.is_none(),
-                                &changes,
-                                None,
-                                Some((NodeStatus::Done, true)),
-                            )
-                        } else {
-                            let prior = match predicted.get(key) {
-                                Some(p) => p.clone(),
-                                None => now,
-                            };
-                            changes = diff(&desired, prior.as_ref(), sensitive_attr);
-                            predicted
-                                .insert(key.clone(), predicted_after(&desired, prior.as_ref()));
-                            resource_action(
-                                prior.is_none(),
-                                &changes,
-                                follows.as_deref(),
-                                lock_state.map(|s| (s.status, s.digest == digest)),
-                            )
-                        }
-                    }
-                }
-            }
-            NodeKind::Step => {
-                let (action, reason) = step_action(
-                    node.address.as_str(),
-                    lock_state,
-                    &digest,
-                    &opts.replace,
-                    done_checks.get(&id),
-                    interrupted.get(&id),
-                );
-                let (action, mut reason) = match ne.value("repeat") {
-                    Some(_) => loop_action(action, reason, lock_state, remaining.get(&id)),
-                    None => (action, reason),
-                };
-                if let (Action::Run, Some(shown)) = (action, dry_runs.get(&id)) {
-                    reason.push_str(&format!("; dry run: {shown}"));
-                }
-                // A changed step shows what changed against the definition it ran with.
-                if let (Action::Changed | Action::Run, Some(serde_json::Value::Object(ran))) =
-                    (action, lock_state.and_then(|s| s.applied.as_ref()))
-                {
-                    if lock_state.is_some_and(|s| s.digest != digest) {
-                        let mut before: Attrs =
-                            ran.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                        for (k, v) in attributes.iter().filter(|(_, v)| v.sensitive) {
-                            if let Some(cur) = &v.value {
-                                if before.get(k) == Some(&sensitive_digest(cur, &lineage)) {
-                                    before.insert(k.clone(), cur.clone());
-                                }
-                            }
-                        }
-                        changes = diff(&attributes, Some(&before), sensitive_attr);
-                    }
-                }
-                (action, reason)
-            }
-            NodeKind::Gate => match lock_state {
-                Some(s) if s.status == NodeStatus::Done && s.digest == digest => (
-                    Action::Done,
-                    format!("passed{}", at(s.finished_at.as_deref())),
-                ),
-                _ if node.decl.type_name == crate::providers::approval::TYPE => (
-                    Action::Check,
-                    gate_reason(ne, &format!("waits for `cutover approve {}`", node.address)),
-                ),
-                _ => (Action::Check, gate_reason(ne, "will poll until it holds")),
-            },
-            NodeKind::Data => match &ne.outputs {
-                Some(_) => (Action::NoChange, "read at plan time".to_string()),
-                None => (
-                    Action::Run,
-                    "read during apply: its arguments are known only then".to_string(),
-                ),
-            },
+        let Some(key) = object else {
+            let changes = diff(here.desired, None, sensitive_attr);
+            return (
+                Action::Create,
+                "the object's identity is known only after apply; it will be read then".to_string(),
+                changes,
+            );
         };
-        durations[id] = node_duration(node.decl.kind, &node.decl.type_name, ne, lock_state);
+        let members = &objects.members[key];
+        let pos = members.iter().position(|m| *m == id).unwrap_or(0);
+        let now = found.observed.get(&members[0]).cloned().flatten();
+        let all_before = *chain.applied.get(key).unwrap_or(&true);
+        chain
+            .applied
+            .insert(key.to_string(), all_before && applied(id));
+        let lock_state = self.lock_state(id);
+        if all_before && applied(id) && members.get(pos + 1).is_some_and(|m| applied(*m)) {
+            // A later block of this object is applied too: this one's work is behind it.
+            let when = at(lock_state.and_then(|s| s.finished_at.as_deref()));
+            return (Action::NoChange, format!("applied{when}"), Vec::new());
+        }
+        if all_before && applied(id) {
+            // The last applied block: the object should still be as it left it.
+            let changes = diff(here.desired, now.as_ref(), sensitive_attr);
+            chain.predicted.insert(key.to_string(), now.clone());
+            let (a, r) = resource_action(
+                now.is_none(),
+                &changes,
+                None,
+                Some((NodeStatus::Done, true)),
+            );
+            return (a, r, changes);
+        }
+        let prior = match chain.predicted.get(key) {
+            Some(p) => p.clone(),
+            None => now,
+        };
+        let changes = diff(here.desired, prior.as_ref(), sensitive_attr);
+        chain.predicted.insert(
+            key.to_string(),
+            predicted_after(here.desired, prior.as_ref()),
+        );
+        let (a, r) = resource_action(
+            prior.is_none(),
+            &changes,
+            here.follows,
+            lock_state.map(|s| (s.status, s.digest == here.digest)),
+        );
+        (a, r, changes)
+    }
+
+    /// Whether a step runs, and what changed since it ran.
+    fn step_change(
+        &self,
+        id: NodeId,
+        ne: &NodeEval,
+        attributes: &Attributes,
+        digest: &str,
+        found: &Refreshed,
+    ) -> (Action, String, Vec<AttrChange>) {
+        let node = &self.spec.nodes[id];
+        let lock_state = self.lock_state(id);
+        let (action, reason) = step_action(
+            node.address.as_str(),
+            lock_state,
+            digest,
+            &self.opts.replace,
+            found.done_checks.get(&id),
+            found.interrupted.get(&id),
+        );
+        let (action, mut reason) = match ne.value("repeat") {
+            Some(_) => loop_action(action, reason, lock_state, found.remaining.get(&id)),
+            None => (action, reason),
+        };
+        if let (Action::Run, Some(shown)) = (action, found.dry_runs.get(&id)) {
+            reason.push_str(&format!("; dry run: {shown}"));
+        }
+        let mut changes = Vec::new();
+        // A changed step shows what changed against the definition it ran with.
+        if let (Action::Changed | Action::Run, Some(serde_json::Value::Object(ran))) =
+            (action, lock_state.and_then(|s| s.applied.as_ref()))
+        {
+            if lock_state.is_some_and(|s| s.digest != digest) {
+                let mut before: Attrs = ran.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                for (k, v) in attributes.iter().filter(|(_, v)| v.sensitive) {
+                    if let Some(cur) = &v.value {
+                        if before.get(k) == Some(&sensitive_digest(cur, &self.lineage)) {
+                            before.insert(k.clone(), cur.clone());
+                        }
+                    }
+                }
+                let sensitive_attr = |name: &str| {
+                    self.schemas[id]
+                        .and_then(|s| s.attr(name))
+                        .is_some_and(|a| a.sensitive)
+                };
+                changes = diff(attributes, Some(&before), sensitive_attr);
+            }
+        }
+        (action, reason, changes)
+    }
+
+    fn planned_node(
+        &self,
+        id: NodeId,
+        ne: &NodeEval,
+        v: Verdict,
+        duration: Duration,
+    ) -> PlannedNode {
+        let node = &self.spec.nodes[id];
         let rollback = ne.rollback.as_ref().map(|rb| {
             rb.iter()
                 .map(|(k, v)| (k.clone(), planned(v, false)))
                 .collect()
         });
-        let irreversible = node.decl.body.block("rollback").is_none()
-            && ne.value("irreversible").and_then(|v| v.as_bool()) == Some(true);
-        nodes.push(PlannedNode {
+        let irreversible = node.decl.body.block("rollback").is_none() && ne.lifecycle.irreversible;
+        PlannedNode {
             address: node.address.clone(),
             kind: node.decl.kind,
             type_name: node.decl.type_name.clone(),
-            wave: graph.wave(id),
-            depends_on: graph
+            wave: self.graph.wave(id),
+            depends_on: self
+                .graph
                 .dependencies(id)
                 .into_iter()
-                .filter(|d| included[*d])
-                .map(|d| spec.nodes[d].address.clone())
+                .filter(|d| self.included[*d])
+                .map(|d| self.spec.nodes[d].address.clone())
                 .collect(),
-            action,
-            reason,
-            attributes,
-            changes,
+            action: v.action,
+            reason: v.reason,
+            attributes: v.attributes,
+            changes: v.changes,
             rollback,
             irreversible,
-            object,
-            follows,
+            object: v.object,
+            follows: v.follows,
             stage: node.inst.stage.as_ref().map(|s| StageInfo {
                 rollout: s.rollout.clone(),
                 index: s.index,
                 value: to_json(&s.value),
             }),
-            expected_duration_ms: (durations[id] > Duration::ZERO)
-                .then(|| durations[id].as_millis() as u64),
-            digest,
-        });
-        ids.push(Some(id));
+            expected_duration_ms: (duration > Duration::ZERO)
+                .then_some(duration.as_millis() as u64),
+            digest: v.digest,
+        }
     }
-    removed_blocks(spec, lock, &opts.targets, &mut nodes, &mut ids);
 
-    let (cp_total, cp_nodes) = graph.critical_path(&durations);
-    let critical_path = CriticalPath {
-        duration_ms: cp_total.as_millis() as u64,
-        nodes: cp_nodes
-            .into_iter()
-            .filter(|n| included[*n] && durations[*n] > Duration::ZERO)
-            .map(|n| spec.nodes[n].address.clone())
-            .collect(),
-    };
-    let outputs = root_outputs(spec, &ev, &Values(&evals))?;
-    let rollback = rollback_plan(
-        &nodes,
-        &observed_absent(&nodes, &ids, &observed, &object_of),
-    );
-    let summary = summarize(&nodes);
-    let mut fp = Sha256::new();
-    fp.update(spec.digest.as_bytes());
-    for n in &nodes {
-        fp.update(n.address.as_bytes());
-        fp.update(n.digest.as_bytes());
-    }
-    for (k, v) in &observed_digests {
-        fp.update(k.as_bytes());
-        fp.update(v.as_bytes());
-    }
-    fp.update(lock.map(|l| l.serial).unwrap_or(0).to_le_bytes());
-    let plan = Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        cutover_version: env!("CARGO_PKG_VERSION").to_string(),
-        migration: spec.settings.name.clone(),
-        description: spec.settings.description.clone(),
-        on_failure: spec.settings.on_failure,
-        spec_digest: spec.digest.clone(),
-        lineage: lineage.clone(),
-        lockfile_serial: lock.map(|l| l.serial),
-        targets: opts.targets.clone(),
-        waves: nodes.iter().map(|n| n.wave).max().unwrap_or(0),
-        nodes,
-        critical_path,
-        rollback,
-        fleets: spec.fleets.iter().map(super::PlannedFleet::of).collect(),
-        outputs,
-        summary,
-        observed: observed_digests,
-        fingerprint: hex::encode(fp.finalize()),
-    };
-    let verdicts = |f: fn(&RunVerdict) -> bool| {
-        interrupted
+    /// Phase 5: the critical path, outputs, rollback plan, summary and fingerprint.
+    fn assemble(
+        self,
+        ev: &Evaluator<'_>,
+        evals: &[Option<NodeEval>],
+        objects: Objects,
+        found: Refreshed,
+        diffed: Diffed,
+        digests: BTreeMap<String, String>,
+    ) -> Result<Planned, PlanError> {
+        let (spec, lock) = (self.spec, self.lock);
+        let Diffed {
+            mut nodes,
+            mut ids,
+            durations,
+        } = diffed;
+        removed_blocks(spec, lock, &self.opts.targets, &mut nodes, &mut ids);
+        let (cp_total, cp_nodes) = self.graph.critical_path(&durations);
+        let critical_path = CriticalPath {
+            duration_ms: cp_total.as_millis() as u64,
+            nodes: cp_nodes
+                .into_iter()
+                .filter(|n| self.included[*n] && durations[*n] > Duration::ZERO)
+                .map(|n| spec.nodes[n].address.clone())
+                .collect(),
+        };
+        let outputs = root_outputs(spec, ev, &Values(evals))?;
+        let rollback = rollback_plan(
+            &nodes,
+            &observed_absent(&nodes, &ids, &found.observed, &objects.of),
+        );
+        let summary = summarize(&nodes);
+        let mut fp = Sha256::new();
+        fp.update(spec.digest.as_bytes());
+        for n in &nodes {
+            fp.update(n.address.as_bytes());
+            fp.update(n.digest.as_bytes());
+        }
+        for (k, v) in &digests {
+            fp.update(k.as_bytes());
+            fp.update(v.as_bytes());
+        }
+        fp.update(lock.map(|l| l.serial).unwrap_or(0).to_le_bytes());
+        let plan = Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            cutover_version: env!("CARGO_PKG_VERSION").to_string(),
+            migration: spec.settings.name.clone(),
+            description: spec.settings.description.clone(),
+            on_failure: spec.settings.on_failure,
+            spec_digest: spec.digest.clone(),
+            lineage: self.lineage.clone(),
+            lockfile_serial: lock.map(|l| l.serial),
+            targets: self.opts.targets.clone(),
+            waves: nodes.iter().map(|n| n.wave).max().unwrap_or(0),
+            nodes,
+            critical_path,
+            rollback,
+            fleets: spec.fleets.iter().map(super::PlannedFleet::of).collect(),
+            outputs,
+            summary,
+            observed: digests,
+            fingerprint: hex::encode(fp.finalize()),
+        };
+        let verdicts = |f: fn(&RunVerdict) -> bool| {
+            found
+                .interrupted
+                .iter()
+                .filter(|(_, v)| f(v))
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        let rerun_safe = verdicts(|v| matches!(v, RunVerdict::NotCompleted(_)));
+        let still_running = verdicts(|v| matches!(v, RunVerdict::Running(_)));
+        let recovered = found
+            .interrupted
             .iter()
-            .filter(|(_, v)| f(v))
-            .map(|(id, _)| *id)
-            .collect()
-    };
-    let rerun_safe = verdicts(|v| matches!(v, RunVerdict::NotCompleted(_)));
-    let still_running = verdicts(|v| matches!(v, RunVerdict::Running(_)));
-    let recovered = interrupted
-        .iter()
-        .filter_map(|(id, v)| match v {
-            RunVerdict::Completed { outputs, .. } => Some((*id, outputs.clone())),
-            _ => None,
+            .filter_map(|(id, v)| match v {
+                RunVerdict::Completed { outputs, .. } => Some((*id, outputs.clone())),
+                _ => None,
+            })
+            .collect();
+        Ok(Planned {
+            plan,
+            ids,
+            included: self.included,
+            observed: found.observed,
+            lineage: self.lineage,
+            rerun_safe,
+            still_running,
+            recovered,
         })
-        .collect();
-    Ok(Planned {
-        plan,
-        ids,
-        included,
-        observed,
-        lineage,
-        rerun_safe,
-        still_running,
-        recovered,
-    })
+    }
+}
+
+/// One resource block being diffed.
+struct ResourceHere<'d> {
+    id: NodeId,
+    desired: &'d Attributes,
+    digest: &'d str,
+    follows: Option<&'d str>,
+}
+
+/// What the diff decided for one node.
+struct Verdict {
+    action: Action,
+    reason: String,
+    attributes: Attributes,
+    changes: Vec<AttrChange>,
+    object: Option<String>,
+    follows: Option<String>,
+    digest: String,
+}
+
+/// A gate: done when it passed with this definition; otherwise checked (or waited on, for an approval).
+fn gate_action(
+    node: &crate::spec::NodeInstance,
+    ne: &NodeEval,
+    lock_state: Option<&crate::state::NodeState>,
+    digest: &str,
+) -> (Action, String) {
+    match lock_state {
+        Some(s) if s.status == NodeStatus::Done && s.digest == digest => (
+            Action::Done,
+            format!("passed{}", at(s.finished_at.as_deref())),
+        ),
+        _ if node.decl.type_name == crate::providers::approval::TYPE => (
+            Action::Check,
+            gate_reason(ne, &format!("waits for `cutover approve {}`", node.address)),
+        ),
+        _ => (Action::Check, gate_reason(ne, "will poll until it holds")),
+    }
 }
 
 /// Evaluates every node without reading anything (`validate`): expression
@@ -626,12 +819,41 @@ enum Probe {
     DryRun(Attrs, serde_json::Value),
 }
 
-enum Refreshed {
+/// What one probe found.
+enum Found {
     Object(Option<Attrs>),
     Check(CheckOutcome),
     Interrupted(RunVerdict),
     Remaining(Option<f64>),
     DryRun(String),
+}
+
+impl Probe {
+    async fn run(
+        self,
+        p: &dyn crate::providers::Provider,
+        kind: NodeKind,
+        t: &str,
+    ) -> Result<Found, ProviderError> {
+        match self {
+            Probe::Read(attrs) => p.read(kind, t, &attrs).await.map(Found::Object),
+            Probe::DoneWhen(attrs, dw) => p.step_done(t, &attrs, &dw).await.map(Found::Check),
+            Probe::Interrupted(attrs, run) => {
+                p.interrupted(t, &attrs, &run).await.map(Found::Interrupted)
+            }
+            // Unreadable now (a table not created yet): the plan says so, nothing fails.
+            Probe::Remaining(attrs, probe) => {
+                Ok(Found::Remaining(p.measure(t, &attrs, &probe).await.ok()))
+            }
+            // A dry run that fails is shown, not fatal: the plan still stands.
+            Probe::DryRun(attrs, how) => {
+                Ok(Found::DryRun(match p.dry_run(t, &attrs, &how).await {
+                    Ok(shown) => shown,
+                    Err(e) => format!("failed: {e}"),
+                }))
+            }
+        }
+    }
 }
 
 /// Runs `f` over `items` with at most `limit` futures in flight; results in input order.
@@ -871,6 +1093,7 @@ fn verdict_action(verdict: Option<&RunVerdict>) -> (Action, String) {
 /// What a gate will do: `waits` (how it holds), then its bake time, interval,
 /// timeout and failure limit.
 fn gate_reason(ne: &NodeEval, waits: &str) -> String {
+    // As written (`1m`, `200ms`), not as parsed: the plan quotes the spec.
     let s = |k: &str| ne.value(k).and_then(|v| v.as_str());
     let mut r = waits.to_string();
     if let Some(f) = s("for") {
@@ -882,7 +1105,7 @@ fn gate_reason(ne: &NodeEval, waits: &str) -> String {
     if let Some(t) = s("timeout") {
         r.push_str(&format!(", failing after {t}"));
     }
-    if let Some(n) = ne.value("failure_limit").and_then(|v| v.as_u64()) {
+    if let Some(n) = ne.lifecycle.failure_limit {
         r.push_str(&format!(" or after {n} failed measurements in a row"));
     }
     r
@@ -894,23 +1117,20 @@ fn node_duration(
     ne: &NodeEval,
     lock: Option<&crate::state::NodeState>,
 ) -> Duration {
-    let d = |k: &str| {
-        ne.value(k)
-            .and_then(|v| v.as_str())
-            .and_then(|s| duration::parse(s).ok())
-    };
-    if let Some(x) = d("expected_duration") {
+    if let Some(x) = ne.lifecycle.expected_duration {
         return x;
     }
     if kind == NodeKind::Step && type_name == "wait" {
-        if let Some(x) = d("duration") {
+        let d = ne
+            .value("duration")
+            .and_then(|v| v.as_str())
+            .and_then(|s| duration::parse(s).ok());
+        if let Some(x) = d {
             return x;
         }
     }
-    if kind == NodeKind::Gate {
-        if let Some(x) = d("for") {
-            return x;
-        }
+    if let (NodeKind::Gate, Some(x)) = (kind, ne.lifecycle.hold) {
+        return x;
     }
     let recorded = lock.and_then(|s| {
         let a = chrono::DateTime::parse_from_rfc3339(s.started_at.as_deref()?).ok()?;
