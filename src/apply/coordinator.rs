@@ -3,8 +3,9 @@
 //! [`crate::apply`] for the design.
 
 use super::context::{identity_of, now, object_key};
-use super::execute::{self, GateTiming, Job, Msg, Retry};
+use super::execute::{self, GateTiming, Job, Msg};
 use super::fleets::Fleets;
+use super::recorder::Recorder;
 use super::undo;
 use super::{ApplyError, Confirm, Context, Event, Reporter};
 use crate::eval::{duration, to_json, Evaluator};
@@ -58,34 +59,6 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-fn attr_str<'a>(ne: &'a NodeEval, name: &str) -> Option<&'a str> {
-    ne.value(name).and_then(|v| v.as_str())
-}
-
-fn attr_duration(ne: &NodeEval, name: &str) -> Option<Duration> {
-    attr_str(ne, name).and_then(|s| duration::parse(s).ok())
-}
-
-pub(crate) fn attr_bool(ne: &NodeEval, name: &str) -> bool {
-    ne.value(name).and_then(|v| v.as_bool()) == Some(true)
-}
-
-fn retry_of(ne: &NodeEval) -> Retry {
-    let r = ne.value("retry").and_then(|v| v.as_object());
-    Retry {
-        attempts: r
-            .and_then(|m| m.get("attempts"))
-            .and_then(|v| v.as_u64())
-            .unwrap_or(1)
-            .clamp(1, 1000) as u32,
-        backoff: r
-            .and_then(|m| m.get("backoff"))
-            .and_then(|v| v.as_str())
-            .and_then(|s| duration::parse(s).ok())
-            .unwrap_or(Duration::from_secs(1)),
-    }
-}
-
 /// The throttles of a repeating step's `repeat {}`, with their gate providers.
 fn throttles_of(cx: &Context, ne: &NodeEval) -> Vec<execute::Throttle> {
     let Some(list) = ne
@@ -125,8 +98,8 @@ struct Walk<'a, 'c> {
     planned: &'a Planned,
     ev: Evaluator<'c>,
     evals: Vec<Option<NodeEval>>,
-    doc: Lockfile,
-    lineage: String,
+    /// The lockfile document and the journal records on their way to disk.
+    rec: Recorder,
     action: Vec<Option<Action>>,
     ready: ReadySet,
     left_in_wave: Vec<usize>,
@@ -134,24 +107,24 @@ struct Walk<'a, 'c> {
     priors: HashMap<String, serde_json::Value>,
     failed: Vec<NodeId>,
     stop: Option<String>,
-    interrupted: bool,
-    /// After an interrupt: when the running steps are cancelled.
-    grace_until: Option<tokio::time::Instant>,
-    records: Vec<Record>,
+    interrupt: Interrupt,
     /// When this apply started: approvals given before do not count.
     started: chrono::DateTime<chrono::Utc>,
-    /// Steps that completed after the apply that ran them stopped: their outputs.
-    recovered: HashMap<NodeId, Attrs>,
-    /// Why a step resume found done is done, where the plan could not know yet.
-    reasons: HashMap<NodeId, String>,
-    /// Set by the first interrupt: repeating steps stop between iterations.
-    stop_loops: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Loop counts not journaled yet (they go before `records`, which are newer).
-    progress: Vec<Record>,
-    progress_flushed: Instant,
+    /// What resume learned about steps the last apply left running.
+    resume: super::resume::Resume,
     fleets: Fleets,
     /// Fleet targets that failed within their budget, to roll back alone.
     target_rollbacks: Vec<(crate::spec::FleetId, usize)>,
+}
+
+/// What an interrupt changed.
+#[derive(Default)]
+struct Interrupt {
+    happened: bool,
+    /// After an interrupt: when the running steps are cancelled.
+    grace_until: Option<tokio::time::Instant>,
+    /// Set by the first interrupt: repeating steps stop between iterations.
+    stop_loops: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Applies `planned`: see the module docs for the rules.
@@ -212,8 +185,7 @@ pub async fn apply(
         planned,
         ev: Evaluator::new(spec),
         evals: vec![None; n],
-        doc,
-        lineage,
+        rec: Recorder::new(doc, lineage),
         action,
         ready: ReadySet::with_durations(cx.graph, &planned.included, &durations)
             .with_groups(groups, group_count),
@@ -222,15 +194,9 @@ pub async fn apply(
         priors,
         failed: Vec::new(),
         stop: None,
-        interrupted: false,
-        grace_until: None,
-        records: Vec::new(),
+        interrupt: Interrupt::default(),
         started: chrono::Utc::now(),
-        recovered: resume.recovered,
-        reasons: resume.reasons,
-        stop_loops: Default::default(),
-        progress: Vec::new(),
-        progress_flushed: Instant::now(),
+        resume,
         fleets,
         target_rollbacks: Vec::new(),
     };
@@ -247,29 +213,17 @@ pub async fn apply(
 
 impl Walk<'_, '_> {
     fn record(&mut self, address: &str, state: NodeState) {
-        self.doc.nodes.insert(address.to_string(), state.clone());
-        self.records
-            .push(Record::node(&self.lineage, address, state));
+        self.rec.record(address, state);
     }
 
-    /// Makes every pending record durable: one fsync for the batch.
     fn flush(&mut self) -> Result<(), StateError> {
-        // Loop counts ride with the next transition, or go alone once a second:
-        // `until` decides where a loop resumes, so they need no fsync each.
-        let counts_due =
-            !self.progress.is_empty() && self.progress_flushed.elapsed() >= Duration::from_secs(1);
-        if self.records.is_empty() && !counts_due {
-            return Ok(());
-        }
-        let mut batch = std::mem::take(&mut self.progress);
-        batch.append(&mut self.records);
-        self.progress_flushed = Instant::now();
-        self.cx.backend.append(&batch)
+        self.rec.flush(self.cx.backend)
     }
 
     fn base_state(&self, id: NodeId, status: NodeStatus, digest: &str) -> NodeState {
         let node = &self.cx.spec.nodes[id];
         let mut s = self
+            .rec
             .doc
             .nodes
             .get(&node.address)
@@ -313,7 +267,7 @@ impl Walk<'_, '_> {
                         k.clone(),
                         if secret(k) {
                             crate::eval::redact::remember_json(v);
-                            crate::plan::evaluate::sensitive_digest(v, &self.lineage)
+                            crate::plan::evaluate::sensitive_digest(v, &self.rec.lineage)
                         } else {
                             v.clone()
                         },
@@ -343,7 +297,7 @@ impl Walk<'_, '_> {
                 Some((
                     k.clone(),
                     if sensitive {
-                        crate::plan::evaluate::sensitive_digest(&value, &self.lineage)
+                        crate::plan::evaluate::sensitive_digest(&value, &self.rec.lineage)
                     } else {
                         value
                     },
@@ -381,7 +335,7 @@ impl Walk<'_, '_> {
         for e in &events {
             reporter.report(e);
         }
-        if self.cx.spec.settings.on_failure == OnFailure::Rollback && !self.interrupted {
+        if self.cx.spec.settings.on_failure == OnFailure::Rollback && !self.interrupt.happened {
             self.target_rollbacks.extend(f.roll_back);
         }
         if let (Some(why), None) = (f.stopped, &self.stop) {
@@ -412,11 +366,11 @@ impl Walk<'_, '_> {
             for id in self.cx.spec.fleets[f].targets[t].nodes.clone() {
                 only[id] = self.planned.included[id];
             }
-            let plan = undo::entries(self.cx, &self.doc, &only, &[]);
+            let plan = undo::entries(self.cx, &self.rec.doc, &only, &[]);
             undo::run(
                 self.cx,
-                &mut self.doc,
-                &self.lineage,
+                &mut self.rec.doc,
+                &self.rec.lineage,
                 plan,
                 &self.ev,
                 &mut self.evals,
@@ -436,7 +390,7 @@ impl Walk<'_, '_> {
             .iter()
             .filter(|n| n.action == Action::Delete)
         {
-            let Some(st) = self.doc.nodes.get(&pn.address).cloned() else {
+            let Some(st) = self.rec.doc.nodes.get(&pn.address).cloned() else {
                 continue;
             };
             let Some(p) = self
@@ -550,7 +504,7 @@ impl Walk<'_, '_> {
                     _ => break,
                 }
             }
-            let grace = self.grace_until;
+            let grace = self.interrupt.grace_until;
             let first = tokio::select! {
                 m = rx.recv() => m,
                 _ = recv_signal(&mut sigint) => { self.interrupt(opts, reporter)?; continue; }
@@ -579,12 +533,13 @@ impl Walk<'_, '_> {
         opts: &ApplyOptions,
         reporter: &mut dyn Reporter,
     ) -> Result<(), ApplyError> {
-        if self.interrupted {
+        if self.interrupt.happened {
             return self.cancel_running("cancelled by a second interrupt", reporter);
         }
-        self.interrupted = true;
+        self.interrupt.happened = true;
         self.stop = Some("interrupted".into());
-        self.stop_loops
+        self.interrupt
+            .stop_loops
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let waiting: Vec<NodeId> = self
             .running
@@ -603,7 +558,7 @@ impl Walk<'_, '_> {
             .map(|id| self.cx.spec.nodes[*id].address.clone())
             .collect();
         running.sort();
-        self.grace_until = Some(tokio::time::Instant::now() + opts.stop_timeout);
+        self.interrupt.grace_until = Some(tokio::time::Instant::now() + opts.stop_timeout);
         reporter.report(&Event::Interrupted {
             running,
             second: false,
@@ -614,7 +569,8 @@ impl Walk<'_, '_> {
 
     /// The digest the state records for `address` (empty when none).
     fn recorded_digest(&self, address: &str) -> String {
-        self.doc
+        self.rec
+            .doc
             .nodes
             .get(address)
             .map(|s| s.digest.clone())
@@ -649,7 +605,7 @@ impl Walk<'_, '_> {
     /// Cancels every running node: each is recorded `interrupted`, and resume
     /// treats it as a step found `started` after a crash.
     fn cancel_running(&mut self, why: &str, reporter: &mut dyn Reporter) -> Result<(), ApplyError> {
-        self.grace_until = None;
+        self.interrupt.grace_until = None;
         let mut ids: Vec<NodeId> = self.running.keys().copied().collect();
         ids.sort();
         reporter.report(&Event::Interrupted {
@@ -731,7 +687,7 @@ impl Walk<'_, '_> {
             cx.registry,
             &mut diags,
         );
-        let lock_state = self.doc.nodes.get(&node.address).cloned();
+        let lock_state = self.rec.doc.nodes.get(&node.address).cloned();
         if node.decl.kind == NodeKind::Step {
             if let Some(s) = lock_state.as_ref().filter(|s| s.status == NodeStatus::Done) {
                 ne.outputs = Some(s.outputs.clone());
@@ -751,7 +707,7 @@ impl Walk<'_, '_> {
                 )
             })
             .collect();
-        let digest = node_digest(&attributes, ne.rollback.as_ref(), &self.lineage);
+        let digest = node_digest(&attributes, ne.rollback.as_ref(), &self.rec.lineage);
         let action = self.action[id].unwrap_or(Action::Run);
         self.evals[id] = Some(ne);
         if diags.has_errors() {
@@ -773,12 +729,20 @@ impl Walk<'_, '_> {
         if matches!(action, Action::Done | Action::NoChange | Action::Changed)
             && node.decl.kind != NodeKind::Data
         {
-            if action == Action::Done
-                && lock_state.as_ref().map(|s| s.status) != Some(NodeStatus::Done)
-            {
+            let left_mid_change = matches!(
+                lock_state.as_ref().map(|s| s.status),
+                Some(NodeStatus::Started | NodeStatus::Interrupted)
+            );
+            // Done, or a resource the last apply was changing when it died
+            // and that already matches: the change happened, record it.
+            let now_done = action == Action::Done
+                || (action == Action::NoChange
+                    && node.decl.kind == NodeKind::Resource
+                    && left_mid_change);
+            if now_done && lock_state.as_ref().map(|s| s.status) != Some(NodeStatus::Done) {
                 let mut s = self.base_state(id, NodeStatus::Done, &digest);
                 s.finished_at = Some(now());
-                if let Some(outputs) = self.recovered.remove(&id) {
+                if let Some(outputs) = self.resume.recovered.remove(&id) {
                     if let serde_json::Value::Object(m) = self.redact(id, &outputs) {
                         s.outputs = m.into_iter().collect();
                     }
@@ -788,7 +752,7 @@ impl Walk<'_, '_> {
                 }
                 self.record(&node.address, s);
             }
-            let reason = match self.reasons.remove(&id) {
+            let reason = match self.resume.reasons.remove(&id) {
                 Some(r) => r,
                 None => self
                     .planned
@@ -806,7 +770,7 @@ impl Walk<'_, '_> {
             return Prepared::Finished;
         }
         if node.decl.kind == NodeKind::Step
-            && attr_bool(ne, "irreversible")
+            && ne.lifecycle.irreversible
             && node.decl.body.block("rollback").is_none()
         {
             let q = format!(
@@ -841,7 +805,7 @@ impl Walk<'_, '_> {
         let mut attrs = known_attrs(ne);
         let started_at = now();
         if node.decl.kind == NodeKind::Step {
-            let run = crate::providers::run_id(&self.lineage, &node.address, &started_at);
+            let run = crate::providers::run_id(&self.rec.lineage, &node.address, &started_at);
             // The provider's record of the run exists before the journal says it started.
             if let Err(e) = provider.prepare_run(&node.decl.type_name, &run) {
                 self.fail_node(id, e.to_string(), reporter);
@@ -887,10 +851,16 @@ impl Walk<'_, '_> {
             );
         }
         let gate = (node.decl.kind == NodeKind::Gate).then(|| GateTiming {
-            interval: attr_duration(ne, "interval").unwrap_or(execute::DEFAULT_GATE_INTERVAL),
-            hold: attr_duration(ne, "for").unwrap_or_default(),
-            timeout: attr_duration(ne, "timeout").unwrap_or(execute::DEFAULT_GATE_TIMEOUT),
-            failure_limit: ne.value("failure_limit").and_then(|v| v.as_u64()),
+            interval: ne
+                .lifecycle
+                .interval
+                .unwrap_or(execute::DEFAULT_GATE_INTERVAL),
+            hold: ne.lifecycle.hold.unwrap_or_default(),
+            timeout: ne
+                .lifecycle
+                .timeout
+                .unwrap_or(execute::DEFAULT_GATE_TIMEOUT),
+            failure_limit: ne.lifecycle.failure_limit,
         });
         let job = Job {
             id,
@@ -905,12 +875,12 @@ impl Walk<'_, '_> {
             timeout: if node.decl.kind == NodeKind::Gate {
                 None
             } else {
-                attr_duration(ne, "timeout")
+                ne.lifecycle.timeout
             },
-            retry: retry_of(ne),
+            retry: ne.lifecycle.retry,
             gate,
             progress,
-            stop: self.stop_loops.clone(),
+            stop: self.interrupt.stop_loops.clone(),
             throttles: throttles_of(cx, ne),
         };
         self.record(&node.address, state);
@@ -952,7 +922,7 @@ impl Walk<'_, '_> {
                     let prior = prior
                         .map(|p| self.redact(id, &p))
                         .unwrap_or(serde_json::Value::Null);
-                    if let Some(mut s) = self.doc.nodes.get(&address).cloned() {
+                    if let Some(mut s) = self.rec.doc.nodes.get(&address).cloned() {
                         if let (Some(t), Some(serde_json::Value::Object(idm))) =
                             (&s.type_name, &s.identity)
                         {
@@ -976,7 +946,7 @@ impl Walk<'_, '_> {
                     eta,
                 } => {
                     let address = self.cx.spec.nodes[id].address.clone();
-                    if let Some(mut s) = self.doc.nodes.get(&address).cloned() {
+                    if let Some(mut s) = self.rec.doc.nodes.get(&address).cloned() {
                         s.progress = Some(progress.clone());
                         // An iteration outside a transaction is journaled at once.
                         let transactional = self.evals[id]
@@ -985,8 +955,8 @@ impl Walk<'_, '_> {
                             .and_then(|v| v.as_bool())
                             != Some(false);
                         if transactional {
-                            self.doc.nodes.insert(address.clone(), s.clone());
-                            self.progress.push(Record::node(&self.lineage, &address, s));
+                            self.rec.doc.nodes.insert(address.clone(), s.clone());
+                            self.rec.progress(&address, s);
                         } else {
                             self.record(&address, s);
                         }
@@ -1033,7 +1003,7 @@ impl Walk<'_, '_> {
                         .map(|records| {
                             super::approval::find(
                                 &records,
-                                &self.lineage,
+                                &self.rec.lineage,
                                 &self.cx.spec.nodes[id].address,
                                 // Approvals are stamped to the millisecond: a second's slack.
                                 self.started - chrono::Duration::seconds(1),
@@ -1053,6 +1023,7 @@ impl Walk<'_, '_> {
             match result {
                 Ok(f) => {
                     let mut s = self
+                        .rec
                         .doc
                         .nodes
                         .get(&address)
@@ -1071,7 +1042,7 @@ impl Walk<'_, '_> {
                             self.cx.spec.nodes[id].decl.body.block("rollback").is_none()
                                 && self.evals[id]
                                     .as_ref()
-                                    .is_some_and(|ne| attr_bool(ne, "irreversible"));
+                                    .is_some_and(|ne| ne.lifecycle.irreversible);
                     }
                     if let Some(applied) = &f.applied {
                         s.applied = Some(
@@ -1122,13 +1093,13 @@ impl Walk<'_, '_> {
                 .map(|id| self.cx.spec.nodes[*id].address.clone())
                 .collect();
             let rollback = if self.cx.spec.settings.on_failure == OnFailure::Rollback
-                && !self.interrupted
+                && !self.interrupt.happened
             {
-                let plan = undo::entries(self.cx, &self.doc, &self.planned.included, &[]);
+                let plan = undo::entries(self.cx, &self.rec.doc, &self.planned.included, &[]);
                 let report = undo::run(
                     self.cx,
-                    &mut self.doc,
-                    &self.lineage,
+                    &mut self.rec.doc,
+                    &self.rec.lineage,
                     plan,
                     &self.ev,
                     &mut self.evals,
@@ -1144,7 +1115,7 @@ impl Walk<'_, '_> {
             };
             return Ok(Outcome::Failed { failed, rollback });
         }
-        if self.interrupted {
+        if self.interrupt.happened {
             let reason = "interrupted: what finished is recorded; run `cutover apply` to resume or `cutover rollback` to undo".to_string();
             reporter.report(&Event::Stopped {
                 reason: reason.clone(),
@@ -1192,20 +1163,20 @@ impl Walk<'_, '_> {
                 Some((
                     k,
                     if v.sensitive {
-                        crate::plan::evaluate::sensitive_digest(&value, &self.lineage)
+                        crate::plan::evaluate::sensitive_digest(&value, &self.rec.lineage)
                     } else {
                         value
                     },
                 ))
             })
             .collect();
-        self.records.push(Record {
-            lineage: self.lineage.clone(),
+        self.rec.push(Record {
+            lineage: self.rec.lineage.clone(),
             change: crate::state::journal::Change::Outputs { outputs },
         });
         if self.planned.plan.targets.is_empty() {
-            self.records.push(Record {
-                lineage: self.lineage.clone(),
+            self.rec.push(Record {
+                lineage: self.rec.lineage.clone(),
                 change: crate::state::journal::Change::SpecDigest {
                     digest: self.cx.spec.digest.clone(),
                 },

@@ -11,12 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// `retry { attempts, backoff }`: attempts in all, backoff doubling after each failure.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub attempts: u32,
-    pub backoff: Duration,
-}
+pub(crate) use crate::plan::evaluate::Retry;
 
 /// How a gate is polled.
 #[derive(Debug, Clone, Copy)]

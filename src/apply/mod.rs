@@ -29,6 +29,7 @@ pub mod events;
 mod execute;
 mod fleets;
 pub mod notify;
+mod recorder;
 mod repeat;
 mod resume;
 pub mod undo;

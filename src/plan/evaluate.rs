@@ -9,6 +9,7 @@ use crate::spec::ast::Body;
 use crate::spec::{Diagnostics, NodeId, Spec};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 pub(crate) type EvalMap = indexmap::IndexMap<String, Evaluated>;
 
@@ -23,6 +24,76 @@ pub(crate) struct NodeEval {
     pub schema_attrs: Vec<&'static str>,
     /// Outputs that are secrets.
     pub sensitive_outputs: Vec<&'static str>,
+    /// The lifecycle attributes, evaluated once.
+    pub lifecycle: Lifecycle,
+}
+
+/// How a node runs, from its lifecycle attributes (`idempotent`,
+/// `irreversible`, `timeout`, `retry {}`, `interval`, `for`,
+/// `failure_limit`, `expected_duration`), evaluated like any other: so
+/// `idempotent = var.safe` counts wherever a literal would.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Lifecycle {
+    pub idempotent: bool,
+    pub irreversible: bool,
+    pub timeout: Option<Duration>,
+    /// A gate's polling interval.
+    pub interval: Option<Duration>,
+    /// A gate's bake time (`for`).
+    pub hold: Option<Duration>,
+    pub failure_limit: Option<u64>,
+    pub expected_duration: Option<Duration>,
+    pub retry: Retry,
+}
+
+/// `retry { attempts, backoff }`: how often a failed node runs again, and
+/// the first wait (doubled after each attempt).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            attempts: 1,
+            backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Lifecycle {
+    fn of(ne: &NodeEval) -> Lifecycle {
+        let duration = |k: &str| {
+            ne.value(k)
+                .and_then(|v| v.as_str())
+                .and_then(|s| crate::eval::duration::parse(s).ok())
+        };
+        let flag = |k: &str| ne.value(k).and_then(|v| v.as_bool()) == Some(true);
+        let retry = ne.value("retry").and_then(|v| v.as_object());
+        Lifecycle {
+            idempotent: flag("idempotent"),
+            irreversible: flag("irreversible"),
+            timeout: duration("timeout"),
+            interval: duration("interval"),
+            hold: duration("for"),
+            failure_limit: ne.value("failure_limit").and_then(|v| v.as_u64()),
+            expected_duration: duration("expected_duration"),
+            retry: Retry {
+                attempts: retry
+                    .and_then(|m| m.get("attempts"))
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(1)
+                    .clamp(1, 1000) as u32,
+                backoff: retry
+                    .and_then(|m| m.get("backoff"))
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| crate::eval::duration::parse(s).ok())
+                    .unwrap_or(Duration::from_secs(1)),
+            },
+        }
+    }
 }
 
 impl NodeEval {
@@ -209,6 +280,7 @@ pub(crate) fn evaluate_node(
         output_names: Vec::new(),
         schema_attrs: Vec::new(),
         sensitive_outputs: Vec::new(),
+        lifecycle: Lifecycle::default(),
     };
     if let Some(schema) = schema {
         ne.output_names = schema.outputs.clone();
@@ -266,6 +338,7 @@ pub(crate) fn evaluate_node(
             }
         }
     }
+    ne.lifecycle = Lifecycle::of(&ne);
     // What the provider derives from the evaluated attributes (a SQL file's content).
     if ne.attrs.values().all(Evaluated::is_known) {
         if let Some(p) = registry.provider(node.decl.kind, &node.decl.type_name) {
