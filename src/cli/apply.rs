@@ -205,8 +205,18 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
             if !args.json {
                 super::print_out(&render::plan(&planned.plan, render::Format::Human, color))?;
             }
-            // Steps that finished after the last apply died still need recording.
-            let to_record = !planned.recovered.is_empty() || !planned.still_running.is_empty();
+            // Steps that finished after the last apply died, and changes it
+            // left started (found made or not), still need recording.
+            let left_started = doc.as_ref().is_some_and(|d| {
+                d.nodes.values().any(|s| {
+                    matches!(
+                        s.status,
+                        crate::state::NodeStatus::Started | crate::state::NodeStatus::Interrupted
+                    )
+                })
+            });
+            let to_record =
+                !planned.recovered.is_empty() || !planned.still_running.is_empty() || left_started;
             if !planned.plan.summary.has_changes() && !to_record {
                 println!("Nothing to apply.");
                 return Ok(EXIT_OK);

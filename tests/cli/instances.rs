@@ -179,3 +179,27 @@ fn empty_for_each_and_zero_count_make_no_instances() {
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!("instances_empty", out);
 }
+
+#[test]
+fn a_rollout_inside_a_repeated_module_runs_once_per_instance() {
+    let p = Project::new()
+        .file(
+            "main.hcl",
+            "module \"svc\" {\n  source   = \"./m\"\n  for_each = toset([\"api\", \"web\"])\n  name     = each.key\n}\n",
+        )
+        .file(
+            "m/main.hcl",
+            "variable \"name\" {}\nrollout \"traffic\" {\n  stages = [10, 100]\n  step \"exec\" \"shift\" {\n    shell = \"echo ${var.name} ${stage.value} >> ../shift.log\"\n  }\n}\n",
+        );
+    let (code, out, err) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("instances_rollout_in_module", out);
+    let (code, _, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{err}");
+    let log = p.read("../shift.log");
+    let pos = |l: &str| log.lines().position(|x| x == l).unwrap();
+    assert!(
+        pos("api 10") < pos("api 100") && pos("web 10") < pos("web 100"),
+        "{log}"
+    );
+}
