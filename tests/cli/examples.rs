@@ -220,10 +220,16 @@ fn tenant_column_rename_renames_the_column_in_every_tenant_database() {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         v[field].as_str().unwrap().to_string()
     };
-    let canary_done = at(&format!("module.tenant[\"{}\"].step.contract", names[0]), "finished_at");
+    let canary_done = at(
+        &format!("module.tenant[\"{}\"].step.contract", names[0]),
+        "finished_at",
+    );
     for n in &names[1..] {
         let started = at(&format!("module.tenant[\"{n}\"].step.expand"), "started_at");
-        assert!(canary_done <= started, "{n} started at {started}, before the canary finished at {canary_done}");
+        assert!(
+            canary_done <= started,
+            "{n} started at {started}, before the canary finished at {canary_done}"
+        );
     }
     let (_, out, _) = p.run(&["output", "renamed", "-json"]);
     let want: Vec<String> = names
