@@ -130,7 +130,8 @@ impl Expander<'_> {
         let for_each = decl.body.attr("for_each").map(|a| &a.value);
         let count = decl.body.attr("count").map(|a| &a.value);
         let rep = self.repetitions(scope, outer, for_each, count, &decl.span)?;
-        Some(self.instances(rep, outer, |x, key, inst| {
+        let single = matches!(rep, Repetition::Single);
+        let group = self.instances(rep, outer, |x, key, inst| {
             let id = x.spec.nodes.len();
             x.spec.nodes.push(NodeInstance {
                 address: format!("{prefix}{local}{key}"),
@@ -140,7 +141,27 @@ impl Expander<'_> {
                 fleet: None,
             });
             id
-        }))
+        });
+        if let Some(b) = decl.body.block("fleet") {
+            let f = FleetDecl::from_block(b);
+            let targets = group
+                .all()
+                .into_iter()
+                .map(|id| FleetTarget {
+                    address: self.spec.nodes[id].address.clone(),
+                    nodes: id..id + 1,
+                })
+                .collect();
+            self.fleet(
+                scope,
+                outer,
+                &format!("{prefix}{local}"),
+                &f,
+                single,
+                targets,
+            );
+        }
+        Some(group)
     }
 
     /// Numbers the instances of a repetition, calling `add` for each with
@@ -217,44 +238,40 @@ impl Expander<'_> {
             x.scope(Arc::clone(&source), child_prefix, Some(parent), depth + 1)
         });
         if let Some(f) = &call.fleet {
-            if single {
-                self.diags.push(
-                    Diagnostic::error(
-                        "Invalid fleet block",
-                        "A fleet rolls out the instances of a repeated block; give the module call `for_each` or `count`.",
-                    )
-                    .at(Some(f.span.clone())),
-                );
-            } else {
-                self.fleet(
-                    scope,
-                    outer,
-                    &format!("{prefix}module.{}", call.name),
-                    f,
-                    &group,
-                );
-            }
+            let targets = group
+                .all()
+                .into_iter()
+                .map(|s| FleetTarget {
+                    address: self.spec.scopes[s].prefix.trim_end_matches('.').to_string(),
+                    nodes: self.spec.scopes[s].all_nodes.clone(),
+                })
+                .collect();
+            let address = format!("{prefix}module.{}", call.name);
+            self.fleet(scope, outer, &address, f, single, targets);
         }
         Some(group)
     }
 
-    /// Records the fleet of a repeated module call: its targets and batches.
+    /// Records the fleet of a repeated block: its targets and batches.
     fn fleet(
         &mut self,
         scope: ScopeId,
         outer: &Inst,
         address: &str,
         decl: &FleetDecl,
-        group: &Instances<ScopeId>,
+        single: bool,
+        targets: Vec<FleetTarget>,
     ) {
-        let scopes = group.all();
-        let targets: Vec<FleetTarget> = scopes
-            .iter()
-            .map(|&s| FleetTarget {
-                address: self.spec.scopes[s].prefix.trim_end_matches('.').to_string(),
-                nodes: self.spec.scopes[s].all_nodes.clone(),
-            })
-            .collect();
+        if single {
+            self.diags.push(
+                Diagnostic::error(
+                    "Invalid fleet block",
+                    "A fleet rolls out the instances of a repeated block; give the block `for_each` or `count`.",
+                )
+                .at(Some(decl.span.clone())),
+            );
+            return;
+        }
         let n = targets.len();
         let mut value = |e: &Option<Expr>, what: &str| match e {
             Some(e) => self

@@ -368,6 +368,8 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
                         );
                     }
                 }
+                // Checked by the loader and the expander.
+                ("fleet", _) => {}
                 ("retry", _) if d.kind != NodeKind::Resource => {
                     let attrs: Vec<AttrSchema> = vec![
                         AttrSchema::new(RETRY[0], AttrType::Number),
@@ -386,6 +388,7 @@ pub fn check_spec(spec: &Spec, registry: &super::Registry) -> Diagnostics {
                     if repeats {
                         allowed.push("repeat");
                     }
+                    allowed.push("fleet");
                     diags.push(unexpected_block(other, &what, &allowed, &b.span));
                 }
             }

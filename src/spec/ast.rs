@@ -222,7 +222,8 @@ pub struct ModuleCall {
     pub span: SourceSpan,
 }
 
-/// `fleet { batches, max_concurrency, max_errors, pause }` in a repeated module call.
+/// `fleet { batches, max_concurrency, max_errors, pause }` in a repeated
+/// module call or node block.
 #[derive(Debug, Clone)]
 pub struct FleetDecl {
     pub batches: Option<Expr>,
@@ -230,6 +231,23 @@ pub struct FleetDecl {
     pub max_errors: Option<Expr>,
     pub pause: Option<Expr>,
     pub span: SourceSpan,
+}
+
+impl FleetDecl {
+    /// The attributes a `fleet {}` block takes.
+    pub const ATTRS: &'static [&'static str] =
+        &["batches", "max_concurrency", "max_errors", "pause"];
+
+    pub fn from_block(b: &NestedBlock) -> FleetDecl {
+        let get = |n: &str| b.body.attr(n).map(|a| a.value.clone());
+        FleetDecl {
+            batches: get("batches"),
+            max_concurrency: get("max_concurrency"),
+            max_errors: get("max_errors"),
+            pause: get("pause"),
+            span: b.span.clone(),
+        }
+    }
 }
 
 /// `output "NAME" { value, description, sensitive }`.

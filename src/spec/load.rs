@@ -14,9 +14,6 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Attributes of a `fleet {}` block.
-const FLEET_ATTRS: &[&str] = &["batches", "max_concurrency", "max_errors", "pause"];
-
 /// Arguments of a `module` call that are not inputs of the module.
 const MODULE_META: &[&str] = &["source", "depends_on", "for_each", "count"];
 
@@ -296,11 +293,15 @@ impl Cx<'_> {
                 return None;
             }
         }
+        let body = self.body(&b.body);
+        for f in body.blocks.iter().filter(|nb| nb.kind == "fleet") {
+            check_attrs(&f.body, FleetDecl::ATTRS, &[], "fleet", diags);
+        }
         Some(NodeDecl {
             kind,
             type_name: l[0].clone(),
             name: l[1].clone(),
-            body: self.body(&b.body),
+            body,
             span: self.header_span(b),
             type_span: self.must_span(b.labels[0].span()),
         })
@@ -436,15 +437,8 @@ impl Cx<'_> {
         for nb in &body.blocks {
             match nb.kind.as_str() {
                 "fleet" if fleet.is_none() && nb.labels.is_empty() => {
-                    check_attrs(&nb.body, FLEET_ATTRS, &[], "fleet", diags);
-                    let get = |n: &str| nb.body.attr(n).map(|a| a.value.clone());
-                    fleet = Some(FleetDecl {
-                        batches: get("batches"),
-                        max_concurrency: get("max_concurrency"),
-                        max_errors: get("max_errors"),
-                        pause: get("pause"),
-                        span: nb.span.clone(),
-                    });
+                    check_attrs(&nb.body, FleetDecl::ATTRS, &[], "fleet", diags);
+                    fleet = Some(FleetDecl::from_block(nb));
                 }
                 "fleet" => diags.push(
                     Diagnostic::error(

@@ -205,3 +205,43 @@ fn fleet_problems_are_located_diagnostics() {
     }
     insta::assert_snapshot!("fleet_diagnostics", all);
 }
+
+#[test]
+fn a_repeated_step_is_a_fleet_of_one_node_targets() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"flip\" {\n  for_each = toset([\"a\", \"b\", \"c\", \"d\", \"e\"])\n  shell    = \"echo start ${each.key} $(date +%s.%N) >> log.txt; sleep 0.1; echo end ${each.key} $(date +%s.%N) >> log.txt\"\n  fleet {\n    batches         = [2, \"100%\"]\n    max_concurrency = 2\n  }\n}\n",
+    );
+    let (code, plan, err) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(plan.contains("Fleet step.flip: 5 targets in 2 batches, at most 2 at once, 0 failures tolerated:\n  batch 1  step.flip[\"a\"], step.flip[\"b\"]\n  batch 2  step.flip[\"c\"], step.flip[\"d\"], step.flip[\"e\"]\n"), "{plan}");
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Never more than two at once; c, d, e only after a and b ended.
+    let mut events: Vec<(f64, i32, String)> = p
+        .read("log.txt")
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[2].parse().unwrap(),
+                if f[0] == "start" { 1 } else { -1 },
+                f[1].to_string(),
+            )
+        })
+        .collect();
+    events.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let mut running = 0;
+    for (_, d, _) in &events {
+        running += d;
+        assert!(running <= 2, "{events:?}");
+    }
+    let end_of = |k: &str| events.iter().find(|e| e.1 == -1 && e.2 == k).unwrap().0;
+    let start_of = |k: &str| events.iter().find(|e| e.1 == 1 && e.2 == k).unwrap().0;
+    for later in ["c", "d", "e"] {
+        assert!(
+            start_of(later) >= end_of("a").max(end_of("b")),
+            "{events:?}"
+        );
+    }
+}
