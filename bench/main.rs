@@ -12,12 +12,14 @@
 //! target/release/cutover-bench refresh             # reads on PostgreSQL vs psql one by one (CUTOVER_TEST_PG)
 //! target/release/cutover-bench refresh-aws         # 1,000 SSM + 200 ECS reads on moto vs the aws CLI (CUTOVER_TEST_AWS_ENDPOINT)
 //! target/release/cutover-bench batches             # a 100,000- and 1,000,000-row backfill in batches vs a psql script (CUTOVER_TEST_PG)
+//! target/release/cutover-bench fleet               # 1,000 targets × 10 nodes as a fleet and as for_each; Terraform for_each over 10,000
 //! target/release/cutover-bench gen --nodes N --out DIR [--shape layered|random] [--width W] [--seed S]
 //!                                  [--kind wait,exec,local_file] [--expected-duration] [--terraform DIR]
 //! ```
 
 mod batches;
 mod dag;
+mod fleet;
 mod measure;
 mod suites;
 
@@ -69,6 +71,7 @@ fn main() {
         Some("refresh") => suites::refresh(&bin, &out),
         Some("refresh-aws") => suites::refresh_aws(&bin, &out),
         Some("batches") => batches::batches(&bin, &out, &[100_000, 1_000_000]),
+        Some("fleet") => fleet::fleet(&bin, &out),
         Some("all") => {
             suites::plan(&bin, max, &out);
             suites::apply(&bin, max, &out);
@@ -77,7 +80,8 @@ fn main() {
             suites::refresh(&bin, &out);
             suites::refresh_aws(&bin, &out);
             batches::batches(&bin, &out, &[100_000, 1_000_000]);
+            fleet::fleet(&bin, &out);
         }
-        _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh | batches [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
+        _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh | batches | fleet [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
     }
 }
