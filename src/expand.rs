@@ -252,6 +252,41 @@ impl Expander<'_> {
         Some(group)
     }
 
+    /// A fleet's gates, once after every batch but the last:
+    /// `module.tenant.after_batch[1].gate.healthy` holds between batches 1 and 2.
+    fn fleet_gates(
+        &mut self,
+        scope: ScopeId,
+        outer: &Inst,
+        fleet: &Fleet,
+        decl: &FleetDecl,
+    ) -> Vec<Vec<crate::spec::NodeId>> {
+        let boundaries = fleet.batches.len().saturating_sub(1);
+        (0..boundaries)
+            .map(|k| {
+                decl.gates
+                    .iter()
+                    .map(|g| {
+                        let id = self.spec.nodes.len();
+                        self.spec.nodes.push(NodeInstance {
+                            address: format!(
+                                "{}.after_batch[{}].{}",
+                                fleet.address,
+                                k + 1,
+                                g.local_address()
+                            ),
+                            decl: Arc::clone(g),
+                            scope,
+                            inst: outer.clone(),
+                            fleet: None,
+                        });
+                        id
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Records the fleet of a repeated block: its targets and batches.
     fn fleet(
         &mut self,
@@ -319,6 +354,7 @@ impl Expander<'_> {
                 max_concurrency,
                 max_errors,
                 pause,
+                gates: Vec::new(),
             })
         })();
         let fleet = match settings {
@@ -329,6 +365,8 @@ impl Expander<'_> {
                 return;
             }
         };
+        let mut fleet = fleet;
+        fleet.gates = self.fleet_gates(scope, outer, &fleet, decl);
         let id = self.spec.fleets.len();
         for (t, target) in fleet.targets.iter().enumerate() {
             for node in target.nodes.clone() {

@@ -40,6 +40,7 @@ pub fn build(spec: &Spec) -> Result<Graph, Diagnostics> {
     b.reference_edges();
     b.explicit_edges();
     b.stage_edges();
+    b.fleet_edges();
     b.validate()
 }
 
@@ -370,6 +371,29 @@ impl Builder<'_> {
         }
     }
 
+    /// A fleet's gates after batch k wait for every node of batch k's
+    /// targets, and every node of batch k+1's targets waits for them.
+    fn fleet_edges(&mut self) {
+        let spec = self.spec;
+        for f in &spec.fleets {
+            for (k, gates) in f.gates.iter().enumerate() {
+                for &g in gates {
+                    let span = spec.nodes[g].decl.span.clone();
+                    for t in &f.targets[f.batch(k)] {
+                        for n in t.nodes.clone() {
+                            self.edge(n, g, &span);
+                        }
+                    }
+                    for t in &f.targets[f.batch(k + 1)] {
+                        for n in t.nodes.clone() {
+                            self.edge(g, n, &span);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn validate(mut self) -> Result<Graph, Diagnostics> {
         if self.diags.has_errors() {
             return Err(self.diags.sorted());
@@ -405,7 +429,8 @@ fn collect_refs<'a>(body: &'a Body, out: &mut Vec<&'a Reference>, top: bool) {
         }
         out.extend(a.value.refs.iter());
     }
-    for b in &body.blocks {
+    // A fleet's settings and gates are not the node's: its gates are nodes of their own.
+    for b in body.blocks.iter().filter(|b| b.kind != "fleet") {
         collect_refs(&b.body, out, false);
     }
 }

@@ -230,6 +230,8 @@ pub struct FleetDecl {
     pub max_concurrency: Option<Expr>,
     pub max_errors: Option<Expr>,
     pub pause: Option<Expr>,
+    /// `gate "TYPE" "NAME" {}` blocks that must hold after each batch before the next starts.
+    pub gates: Vec<Arc<NodeDecl>>,
     pub span: SourceSpan,
 }
 
@@ -245,6 +247,22 @@ impl FleetDecl {
             max_concurrency: get("max_concurrency"),
             max_errors: get("max_errors"),
             pause: get("pause"),
+            gates: b
+                .body
+                .blocks
+                .iter()
+                .filter(|g| g.kind == "gate" && g.labels.len() == 2)
+                .map(|g| {
+                    Arc::new(NodeDecl {
+                        kind: NodeKind::Gate,
+                        type_name: g.labels[0].clone(),
+                        name: g.labels[1].clone(),
+                        body: g.body.clone(),
+                        span: g.span.clone(),
+                        type_span: g.span.clone(),
+                    })
+                })
+                .collect(),
             span: b.span.clone(),
         }
     }

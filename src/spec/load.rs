@@ -295,7 +295,7 @@ impl Cx<'_> {
         }
         let body = self.body(&b.body);
         for f in body.blocks.iter().filter(|nb| nb.kind == "fleet") {
-            check_attrs(&f.body, FleetDecl::ATTRS, &[], "fleet", diags);
+            check_fleet(f, diags);
         }
         Some(NodeDecl {
             kind,
@@ -437,7 +437,7 @@ impl Cx<'_> {
         for nb in &body.blocks {
             match nb.kind.as_str() {
                 "fleet" if fleet.is_none() && nb.labels.is_empty() => {
-                    check_attrs(&nb.body, FleetDecl::ATTRS, &[], "fleet", diags);
+                    check_fleet(nb, diags);
                     fleet = Some(FleetDecl::from_block(nb));
                 }
                 "fleet" => diags.push(
@@ -678,6 +678,22 @@ pub fn missing_attr(name: &str, inside: &str, span: &SourceSpan) -> Diagnostic {
 }
 
 /// Reports attributes and nested blocks that are not in the allowed lists.
+/// A `fleet {}` block: its attributes, and `gate "TYPE" "NAME"` blocks.
+fn check_fleet(f: &NestedBlock, diags: &mut Diagnostics) {
+    check_attrs(&f.body, FleetDecl::ATTRS, &["gate"], "fleet", diags);
+    for g in f.body.blocks.iter().filter(|g| g.kind == "gate") {
+        if g.labels.len() != 2 || !g.labels.iter().all(|l| is_identifier(l)) {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid gate in a fleet",
+                    "A fleet's gate is written `gate \"TYPE\" \"NAME\" { … }`, as anywhere else.",
+                )
+                .at(Some(g.span.clone())),
+            );
+        }
+    }
+}
+
 pub fn check_attrs(
     body: &Body,
     attrs: &[&str],

@@ -205,6 +205,8 @@ pub struct Fleet {
     pub max_errors: usize,
     /// Soak time after each batch before the next starts.
     pub pause: std::time::Duration,
+    /// The fleet's gates after batch k (k from 0), which batch k+1 waits for.
+    pub gates: Vec<Vec<NodeId>>,
 }
 
 /// One instance of a fleet's module call: all of its nodes.

@@ -391,7 +391,7 @@ fn cases() -> Vec<Case> {
             spec: "step \"wait\" \"w\" {\n  duration = \"1s\"\n  repeat {\n    until = \"true\"\n  }\n}\n",
             extra: &[],
             args: &["validate"],
-            expect: &["Error: Unsupported block type", "--> main.hcl:3:3", "Expected one of: retry."],
+            expect: &["Error: Unsupported block type", "--> main.hcl:3:3", "Expected one of: retry, fleet."],
         },
     ]
 }

@@ -245,3 +245,32 @@ fn a_repeated_step_is_a_fleet_of_one_node_targets() {
         );
     }
 }
+
+#[test]
+fn a_fleet_gate_holds_between_batches_and_its_failure_fails_the_migration() {
+    let spec = "module \"t\" {\n  source = \"./m\"\n  count  = 4\n  i      = count.index\n  fleet {\n    batches = [1, 2, \"100%\"]\n    gate \"exec\" \"healthy\" {\n      shell    = \"echo gate >> log.txt; test -f ok\"\n      interval = \"100ms\"\n      timeout  = \"1s\"\n    }\n  }\n}\n";
+    let module = "variable \"i\" {}\nresource \"local_file\" \"f\" {\n  path    = \"out/${var.i}\"\n  content = \"x\"\n}\nstep \"exec\" \"s\" {\n  shell      = \"echo t${var.i} >> log.txt\"\n  depends_on = [local_file.f]\n}\n";
+    let p = Project::new()
+        .file("main.hcl", spec)
+        .file("m/main.hcl", module)
+        .file("ok", "");
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let log = p.read("log.txt");
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines[4..].sort_unstable();
+    assert_eq!(lines, ["t0", "gate", "t1", "gate", "t2", "t3"], "{out}");
+
+    // Without `ok` the gate after the canary fails: nothing more starts, the canary is undone.
+    let p = Project::new()
+        .file("main.hcl", spec)
+        .file("m/main.hcl", module);
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("Apply failed at module.t.after_batch[1].gate.healthy; rolled back"),
+        "{out}"
+    );
+    assert!(!p.read("log.txt").contains("t1"), "{out}");
+    assert!(!p.dir.join("out/0").exists(), "{out}");
+}
