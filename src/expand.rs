@@ -444,7 +444,7 @@ impl Expander<'_> {
             .unwrap_or_default()
     }
 
-    /// Every stage of a rollout: its nodes and module calls, once per stage.
+    /// Every instance of a rollout (one, or one per `for_each` key or `count` index).
     fn rollout(
         &mut self,
         scope: ScopeId,
@@ -454,19 +454,47 @@ impl Expander<'_> {
         taken: &HashMap<String, SourceSpan>,
         calls: &HashMap<String, SourceSpan>,
     ) {
-        let Some(values) = self.stage_values(scope, decl) else {
+        let Some(rep) = self.repetitions(
+            scope,
+            &Inst::NONE,
+            decl.for_each.as_ref(),
+            decl.count.as_ref(),
+            &decl.span,
+        ) else {
             return;
         };
-        let address = format!("{prefix}rollout.{}", decl.name);
+        self.instances(rep, &Inst::NONE, |x, key, inst| {
+            x.rollout_instance(scope, decl, &key, &inst, prefix, depth, taken, calls);
+        });
+    }
+
+    /// Every stage of one rollout instance: its nodes and module calls, once per stage.
+    #[allow(clippy::too_many_arguments)]
+    fn rollout_instance(
+        &mut self,
+        scope: ScopeId,
+        decl: &RolloutDecl,
+        key: &str,
+        outer: &Inst,
+        prefix: &str,
+        depth: usize,
+        taken: &HashMap<String, SourceSpan>,
+        calls: &HashMap<String, SourceSpan>,
+    ) {
+        let Some(values) = self.stage_values(scope, outer, decl) else {
+            return;
+        };
+        let id = format!("{}{key}", decl.name);
+        let address = format!("{prefix}rollout.{id}");
         let mut stages = Vec::with_capacity(values.len());
         for (index, value) in values.iter().enumerate() {
             let inst = Inst {
                 stage: Some(StageRef {
-                    rollout: decl.name.clone(),
+                    rollout: id.clone(),
                     index,
                     value: value.clone(),
                 }),
-                each: None,
+                each: outer.each.clone(),
             };
             let key = Key::from_value(value)
                 .map(|k| k.to_string())
@@ -492,8 +520,9 @@ impl Expander<'_> {
             stages.push(stage);
         }
         self.spec.scopes[scope].rollouts.insert(
-            decl.name.clone(),
+            id,
             RolloutInstance {
+                name: decl.name.clone(),
                 address,
                 stage_values: values,
                 stages,
@@ -501,12 +530,17 @@ impl Expander<'_> {
         );
     }
 
-    fn stage_values(&mut self, scope: ScopeId, r: &RolloutDecl) -> Option<Vec<hcl::Value>> {
+    fn stage_values(
+        &mut self,
+        scope: ScopeId,
+        outer: &Inst,
+        r: &RolloutDecl,
+    ) -> Option<Vec<hcl::Value>> {
         let stages = r.stages.as_ref()?;
         let bad = |detail: String| {
             Diagnostic::error("Invalid rollout stages", detail).at(Some(stages.span.clone()))
         };
-        let v = self.known_value(scope, &Inst::NONE, stages, "stages")?;
+        let v = self.known_value(scope, outer, stages, "stages")?;
         let Some(items) = v.as_array() else {
             self.diags.push(bad(
                 "`stages` must be a list of numbers or strings, as in [10, 50, 100].".into(),

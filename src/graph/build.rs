@@ -279,11 +279,14 @@ impl Builder<'_> {
                 Target::Node { id, .. } => vec![id],
                 Target::Nodes { ids, .. } => ids.all(),
                 Target::Module { scopes, .. } => module_nodes(spec, &scopes),
-                Target::Rollout { scope, name } => spec.scopes[scope].rollouts[&name]
-                    .stages
-                    .last()
-                    .map(|st| st.all_nodes(spec))
-                    .unwrap_or_default(),
+                // Every instance named: the whole rollout, or one key of it.
+                Target::Rollout { scope, name } => spec.scopes[scope]
+                    .rollouts
+                    .iter()
+                    .filter(|(id, ro)| **id == name || ro.name == name)
+                    .flat_map(|(_, ro)| ro.stages.last().map(|st| st.all_nodes(spec)))
+                    .flatten()
+                    .collect(),
                 other => self.deps_of_target(&other, r),
             };
             out.extend(nodes.into_iter().map(|n| (n, r.span.clone())));
@@ -302,17 +305,17 @@ impl Builder<'_> {
         }
         for (scope_id, scope) in spec.scopes.iter().enumerate() {
             for r in &scope.source.rollouts {
-                let (Some(dep), Some(inst)) = (&r.depends_on, scope.rollouts.get(&r.name)) else {
-                    continue;
-                };
-                let first = inst
-                    .stages
-                    .first()
-                    .map(|st| st.all_nodes(spec))
-                    .unwrap_or_default();
-                for (d, span) in self.depends_on_targets(dep, scope_id, &Inst::NONE) {
-                    for &n in &first {
-                        self.edge(d, n, &span);
+                let Some(dep) = &r.depends_on else { continue };
+                for inst in scope.rollouts.values().filter(|ro| ro.name == r.name) {
+                    let first = inst
+                        .stages
+                        .first()
+                        .map(|st| st.all_nodes(spec))
+                        .unwrap_or_default();
+                    for (d, span) in self.depends_on_targets(dep, scope_id, &Inst::NONE) {
+                        for &n in &first {
+                            self.edge(d, n, &span);
+                        }
                     }
                 }
             }
@@ -334,12 +337,12 @@ impl Builder<'_> {
     fn stage_edges(&mut self) {
         let spec = self.spec;
         for scope in &spec.scopes {
-            for (name, r) in &scope.rollouts {
+            for r in scope.rollouts.values() {
                 let span = scope
                     .source
                     .rollouts
                     .iter()
-                    .find(|d| &d.name == name)
+                    .find(|d| d.name == r.name)
                     .map(|d| d.span.clone());
                 let Some(span) = span else { continue };
                 let mut prev: Vec<NodeId> = Vec::new();

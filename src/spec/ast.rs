@@ -183,6 +183,8 @@ pub struct RolloutDecl {
     pub stages: Option<Expr>,
     pub depends_on: Option<Expr>,
     pub description: Option<Expr>,
+    pub for_each: Option<Expr>,
+    pub count: Option<Expr>,
     pub nodes: Vec<Arc<NodeDecl>>,
     /// Module calls made in every stage.
     pub modules: Vec<Arc<ModuleCall>>,

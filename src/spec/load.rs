@@ -319,6 +319,8 @@ impl Cx<'_> {
             stages: None,
             depends_on: None,
             description: None,
+            for_each: None,
+            count: None,
             nodes: Vec::new(),
             modules: Vec::new(),
             span: span.clone(),
@@ -331,10 +333,12 @@ impl Cx<'_> {
                         "stages" => r.stages = Some(attr.value),
                         "depends_on" => r.depends_on = Some(attr.value),
                         "description" => r.description = Some(attr.value),
+                        "for_each" => r.for_each = Some(attr.value),
+                        "count" => r.count = Some(attr.value),
                         other => diags.push(unexpected_attr(
                             other,
                             "rollout",
-                            &["stages", "depends_on", "description"],
+                            &["stages", "depends_on", "description", "for_each", "count"],
                             &attr.name_span,
                         )),
                     }

@@ -49,7 +49,8 @@ pub struct Scope {
     pub children: BTreeMap<String, Instances<ScopeId>>,
     /// Top-level nodes of this scope by local address (`step.backup`).
     pub nodes: HashMap<String, Instances<NodeId>>,
-    /// Rollouts of this scope by name.
+    /// Rollouts of this scope: by name, or by name and key for a rollout
+    /// with `for_each` or `count` (`traffic["api"]`).
     pub rollouts: BTreeMap<String, RolloutInstance>,
     /// Every node of this scope and the modules it calls, which the expander
     /// numbers consecutively.
@@ -121,6 +122,8 @@ impl<T: Copy> Instances<T> {
 /// A rollout after expansion: what each stage holds.
 #[derive(Debug, Clone)]
 pub struct RolloutInstance {
+    /// The rollout block's name (`traffic`), for every instance of it.
+    pub name: String,
     pub address: String,
     pub stage_values: Vec<hcl::Value>,
     pub stages: Vec<Stage>,
@@ -150,6 +153,7 @@ impl Stage {
 /// Where a node sits in a rollout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageRef {
+    /// The rollout instance's key in [`Scope::rollouts`].
     pub rollout: String,
     pub index: usize,
     pub value: hcl::Value,

@@ -84,7 +84,7 @@ impl Spec {
         c.extend(s.source.variables.iter().map(|v| format!("var.{}", v.name)));
         c.extend(s.source.locals.iter().map(|l| format!("local.{}", l.name)));
         c.extend(s.children.keys().map(|m| format!("module.{m}")));
-        c.extend(s.rollouts.keys().map(|r| format!("rollout.{r}")));
+        c.extend(s.rollouts.values().map(|r| format!("rollout.{}", r.name)));
         c.sort();
         c
     }
@@ -253,34 +253,50 @@ impl Spec {
 
     fn resolve_rollout(&self, r: &Reference, scope: ScopeId) -> Result<Target, Diagnostic> {
         let name = need(r, 1, "a rollout name, as in rollout.NAME")?;
-        let Some(ro) = self.scopes[scope].rollouts.get(name) else {
+        let rollouts = &self.scopes[scope].rollouts;
+        if !rollouts.values().any(|ro| ro.name == name) {
             return Err(unknown(
                 r,
                 "a rollout",
                 self.suggest(r, scope, &Inst::NONE, 2),
             ));
+        }
+        // A repeated rollout is selected by key first: rollout.traffic["api"][10].
+        let (id, at) = match (rollouts.get(name), r.parts.get(2)) {
+            (Some(_), _) => (name.to_string(), 2),
+            (None, Some(RefPart::Index(v))) => match crate::addr::Key::from_value(v) {
+                Some(k) => (format!("{name}{k}"), 3),
+                None => return Err(unknown(r, "a rollout instance", None)),
+            },
+            (None, _) => (name.to_string(), 2),
         };
-        match r.parts.get(2) {
-            None => Ok(Target::Rollout { scope, name: name.into() }),
+        let Some(ro) = rollouts.get(&id) else {
+            return match r.parts.get(at) {
+                None => Ok(Target::Rollout { scope, name: id }),
+                Some(_) => Err(unknown(r, "a rollout instance", None)),
+            };
+        };
+        match r.parts.get(at) {
+            None => Ok(Target::Rollout { scope, name: id }),
             Some(RefPart::Index(v)) => {
                 let Some(ix) = ro.stage_values.iter().position(|sv| sv == v.as_ref()) else {
                     return Err(unknown(r, "a rollout stage", None));
                 };
                 let stage = &ro.stages[ix];
-                let kind = need(r, 3, "a node address")?;
+                let kind = need(r, at + 1, "a node address")?;
                 if kind == "module" {
-                    let m = need(r, 4, "a module name")?;
+                    let m = need(r, at + 2, "a module name")?;
                     return match stage.modules.get(m) {
-                        Some(g) => Ok(Target::Module { scopes: g.clone(), key_len: 5 }),
+                        Some(g) => Ok(Target::Module { scopes: g.clone(), key_len: at + 3 }),
                         None => Err(unknown(r, "a rollout module call", None)),
                     };
                 }
                 let local = match kind {
                     "data" => return Err(unknown(r, "a rollout node", None)),
-                    t => format!("{t}.{}", need(r, 4, "a name")?),
+                    t => format!("{t}.{}", need(r, at + 2, "a name")?),
                 };
                 match stage.nodes.get(&local) {
-                    Some(g) => select_node(r, g, 5),
+                    Some(g) => select_node(r, g, at + 3),
                     None => Err(unknown(r, "a rollout node", None)),
                 }
             }

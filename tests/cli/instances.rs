@@ -203,3 +203,50 @@ fn a_rollout_inside_a_repeated_module_runs_once_per_instance() {
         "{log}"
     );
 }
+
+#[test]
+fn a_rollout_with_for_each_runs_its_stages_once_per_key() {
+    let p = Project::new().file(
+        "main.hcl",
+        r#"variable "services" {
+  default = { api = [10, 100], web = [50, 100] }
+}
+
+rollout "traffic" {
+  for_each = var.services
+  stages   = each.value
+  step "exec" "shift" {
+    shell = "echo ${each.key} ${stage.value} >> log.txt"
+  }
+  gate "exec" "ok" {
+    command = ["true"]
+  }
+}
+
+step "exec" "after_api" {
+  shell      = "echo after_api ${rollout.traffic["api"][100].step.shift.exit_code} >> log.txt"
+  depends_on = [rollout.traffic["api"]]
+}
+
+step "exec" "after_all" {
+  shell      = "echo after_all >> log.txt"
+  depends_on = [rollout.traffic]
+}
+"#,
+    );
+    let (code, out, err) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("instances_rollout_for_each", out);
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let log = p.read("log.txt");
+    let pos = |l: &str| log.lines().position(|x| x == l).unwrap();
+    assert!(
+        pos("api 10") < pos("api 100") && pos("web 50") < pos("web 100"),
+        "{log}"
+    );
+    assert!(pos("api 100") < pos("after_api 0"), "{log}");
+    assert_eq!(log.lines().last(), Some("after_all"), "{log}");
+    let (code, _, err) = p.run(&["state", "show", "rollout.traffic[\"web\"][50].gate.ok"]);
+    assert_eq!(code, 0, "{err}");
+}
