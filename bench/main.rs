@@ -12,7 +12,7 @@
 //! target/release/cutover-bench refresh             # reads on PostgreSQL vs psql one by one (CUTOVER_TEST_PG)
 //! target/release/cutover-bench refresh-aws         # 1,000 SSM + 200 ECS reads on moto vs the aws CLI (CUTOVER_TEST_AWS_ENDPOINT)
 //! target/release/cutover-bench batches             # a 100,000- and 1,000,000-row backfill in batches vs a psql script (CUTOVER_TEST_PG)
-//! target/release/cutover-bench fleet               # 1,000 targets × 10 nodes as a fleet and as for_each; Terraform for_each over 10,000
+//! target/release/cutover-bench fleet               # 1,000 targets × 10 nodes as a fleet and as for_each; for_each over 10,000 steps; Terraform for_each over 1,000
 //! target/release/cutover-bench gen --nodes N --out DIR [--shape layered|random] [--width W] [--seed S]
 //!                                  [--kind wait,exec,local_file] [--expected-duration] [--terraform DIR]
 //! ```
