@@ -366,19 +366,29 @@ impl Walk<'_, '_> {
             for id in self.cx.spec.fleets[f].targets[t].nodes.clone() {
                 only[id] = self.planned.included[id];
             }
-            let plan = undo::entries(self.cx, &self.rec.doc, &only, &[]);
-            undo::run(
-                self.cx,
-                &mut self.rec.doc,
-                &self.rec.lineage,
-                plan,
-                &self.ev,
-                &mut self.evals,
-                reporter,
-            )
-            .await?;
+            self.undo(&only, reporter).await?;
         }
         Ok(())
+    }
+
+    /// Rolls back what completed among the `included` nodes, newest first.
+    async fn undo(
+        &mut self,
+        included: &[bool],
+        reporter: &mut dyn Reporter,
+    ) -> Result<undo::Report, ApplyError> {
+        let plan = undo::entries(self.cx, &self.rec.doc, included, &[]);
+        undo::run(
+            self.cx,
+            &mut self.rec.doc,
+            &self.rec.lineage,
+            plan,
+            &self.ev,
+            &mut self.evals,
+            reporter,
+        )
+        .await
+        .map_err(ApplyError::from)
     }
 
     /// Resources whose blocks were removed from the spec: restore them first.
@@ -1095,18 +1105,8 @@ impl Walk<'_, '_> {
             let rollback = if self.cx.spec.settings.on_failure == OnFailure::Rollback
                 && !self.interrupt.happened
             {
-                let plan = undo::entries(self.cx, &self.rec.doc, &self.planned.included, &[]);
-                let report = undo::run(
-                    self.cx,
-                    &mut self.rec.doc,
-                    &self.rec.lineage,
-                    plan,
-                    &self.ev,
-                    &mut self.evals,
-                    reporter,
-                )
-                .await?;
-                Some(report)
+                let included = self.planned.included.clone();
+                Some(self.undo(&included, reporter).await?)
             } else {
                 reporter.report(&Event::Stopped {
                     reason: "a node failed; nothing was rolled back (on_failure = \"stop\" or interrupted). Undo with `cutover rollback`, or fix and apply again".into(),
