@@ -190,6 +190,8 @@ impl Live {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
+        // The elapsed time counts on while nothing reports (a long gate, an approval).
+        total.enable_steady_tick(Duration::from_millis(500));
         Live {
             multi,
             total,
@@ -255,6 +257,32 @@ impl Reporter for Live {
                         if *holds { "✓" } else { "…" },
                         dur(*remaining_ms)
                     ));
+                }
+                return;
+            }
+            // With `remaining`, the spinner becomes a bar of rows whose rate
+            // and ETA indicatif recomputes at every tick, between iterations too.
+            Event::StepProgress {
+                address,
+                iteration,
+                total_rows,
+                remaining: Some(left),
+                rows_per_s,
+                ..
+            } => {
+                if let Some(pb) = self.running.get(address) {
+                    if pb.length().is_none() {
+                        pb.set_style(
+                            indicatif::ProgressStyle::with_template(
+                                "  {spinner} {prefix} {elapsed} [{bar:20}] {human_pos}/{human_len} rows, ETA {eta}, {msg}",
+                            )
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                        );
+                    }
+                    pb.set_length(total_rows + left.max(0.0) as u64);
+                    pb.set_position(*total_rows);
+                    pb.set_message(format!("iteration {iteration}, {rows_per_s:.0} rows/s"));
                 }
                 return;
             }
