@@ -80,6 +80,16 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// `address` as typed on a POSIX shell: as it is when it needs no quoting,
+/// else in single quotes (`'module.t["a"]'`).
+pub fn shell(address: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if address.chars().all(plain) {
+        return address.to_string();
+    }
+    format!("'{}'", address.replace('\'', "'\\''"))
+}
+
 /// Whether `address` is `group` itself or one of its instances or members:
 /// `step.copy` contains `step.copy["a"]`, `module.t` contains
 /// `module.t[1].step.x`, but `step.copy` does not contain `step.copy2`.
@@ -194,6 +204,13 @@ mod tests {
             Some(Key::Int(10))
         );
         assert_eq!(Key::from_value(&hcl::Value::Bool(true)), None);
+    }
+
+    #[test]
+    fn addresses_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(shell("gate.go"), "gate.go");
+        assert_eq!(shell("gate.go[\"a\"]"), "'gate.go[\"a\"]'");
+        assert_eq!(shell("step.x[\"it's\"]"), "'step.x[\"it'\\''s\"]'");
     }
 
     #[test]

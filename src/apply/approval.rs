@@ -96,7 +96,7 @@ impl Provider for Approver {
                         .and_then(|m| m.as_str())
                         .map(|m| format!(" ({m})"))
                         .unwrap_or_default(),
-                    self.address
+                    crate::addr::shell(&self.address)
                 ),
             },
         })

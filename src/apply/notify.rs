@@ -48,7 +48,10 @@ pub fn text(migration: &str, event: &Event) -> String {
         ),
         Event::WaveDone { wave } => format!("wave {wave} done"),
         Event::NodeStarted { address, .. } => {
-            format!("{address} waits for approval: run `cutover approve {address}`")
+            format!(
+                "{address} waits for approval: run `cutover approve {}`",
+                crate::addr::shell(address)
+            )
         }
         Event::NodeFailed { address, error, .. } => format!("{address} failed: {error}"),
         Event::RollbackStarted { nodes } => {

@@ -142,7 +142,7 @@ impl Reporter for Prompting {
                     w.push(address.clone());
                 }
                 self.inner.report(&Event::Notice {
-                    text: format!("{address} waits for approval: type yes and Enter here, or run `cutover approve {address}` from any terminal"),
+                    text: format!("{address} waits for approval: type yes and Enter here, or run `cutover approve {}` from any terminal", crate::addr::shell(address)),
                 });
             }
             Event::NodeDone { address, .. }

@@ -778,7 +778,13 @@ fn gate_action(
         ),
         _ if node.decl.type_name == crate::providers::approval::TYPE => (
             Action::Check,
-            gate_reason(ne, &format!("waits for `cutover approve {}`", node.address)),
+            gate_reason(
+                ne,
+                &format!(
+                    "waits for `cutover approve {}`",
+                    crate::addr::shell(&node.address)
+                ),
+            ),
         ),
         _ => (Action::Check, gate_reason(ne, "will poll until it holds")),
     }

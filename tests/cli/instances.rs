@@ -250,3 +250,30 @@ step "exec" "after_all" {
     let (code, _, err) = p.run(&["state", "show", "rollout.traffic[\"web\"][50].gate.ok"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn an_approval_instance_is_approved_by_its_quoted_address() {
+    let p = Project::new().file(
+        "main.hcl",
+        "gate \"approval\" \"go\" {\n  for_each = toset([\"eu\"])\n  interval = \"100ms\"\n  timeout  = \"60s\"\n}\nstep \"exec\" \"shift\" {\n  shell      = \"echo shifted > shifted.txt\"\n  depends_on = [gate.go]\n}\n",
+    );
+    let (code, out, _) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("? gate.go[\"eu\"]  waits for `cutover approve 'gate.go[\"eu\"]'`"),
+        "{out}"
+    );
+    let child = p.spawn(&["apply", "-auto-approve"]);
+    crate::support::wait_started(&p, "gate.go[\"eu\"]");
+    // As a shell passes 'gate.go["eu"]': the quotes are gone, the double quotes stay.
+    let (code, out, err) = p.run(&["approve", "gate.go[\"eu\"]"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let done = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert_eq!(done.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("run `cutover approve 'gate.go[\"eu\"]'`"),
+        "{out}"
+    );
+    assert_eq!(p.read("shifted.txt"), "shifted\n");
+}

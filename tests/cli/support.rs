@@ -178,9 +178,11 @@ pub fn wait_started(p: &Project, address: &str) {
     while std::time::Instant::now() < deadline {
         let journal =
             std::fs::read_to_string(p.dir.join("cutover.lock.journal")).unwrap_or_default();
+        // As the journal writes it: JSON, so an instance key's quotes are escaped.
+        let field = format!("\"address\":{}", serde_json::json!(address));
         if journal
             .lines()
-            .any(|l| l.contains(&format!("\"address\":\"{address}\"")) && l.contains("\"started\""))
+            .any(|l| l.contains(&field) && l.contains("\"started\""))
         {
             return;
         }
