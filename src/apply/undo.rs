@@ -124,7 +124,10 @@ impl Undo {
 
     /// Why a protected node is left in place, for the operator.
     pub fn protected_reason(by: &str) -> String {
-        format!("left in place: {by} depends on it and has run, a point of no return (undo past it only with `cutover rollback --past {by}`)")
+        format!(
+            "left in place: {by} depends on it and has run, a point of no return (undo past it only with `cutover rollback --past {}`)",
+            crate::addr::shell(by)
+        )
     }
 }
 

@@ -246,7 +246,10 @@ step "exec" "after_all" {
         "{log}"
     );
     assert!(pos("api 100") < pos("after_api 0"), "{log}");
-    assert_eq!(log.lines().last(), Some("after_all"), "{log}");
+    assert!(
+        pos("api 100") < pos("after_all") && pos("web 100") < pos("after_all"),
+        "{log}"
+    );
     let (code, _, err) = p.run(&["state", "show", "rollout.traffic[\"web\"][50].gate.ok"]);
     assert_eq!(code, 0, "{err}");
 }
@@ -276,4 +279,34 @@ fn an_approval_instance_is_approved_by_its_quoted_address() {
         "{out}"
     );
     assert_eq!(p.read("shifted.txt"), "shifted\n");
+}
+
+#[test]
+fn rollback_past_takes_instance_addresses() {
+    let p = Project::new().file(
+        "main.hcl",
+        "resource \"local_file\" \"f\" {\n  for_each = toset([\"a\", \"b\"])\n  path     = \"${each.key}.txt\"\n  content  = each.key\n}\nstep \"exec\" \"drop\" {\n  for_each     = toset([\"a\", \"b\"])\n  shell        = \"echo drop ${each.key} >> log.txt\"\n  irreversible = true\n  depends_on   = [local_file.f]\n}\n",
+    );
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = p.run(&["rollback", "-auto-approve"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("(undo past it only with `cutover rollback --past 'step.drop[\"a\"]'`)"),
+        "{out}"
+    );
+    assert!(p.dir.join("a.txt").exists(), "{out}");
+    let (code, out, err) = p.run(&[
+        "rollback",
+        "-auto-approve",
+        "--past",
+        "step.drop[\"a\"]",
+        "--past",
+        "step.drop[ \"b\" ]",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !p.dir.join("a.txt").exists() && !p.dir.join("b.txt").exists(),
+        "{out}"
+    );
 }
