@@ -9,7 +9,7 @@
 //! from a real system: they may use variables and locals, not node values.
 
 use crate::addr::Key;
-use crate::eval::{Evaluator, NoNodes};
+use crate::eval::Evaluator;
 use crate::spec::ast::{Expr, FleetDecl, ModuleCall, ModuleSource, NodeDecl, RolloutDecl};
 use crate::spec::diagnostic::{did_you_mean, Diagnostic, Diagnostics, SourceSpan};
 use crate::spec::load::load_dir;
@@ -23,8 +23,38 @@ use std::sync::Arc;
 
 const MAX_MODULE_DEPTH: usize = 16;
 
-/// Loads, checks and expands the migration in `dir`. All problems are returned at once.
+/// Loads, checks and expands the migration in `dir`, reading no data
+/// source: a `for_each` or `count` that uses one is a diagnostic here (see
+/// [`load_with`]). All problems are returned at once.
 pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Spec, Diagnostics> {
+    let (spec, pending) = load_with(dir, inputs, &ReadData::default())?;
+    match pending.first() {
+        None => Ok(spec),
+        Some(&id) => {
+            let d = Diagnostic::error(
+                "Data source not read",
+                format!(
+                    "A `for_each` or `count` uses {}, which is read at plan time; this command does not read data sources.",
+                    spec.nodes[id].address
+                ),
+            )
+            .at(Some(spec.nodes[id].decl.span.clone()));
+            let mut diags = Diagnostics::default();
+            diags.push(d);
+            Err(diags)
+        }
+    }
+}
+
+/// Loads and expands the migration with the data sources in `data` already
+/// read. Also returns the data sources that a `for_each` or `count` needs
+/// and `data` lacks: read them and load again (the blocks that need them
+/// are left out of this expansion).
+pub fn load_with(
+    dir: &Path,
+    inputs: &VarInputs,
+    data: &ReadData,
+) -> Result<(Spec, Vec<crate::spec::NodeId>), Diagnostics> {
     let mut diags = Diagnostics::default();
     let root = load_dir(dir, &mut diags);
     if diags.has_errors() {
@@ -45,13 +75,18 @@ pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Spec, Diagnostics> {
         spec: &mut spec,
         diags: &mut diags,
         sources: HashMap::new(),
+        data,
+        pending: Vec::new(),
     };
     x.scope(Arc::new(root), String::new(), None, 0);
+    let mut pending = std::mem::take(&mut x.pending);
+    pending.sort_unstable();
+    pending.dedup();
     spec.digest = crate::spec::digest(&spec);
-    if diags.has_errors() {
+    if diags.has_errors() && pending.is_empty() {
         return Err(diags.sorted());
     }
-    Ok(spec)
+    Ok((spec, pending))
 }
 
 /// How many instances a block has, before they are numbered.
@@ -68,6 +103,10 @@ struct Expander<'a> {
     /// Module sources by call (pointer of the `ModuleCall`): a module called
     /// for 1,000 tenants is read once.
     sources: HashMap<*const ModuleCall, Option<Arc<ModuleSource>>>,
+    /// Data sources read before this expansion.
+    data: &'a ReadData,
+    /// Data sources a `for_each` or `count` needs that `data` lacks.
+    pending: Vec<crate::spec::NodeId>,
 }
 
 impl Expander<'_> {
@@ -93,7 +132,12 @@ impl Expander<'_> {
         });
         check_unique_names(&source, is_module, self.diags);
         let mut taken: HashMap<String, SourceSpan> = HashMap::new();
-        for decl in &source.nodes {
+        // Data sources that decide how many instances other blocks have come first.
+        let mut decls: Vec<&Arc<NodeDecl>> = source.nodes.iter().collect();
+        if uses_data_for_expansion(&source) {
+            decls.sort_by_key(|d| d.kind != crate::spec::ast::NodeKind::Data);
+        }
+        for decl in decls {
             if let Some(g) = self.node_group(id, decl, &Inst::NONE, &prefix, &mut taken) {
                 self.spec.scopes[id].nodes.insert(decl.local_address(), g);
             }
@@ -572,6 +616,31 @@ impl Expander<'_> {
         Some(seen)
     }
 
+    /// Whether every data source `e` uses has been read; those that have not
+    /// are noted as pending.
+    fn data_ready(&mut self, scope: ScopeId, inst: &Inst, e: &Expr) -> bool {
+        let mut ready = true;
+        for r in e.refs.iter().filter(|r| r.root() == "data") {
+            let ids = match self.spec.resolve(r, scope, inst) {
+                Ok(crate::spec::resolve::Target::Node { id, .. }) => vec![id],
+                Ok(crate::spec::resolve::Target::Nodes { ids, .. }) => ids.all(),
+                Ok(_) => Vec::new(),
+                Err(d) => {
+                    self.diags.push(d);
+                    ready = false;
+                    continue;
+                }
+            };
+            for id in ids {
+                if !self.data.outputs.contains_key(&self.spec.nodes[id].address) {
+                    self.pending.push(id);
+                    ready = false;
+                }
+            }
+        }
+        ready
+    }
+
     /// Evaluates the `for_each` or `count` of a block written in `scope`.
     fn repetitions(
         &mut self,
@@ -635,24 +704,26 @@ impl Expander<'_> {
         e: &Expr,
         what: &str,
     ) -> Option<hcl::Value> {
-        if let Some(r) = e.refs.iter().find(|r| !EXPANSION_ROOTS.contains(&r.root())) {
-            let why = if r.root() == "data" {
-                "data sources are read after expansion"
-            } else {
-                "it is only known after apply"
-            };
+        let not_allowed = |r: &&crate::spec::ast::Reference| {
+            !EXPANSION_ROOTS.contains(&r.root()) && r.root() != "data"
+        };
+        if let Some(r) = e.refs.iter().find(not_allowed) {
             self.diags.push(invalid(
                 what,
                 e,
                 format!(
-                    "`{what}` must be known before anything is read or applied, but it uses `{}`: {why}. Use variables and locals here.",
+                    "`{what}` must be known before anything is read or applied, but it uses `{}`: it is only known after apply. Use variables, locals and data sources here.",
                     r.display()
                 ),
             ));
             return None;
         }
+        if !self.data_ready(scope, inst, e) {
+            return None;
+        }
         let ev = Evaluator::new(&*self.spec);
-        let result = ev.eval(e, scope, inst, &NoNodes);
+        let values = DataValues(self.data, &self.spec.nodes);
+        let result = ev.eval(e, scope, inst, &values);
         match result {
             Err(d) => {
                 self.diags.push(d);
@@ -679,6 +750,72 @@ impl Expander<'_> {
             },
         }
     }
+}
+
+/// Data source values read before expansion, by address: their outputs and
+/// which of those are secrets. See [`load_with`].
+#[derive(Debug, Default, Clone)]
+pub struct ReadData {
+    pub outputs: BTreeMap<String, crate::providers::Attrs>,
+    pub sensitive: BTreeMap<String, Vec<String>>,
+}
+
+/// Node values during expansion: the data sources read before it; every
+/// other node is unknown.
+struct DataValues<'a>(&'a ReadData, &'a [NodeInstance]);
+
+impl crate::eval::NodeValues for DataValues<'_> {
+    fn attr(&self, id: crate::spec::NodeId, attr: &str) -> Option<crate::eval::Evaluated> {
+        let address = &self.1[id].address;
+        let Some(outputs) = self.0.outputs.get(address) else {
+            return Some(crate::eval::Evaluated::unknown());
+        };
+        let sensitive = self
+            .0
+            .sensitive
+            .get(address)
+            .is_some_and(|s| s.iter().any(|k| k == attr));
+        Some(crate::eval::Evaluated {
+            val: Some(
+                outputs
+                    .get(attr)
+                    .map(crate::eval::from_json)
+                    .unwrap_or(hcl::Value::Null),
+            ),
+            sensitive,
+        })
+    }
+
+    fn object(&self, id: crate::spec::NodeId) -> crate::eval::Evaluated {
+        match self.0.outputs.get(&self.1[id].address) {
+            Some(o) => crate::eval::Evaluated {
+                val: Some(crate::eval::from_json(&serde_json::Value::Object(
+                    o.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                ))),
+                sensitive: self.0.sensitive.contains_key(&self.1[id].address),
+            },
+            None => crate::eval::Evaluated::unknown(),
+        }
+    }
+}
+
+/// Whether a `for_each` or `count` of this module's blocks uses a data source.
+fn uses_data_for_expansion(source: &ModuleSource) -> bool {
+    let uses = |e: Option<&Expr>| e.is_some_and(|e| e.refs.iter().any(|r| r.root() == "data"));
+    let node = |d: &Arc<NodeDecl>| {
+        uses(d.body.attr("for_each").map(|a| &a.value))
+            || uses(d.body.attr("count").map(|a| &a.value))
+    };
+    let call = |c: &Arc<ModuleCall>| uses(c.for_each.as_ref()) || uses(c.count.as_ref());
+    source.nodes.iter().any(node)
+        || source.modules.iter().any(call)
+        || source.rollouts.iter().any(|r| {
+            uses(r.for_each.as_ref())
+                || uses(r.count.as_ref())
+                || uses(r.stages.as_ref())
+                || r.nodes.iter().any(node)
+                || r.modules.iter().any(call)
+        })
 }
 
 /// What an expression deciding expansion may refer to.

@@ -36,7 +36,22 @@ pub fn compile(
     dir: &Path,
     inputs: &VarInputs,
 ) -> Result<(Spec, graph::Graph, providers::Registry), Diagnostics> {
-    let spec = expand::load(dir, inputs)?;
+    compile_reading(dir, inputs, true)
+}
+
+/// [`compile`], reading the data sources that decide how many instances a
+/// block has (`for_each = keys(jsondecode(data.local_file.t.content))`)
+/// when `read`; otherwise such a block is a diagnostic.
+fn compile_reading(
+    dir: &Path,
+    inputs: &VarInputs,
+    read: bool,
+) -> Result<(Spec, graph::Graph, providers::Registry), Diagnostics> {
+    let spec = if read {
+        load_reading_data(dir, inputs)?
+    } else {
+        expand::load(dir, inputs)?
+    };
     let configs = provider_configs(&spec)?;
     let registry = providers::Registry::builtin(&configs);
     let mut diags = providers::schema::check_spec(&spec, &registry);
@@ -58,11 +73,94 @@ pub fn validate(dir: &Path) -> String {
         allow_missing: true,
         ..VarInputs::default()
     };
-    let diags = match compile(dir, &inputs) {
+    // The fuzz target reads nothing: no file, no network.
+    let diags = match compile_reading(dir, &inputs, false) {
         Ok((spec, graph, registry)) => plan::check(&spec, &graph, &registry),
         Err(d) => d,
     };
     diags.render(dir)
+}
+
+/// Expands, reads the data sources a `for_each` or `count` needs, and
+/// expands again with their values (a few rounds, for data sources whose
+/// own instances depend on other data sources).
+fn load_reading_data(dir: &Path, inputs: &VarInputs) -> Result<Spec, Diagnostics> {
+    let mut data = expand::ReadData::default();
+    for _ in 0..4 {
+        let (spec, pending) = expand::load_with(dir, inputs, &data)?;
+        if pending.is_empty() {
+            return Ok(spec);
+        }
+        read_data(&spec, &pending, &mut data)?;
+    }
+    expand::load(dir, inputs)
+}
+
+/// Reads the data sources `ids` of a partly expanded spec into `data`.
+fn read_data(
+    spec: &Spec,
+    ids: &[spec::NodeId],
+    data: &mut expand::ReadData,
+) -> Result<(), Diagnostics> {
+    let configs = provider_configs(spec)?;
+    let registry = providers::Registry::builtin(&configs);
+    let ev = eval::Evaluator::new(spec);
+    let none = vec![None; spec.nodes.len()];
+    let mut diags = Diagnostics::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            let mut d = Diagnostics::default();
+            d.push(spec::Diagnostic::error(
+                "Cannot read data sources",
+                e.to_string(),
+            ));
+            d
+        })?;
+    for &id in ids {
+        let node = &spec.nodes[id];
+        let ne = plan::evaluate::evaluate_node(
+            spec,
+            &ev,
+            &plan::evaluate::Values(&none),
+            id,
+            &registry,
+            &mut diags,
+        );
+        let fail = |detail: String| {
+            spec::Diagnostic::error("Cannot read data source", detail)
+                .at(Some(node.decl.span.clone()))
+        };
+        if !ne.attrs.values().all(eval::Evaluated::is_known) {
+            diags.push(fail(format!("{} decides how many instances a block has, so its arguments must be known before apply.", node.address)));
+            continue;
+        }
+        let Some(p) = registry.provider(node.decl.kind, &node.decl.type_name) else {
+            continue;
+        };
+        let attrs = plan::evaluate::known_attrs(&ne);
+        match runtime.block_on(p.read(spec::ast::NodeKind::Data, &node.decl.type_name, &attrs)) {
+            Ok(out) => {
+                let out = out.unwrap_or_default();
+                for k in &ne.sensitive_outputs {
+                    if let Some(v) = out.get(*k) {
+                        eval::redact::remember_json(v);
+                    }
+                }
+                data.sensitive.insert(
+                    node.address.clone(),
+                    ne.sensitive_outputs.iter().map(|k| k.to_string()).collect(),
+                );
+                data.outputs.insert(node.address.clone(), out);
+            }
+            Err(e) => diags.push(fail(format!("reading {} failed: {e}", node.address))),
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags.sorted());
+    }
+    Ok(())
 }
 
 /// The root `provider` blocks, evaluated (they may use variables and locals,

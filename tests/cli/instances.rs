@@ -140,8 +140,8 @@ const BAD: &[Bad] = &[
         spec: "step \"exec\" \"a\" {\n  shell = \"true\"\n}\nstep \"exec\" \"b\" {\n  count = step.a.exit_code\n  shell = \"true\"\n}\n",
     },
     Bad {
-        name: "data source in for_each",
-        spec: "data \"local_file\" \"f\" {\n  path = \"x\"\n}\nstep \"exec\" \"b\" {\n  for_each = data.local_file.f.content\n  shell    = \"true\"\n}\n",
+        name: "data source whose arguments are known only after apply",
+        spec: "step \"exec\" \"a\" {\n  shell = \"true\"\n}\ndata \"local_file\" \"f\" {\n  path = \"x${step.a.exit_code}\"\n}\nstep \"exec\" \"b\" {\n  for_each = toset([data.local_file.f.content])\n  shell    = \"true\"\n}\n",
     },
     Bad {
         name: "negative count",
@@ -307,6 +307,35 @@ fn rollback_past_takes_instance_addresses() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         !p.dir.join("a.txt").exists() && !p.dir.join("b.txt").exists(),
+        "{out}"
+    );
+}
+
+#[test]
+fn for_each_may_use_a_data_source_read_before_expansion() {
+    let p = Project::new()
+        .file("tenants.json", "{\"acme\": \"db1\", \"globex\": \"db2\"}\n")
+        .file(
+            "main.hcl",
+            "step \"exec\" \"migrate\" {\n  for_each = jsondecode(data.local_file.tenants.content)\n  shell    = \"echo ${each.key} ${each.value} >> log.txt\"\n}\ndata \"local_file\" \"tenants\" {\n  path = \"tenants.json\"\n}\n",
+        );
+    let (code, out, err) = p.run(&["validate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut log: Vec<String> = p.read("log.txt").lines().map(str::to_string).collect();
+    log.sort();
+    assert_eq!(log, ["acme db1", "globex db2"]);
+    // A new tenant in the data source is a new instance in the next plan.
+    std::fs::write(
+        p.dir.join("tenants.json"),
+        "{\"acme\": \"db1\", \"globex\": \"db2\", \"initech\": \"db3\"}",
+    )
+    .unwrap();
+    let (code, out, _) = p.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("> step.migrate[\"initech\"]  not yet run"),
         "{out}"
     );
 }
