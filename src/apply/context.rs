@@ -30,12 +30,20 @@ pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The object a resource names: type and identity, as a key.
-pub(crate) fn object_key(type_name: &str, identity: &Attrs) -> String {
-    format!(
-        "{type_name} {}",
-        serde_json::to_string(identity).unwrap_or_default()
-    )
+/// The object a resource names, keyed as the plan keys it
+/// ([`crate::plan::evaluate::object_key_of`]).
+pub(crate) fn object_key(cx: &Context, type_name: &str, identity: &Attrs) -> String {
+    match cx
+        .registry
+        .schema(crate::spec::ast::NodeKind::Resource, type_name)
+    {
+        Some(schema) => crate::plan::evaluate::object_key_of(schema, identity),
+        // A type no provider serves any more: its lockfile identity, as JSON.
+        None => format!(
+            "{type_name} {}",
+            serde_json::to_string(identity).unwrap_or_default()
+        ),
+    }
 }
 
 /// Identity attributes of a resource, per its schema.

@@ -169,7 +169,7 @@ pub async fn apply(
                 return None;
             };
             let identity: Attrs = idm.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            Some((object_key(t, &identity), p.clone()))
+            Some((object_key(cx, t, &identity), p.clone()))
         })
         .collect();
     // Durations the plan knows (declared, a wait's, a gate's bake time, recorded) order the ready queue.
@@ -846,7 +846,7 @@ impl Walk<'_, '_> {
         let mut need_prior = false;
         let mut desired = None;
         if node.decl.kind == NodeKind::Resource {
-            let key = object_key(&node.decl.type_name, &identity);
+            let key = object_key(cx, &node.decl.type_name, &identity);
             state.identity = Some(serde_json::to_value(&identity).unwrap_or_default());
             match self.priors.get(&key) {
                 Some(p) => state.prior = Some(p.clone()),
@@ -938,7 +938,8 @@ impl Walk<'_, '_> {
                         {
                             let identity: Attrs =
                                 idm.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                            self.priors.insert(object_key(t, &identity), prior.clone());
+                            self.priors
+                                .insert(object_key(self.cx, t, &identity), prior.clone());
                         }
                         s.prior = Some(prior);
                         self.record(&address, s);

@@ -175,11 +175,13 @@ pub fn protected_by(cx: &Context, doc: &Lockfile, past: &[NodeId]) -> Vec<Option
 }
 
 /// The object a lockfile entry names, as a key.
-fn recorded_object(address: &str, st: &NodeState) -> String {
+fn recorded_object(cx: &Context, address: &str, st: &NodeState) -> String {
     match (&st.type_name, &st.identity) {
-        (Some(t), Some(serde_json::Value::Object(m))) => {
-            object_key(t, &m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+        (Some(t), Some(serde_json::Value::Object(m))) => object_key(
+            cx,
+            t,
+            &m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
         _ => address.to_string(),
     }
 }
@@ -201,7 +203,7 @@ fn protected_floors(
             let applied = st.applied.clone().map(|v| (!v.is_null()).then_some(v));
             if let Some(a) = applied {
                 floors.insert(
-                    recorded_object(&node.address, st),
+                    recorded_object(cx, &node.address, st),
                     (a, node.address.clone()),
                 );
             }
@@ -263,7 +265,7 @@ fn undo_of(
             if st.prior.is_none() && st.status != NodeStatus::Done {
                 return None; // never got as far as changing anything
             }
-            let key = recorded_object(&node.address, st);
+            let key = recorded_object(cx, &node.address, st);
             if !objects.insert(key.clone()) {
                 Undo::SameObject
             } else if let Some((state, block)) = floors.get(&key) {

@@ -371,7 +371,7 @@ pub(crate) fn identity_attrs(schema: Option<&TypeSchema>, ne: &NodeEval) -> Attr
 /// unknown. An optional identity attribute left out (a Kubernetes namespace
 /// the provider supplies) is left out of the key too.
 pub(crate) fn object_key(schema: &TypeSchema, ne: &NodeEval) -> Option<String> {
-    let mut parts = vec![schema.type_name.to_string()];
+    let mut identity = Attrs::new();
     for a in schema.identity_attrs() {
         let Some(e) = ne.attrs.get(a.name) else {
             if a.required {
@@ -379,14 +379,26 @@ pub(crate) fn object_key(schema: &TypeSchema, ne: &NodeEval) -> Option<String> {
             }
             continue;
         };
-        let v = e.val.as_ref()?;
-        parts.push(format!(
-            "{}={}",
-            a.name,
-            serde_json::to_string(&to_json(v)).unwrap_or_default()
-        ));
+        identity.insert(a.name.to_string(), to_json(e.val.as_ref()?));
     }
-    Some(parts.join(" "))
+    Some(object_key_of(schema, &identity))
+}
+
+/// Which real object a resource names — the one key plan and apply both use
+/// for it, and what the plan prints: the type and the identity attributes in
+/// the schema's order, `local_file path="config.json"`.
+pub fn object_key_of(schema: &TypeSchema, identity: &Attrs) -> String {
+    let mut parts = vec![schema.type_name.to_string()];
+    for a in schema.identity_attrs() {
+        if let Some(v) = identity.get(a.name) {
+            parts.push(format!(
+                "{}={}",
+                a.name,
+                serde_json::to_string(v).unwrap_or_default()
+            ));
+        }
+    }
+    parts.join(" ")
 }
 
 pub(crate) fn planned(e: &Evaluated, sensitive: bool) -> PlannedValue {
