@@ -15,7 +15,11 @@ Exit codes:
      a held lock
   2  `plan -detailed-exitcode`: the plan has changes
   3  `fmt -check`: some files are not formatted
-  130  apply was interrupted (SIGINT or SIGTERM); apply again to resume";
+  4  apply ran everything except fleet targets that failed within their error budget;
+     apply again to retry only them
+  130  apply was interrupted (SIGINT or SIGTERM); apply again to resume
+
+Instance addresses carry double quotes; quote them for the shell: -target 'module.tenant[\"b\"]'.";
 
 #[derive(Parser, Debug)]
 #[command(name = "cutover", version, about = "Production migration runbooks as code: plan, apply in gated waves, resume, roll back", after_help = AFTER_HELP)]

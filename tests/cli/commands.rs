@@ -119,7 +119,9 @@ fn completions_and_help() {
     assert_eq!(code, 0);
     assert!(
         out.contains("Exit codes:")
-            && out.contains("2  `plan -detailed-exitcode`: the plan has changes"),
+            && out.contains("2  `plan -detailed-exitcode`: the plan has changes")
+            && out.contains("4  apply ran everything except fleet targets that failed")
+            && out.contains("-target 'module.tenant[\"b\"]'"),
         "{out}"
     );
     let (code, _, err) = p.run(&["frobnicate"]);
