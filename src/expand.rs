@@ -224,7 +224,7 @@ impl Expander<'_> {
             Repetition::Single => Instances::Single(add(self, String::new(), outer.clone())),
             Repetition::Count(n) => Instances::Count(
                 (0..n)
-                    .map(|i| add(self, format!("[{i}]"), with(Each::Count(i))))
+                    .map(|i| add(self, Key::Int(i as i64).to_string(), with(Each::Count(i))))
                     .collect(),
             ),
             Repetition::ForEach(items) => Instances::ForEach(

@@ -143,11 +143,7 @@ fn read_data(
         match runtime.block_on(p.read(spec::ast::NodeKind::Data, &node.decl.type_name, &attrs)) {
             Ok(out) => {
                 let out = out.unwrap_or_default();
-                for k in &ne.sensitive_outputs {
-                    if let Some(v) = out.get(*k) {
-                        eval::redact::remember_json(v);
-                    }
-                }
+                ne.remember_sensitive(&out);
                 data.sensitive.insert(
                     node.address.clone(),
                     ne.sensitive_outputs.iter().map(|k| k.to_string()).collect(),

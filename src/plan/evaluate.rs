@@ -102,6 +102,15 @@ impl NodeEval {
     pub(crate) fn value(&self, name: &str) -> Option<&hcl::Value> {
         self.attrs.get(name).and_then(|e| e.val.as_ref())
     }
+
+    /// Remembers, for redaction, the secrets among outputs `out` read for this node.
+    pub(crate) fn remember_sensitive(&self, out: &Attrs) {
+        for k in &self.sensitive_outputs {
+            if let Some(v) = out.get(*k) {
+                crate::eval::redact::remember_json(v);
+            }
+        }
+    }
 }
 
 pub(crate) struct Values<'a>(pub &'a [Option<NodeEval>]);

@@ -231,11 +231,7 @@ impl<'a> Planning<'a> {
                 );
                 if let Some(ne) = evals[id].as_mut() {
                     let out = out.unwrap_or_default();
-                    for k in &ne.sensitive_outputs {
-                        if let Some(v) = out.get(*k) {
-                            crate::eval::redact::remember_json(v);
-                        }
-                    }
+                    ne.remember_sensitive(&out);
                     ne.outputs = Some(out);
                 }
             }
@@ -928,11 +924,7 @@ fn select_targets(spec: &Spec, graph: &Graph, targets: &[String]) -> Result<Vec<
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| {
-                n.address == *t
-                    || n.address.starts_with(&format!("{t}."))
-                    || n.address.starts_with(&format!("{t}["))
-            })
+            .filter(|(_, n)| crate::addr::contains(t, &n.address))
             .map(|(i, _)| i)
             .collect();
         if matched.is_empty() {

@@ -110,7 +110,9 @@ impl<T: Copy> Instances<T> {
     pub fn keys(&self) -> Vec<String> {
         match self {
             Instances::Single(_) => Vec::new(),
-            Instances::Count(v) => (0..v.len()).map(|i| format!("[{i}]")).collect(),
+            Instances::Count(v) => (0..v.len())
+                .map(|i| addr::Key::Int(i as i64).to_string())
+                .collect(),
             Instances::ForEach(v) => v
                 .iter()
                 .map(|(k, _)| addr::Key::Str(k.clone()).to_string())
