@@ -1175,7 +1175,7 @@ impl Walk<'_, '_> {
             lineage: self.rec.lineage.clone(),
             change: crate::state::journal::Change::Outputs { outputs },
         });
-        if self.planned.plan.targets.is_empty() {
+        if !self.planned.plan.is_partial() {
             self.rec.push(Record {
                 lineage: self.rec.lineage.clone(),
                 change: crate::state::journal::Change::SpecDigest {

@@ -163,6 +163,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
     let mut opts = PlanOptions {
         parallelism: args.parallelism.or(spec.settings.parallelism).unwrap_or(10),
         targets: args.targets.clone(),
+        excludes: args.excludes.clone(),
         replace: args.replace.clone(),
         lineage: None,
     };
@@ -178,6 +179,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
                 );
             }
             opts.targets = saved.targets.clone();
+            opts.excludes = saved.excludes.clone();
             opts.lineage = Some(saved.lineage.clone());
             Some((f.clone(), saved))
         }

@@ -60,6 +60,9 @@ pub struct PlanArgs {
     /// Plan only ADDR and what it depends on (repeatable; a module or rollout address selects all of it).
     #[arg(long = "target", value_name = "ADDR", value_parser = address)]
     pub targets: Vec<String>,
+    /// Leave ADDR and everything that depends on it out of the plan (repeatable).
+    #[arg(long = "exclude", value_name = "ADDR", value_parser = address)]
+    pub excludes: Vec<String>,
     /// Plan to run the done step ADDR again (repeatable).
     #[arg(long = "replace", value_name = "ADDR", value_parser = address)]
     pub replace: Vec<String>,
@@ -93,6 +96,9 @@ pub struct ApplyArgs {
     /// Apply only ADDR and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDR", value_parser = address)]
     pub targets: Vec<String>,
+    /// Leave ADDR and everything that depends on it out (repeatable).
+    #[arg(long = "exclude", value_name = "ADDR", value_parser = address)]
+    pub excludes: Vec<String>,
     /// Run the done step ADDR again (repeatable).
     #[arg(long = "replace", value_name = "ADDR", value_parser = address)]
     pub replace: Vec<String>,

@@ -180,6 +180,7 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
     let opts = PlanOptions {
         parallelism: args.parallelism.or(spec.settings.parallelism).unwrap_or(10),
         targets: args.targets.clone(),
+        excludes: args.excludes.clone(),
         replace: args.replace.clone(),
         lineage: None,
     };

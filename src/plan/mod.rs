@@ -200,6 +200,12 @@ pub struct Plan {
     /// `-target` addresses, if the plan is limited to them and their dependencies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// `-exclude` addresses: these and everything that depends on them are left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
+    /// The nodes `-exclude` left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<String>,
     pub waves: u32,
     /// Nodes in topological order.
     pub nodes: Vec<PlannedNode>,
@@ -252,6 +258,11 @@ impl PlannedFleet {
 }
 
 impl Plan {
+    /// Whether `-target` or `-exclude` limit the plan to part of the spec.
+    pub fn is_partial(&self) -> bool {
+        !self.targets.is_empty() || !self.excludes.is_empty()
+    }
+
     pub fn node(&self, address: &str) -> Option<&PlannedNode> {
         self.nodes.iter().find(|n| n.address == address)
     }

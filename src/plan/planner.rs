@@ -24,6 +24,8 @@ pub struct PlanOptions {
     pub parallelism: usize,
     /// `-target` addresses: plan only these and what they depend on.
     pub targets: Vec<String>,
+    /// `-exclude` addresses: leave these and everything that depends on them out.
+    pub excludes: Vec<String>,
     /// `-replace` addresses: steps to run again although done.
     pub replace: Vec<String>,
     /// Salt for digests of sensitive values; the lockfile's lineage when there is one.
@@ -35,6 +37,7 @@ impl Default for PlanOptions {
         PlanOptions {
             parallelism: 10,
             targets: Vec::new(),
+            excludes: Vec::new(),
             replace: Vec::new(),
             lineage: None,
         }
@@ -101,6 +104,8 @@ struct Planning<'a> {
     opts: &'a PlanOptions,
     lineage: String,
     included: Vec<bool>,
+    /// Nodes left out by `-exclude`.
+    excluded: Vec<NodeId>,
     schemas: Vec<Option<&'a TypeSchema>>,
 }
 
@@ -149,7 +154,7 @@ impl<'a> Planning<'a> {
             .clone()
             .or_else(|| lock.map(|l| l.lineage.clone()))
             .unwrap_or_else(random_lineage);
-        let included = select_targets(spec, graph, &opts.targets)?;
+        let (included, excluded) = select(spec, graph, &opts.targets, &opts.excludes)?;
         check_replace(spec, &opts.replace)?;
         let schemas = spec
             .nodes
@@ -164,6 +169,7 @@ impl<'a> Planning<'a> {
             opts,
             lineage,
             included,
+            excluded,
             schemas,
         })
     }
@@ -663,7 +669,8 @@ impl<'a> Planning<'a> {
             mut ids,
             durations,
         } = diffed;
-        removed_blocks(spec, lock, &self.opts.targets, &mut nodes, &mut ids);
+        let partial = !self.opts.targets.is_empty() || !self.opts.excludes.is_empty();
+        removed_blocks(spec, lock, partial, &mut nodes, &mut ids);
         let (cp_total, cp_nodes) = self.graph.critical_path(&durations);
         let critical_path = CriticalPath {
             duration_ms: cp_total.as_millis() as u64,
@@ -700,6 +707,12 @@ impl<'a> Planning<'a> {
             lineage: self.lineage.clone(),
             lockfile_serial: lock.map(|l| l.serial),
             targets: self.opts.targets.clone(),
+            excludes: self.opts.excludes.clone(),
+            excluded: self
+                .excluded
+                .iter()
+                .map(|&id| spec.nodes[id].address.clone())
+                .collect(),
             waves: nodes.iter().map(|n| n.wave).max().unwrap_or(0),
             nodes,
             critical_path,
@@ -913,29 +926,55 @@ fn unknown_address(flag: &str, address: &str, spec: &Spec) -> Diagnostic {
     )
 }
 
-fn select_targets(spec: &Spec, graph: &Graph, targets: &[String]) -> Result<Vec<bool>, PlanError> {
-    if targets.is_empty() {
-        return Ok(vec![true; spec.nodes.len()]);
-    }
-    let mut roots = Vec::new();
+/// The nodes a plan covers: with `-target`, the targets and what they depend
+/// on; less every `-exclude` node and everything that depends on it (the
+/// second value: those left out by `-exclude`, in spec order).
+fn select(
+    spec: &Spec,
+    graph: &Graph,
+    targets: &[String],
+    excludes: &[String],
+) -> Result<(Vec<bool>, Vec<NodeId>), PlanError> {
     let mut diags = Diagnostics::default();
-    for t in targets {
-        let matched: Vec<NodeId> = spec
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| crate::addr::contains(t, &n.address))
-            .map(|(i, _)| i)
-            .collect();
-        if matched.is_empty() {
-            diags.push(unknown_address("-target", t, spec));
+    let mut matching = |flag: &str, addrs: &[String]| -> Vec<NodeId> {
+        let mut roots = Vec::new();
+        for t in addrs {
+            let matched: Vec<NodeId> = spec
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| crate::addr::contains(t, &n.address))
+                .map(|(i, _)| i)
+                .collect();
+            if matched.is_empty() {
+                diags.push(unknown_address(flag, t, spec));
+            }
+            roots.extend(matched);
         }
-        roots.extend(matched);
-    }
+        roots
+    };
+    let target_roots = matching("-target", targets);
+    let exclude_roots = matching("-exclude", excludes);
     if diags.has_errors() {
         return Err(PlanError::Diagnostics(diags));
     }
-    Ok(graph.with_dependencies(&roots))
+    let mut included = if targets.is_empty() {
+        vec![true; spec.nodes.len()]
+    } else {
+        graph.with_dependencies(&target_roots)
+    };
+    let mut out = graph.dependents_of(&exclude_roots);
+    for id in exclude_roots {
+        out[id] = true;
+    }
+    let mut excluded = Vec::new();
+    for (id, left_out) in out.into_iter().enumerate() {
+        if left_out && included[id] {
+            included[id] = false;
+            excluded.push(id);
+        }
+    }
+    Ok((included, excluded))
 }
 
 fn at(t: Option<&str>) -> String {
@@ -1142,12 +1181,12 @@ fn node_duration(
 fn removed_blocks(
     spec: &Spec,
     lock: Option<&Lockfile>,
-    targets: &[String],
+    partial: bool,
     nodes: &mut Vec<PlannedNode>,
     ids: &mut Vec<Option<NodeId>>,
 ) {
     let Some(lock) = lock else { return };
-    if !targets.is_empty() {
+    if partial {
         return;
     }
     for (address, st) in &lock.nodes {

@@ -59,6 +59,9 @@ pub fn plan(plan: &Plan, color: bool) -> String {
             plan.targets.join(", ")
         );
     }
+    if !plan.excludes.is_empty() {
+        let _ = writeln!(out, "{}", super::excluded_line(plan, |a| a.to_string()));
+    }
     let width = plan
         .nodes
         .iter()

@@ -19,6 +19,24 @@ pub fn plan(plan: &Plan) -> String {
         let _ = writeln!(out, "{d}\n");
     }
     let _ = writeln!(out, "**Plan:** {}\n", super::summary_line(plan));
+    if !plan.targets.is_empty() {
+        let _ = writeln!(
+            out,
+            "Limited to -target {} and its dependencies.\n",
+            plan.targets
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !plan.excludes.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            super::excluded_line(plan, |a| format!("`{a}`"))
+        );
+    }
     if plan.critical_path.duration_ms > 0 {
         let _ = writeln!(
             out,

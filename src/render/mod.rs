@@ -75,3 +75,14 @@ pub fn summary_line(plan: &Plan) -> String {
     line.push('.');
     line
 }
+
+/// "Leaves out -exclude X and everything that depends on it: a, b." — named by `name`.
+pub fn excluded_line(plan: &Plan, name: impl Fn(&str) -> String) -> String {
+    let names = |v: &[String]| v.iter().map(|a| name(a)).collect::<Vec<_>>().join(", ");
+    format!(
+        "Leaves out -exclude {} and everything that depends on it ({}): {}.",
+        names(&plan.excludes),
+        count(plan.excluded.len(), "node"),
+        names(&plan.excluded)
+    )
+}

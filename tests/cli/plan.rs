@@ -327,3 +327,51 @@ fn removed_resource_blocks_are_planned_for_deletion() {
     let (_, out, _) = p.run(&["plan"]);
     assert!(out.contains("- local_file.old  its block was removed from the spec; the object it created is removed"), "{out}");
 }
+
+#[test]
+fn exclude_leaves_out_a_node_and_everything_that_depends_on_it() {
+    let p = rollout3();
+    let (code, human, err) = p.run(&["plan", "-exclude", "rollout.flags[50]"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("exclude_human", human);
+    let plan = json_plan(&p, &["-exclude", "rollout.flags[50]"]);
+    assert_matches_schema(&plan);
+    assert_eq!(plan["excludes"], serde_json::json!(["rollout.flags[50]"]));
+    assert_eq!(
+        plan["excluded"],
+        serde_json::json!([
+            "step.announce",
+            "rollout.flags[50].local_file.flags",
+            "rollout.flags[50].gate.errors_low",
+            "rollout.flags[100].local_file.flags",
+            "rollout.flags[100].gate.errors_low"
+        ])
+    );
+    let (code, _, err) = p.run(&["plan", "-exclude", "step.nope"]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("exclude_unknown_address", err);
+}
+
+#[test]
+fn apply_with_exclude_runs_only_what_is_left() {
+    let p = rollout3().file("errors.txt", "0\n");
+    let (code, out, err) = p.run(&[
+        "apply",
+        "-auto-approve",
+        "-exclude",
+        "rollout.flags[10].gate.errors_low",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, list, _) = p.run(&["state", "list"]);
+    let recorded: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ["rollout.flags[10].local_file.flags", "done"],
+            ["step.snapshot", "done"]
+        ]
+    );
+}
