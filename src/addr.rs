@@ -100,6 +100,38 @@ pub fn contains(group: &str, address: &str) -> bool {
     }
 }
 
+/// An address with every instance key replaced by `[*]`, and the keys in
+/// order: `module.t["a"].step.x[2]` → (`module.t[*].step.x[*]`, [`["a"]`, `[2]`]).
+/// Instances of one block share a pattern, so that long lists of them can
+/// be shown as one line.
+pub fn pattern(address: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(address.len());
+    let mut keys = Vec::new();
+    let mut chars = address.chars();
+    while let Some(c) = chars.next() {
+        if c != '[' {
+            out.push(c);
+            continue;
+        }
+        let mut key = String::from("[");
+        let mut quoted = false;
+        let mut escaped = false;
+        for k in chars.by_ref() {
+            key.push(k);
+            match k {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ']' if !quoted => break,
+                _ => {}
+            }
+        }
+        out.push_str("[*]");
+        keys.push(key);
+    }
+    (out, keys)
+}
+
 /// Why an address given on the command line cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{address}` is not an address: {why}")]
@@ -189,6 +221,18 @@ pub fn canonical(address: &str) -> Result<String, AddrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_hide_instance_keys() {
+        assert_eq!(
+            pattern(r#"module.t["a]\"b"].step.x[2]"#),
+            (
+                "module.t[*].step.x[*]".to_string(),
+                vec![r#"["a]\"b"]"#.to_string(), "[2]".to_string()]
+            )
+        );
+        assert_eq!(pattern("step.a"), ("step.a".to_string(), vec![]));
+    }
 
     #[test]
     fn keys_print_as_hcl_indexes() {

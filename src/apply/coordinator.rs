@@ -783,11 +783,16 @@ impl Walk<'_, '_> {
             && ne.lifecycle.irreversible
             && node.decl.body.block("rollback").is_none()
         {
-            let q = format!(
-                "{} is a point of no return: once it has run it cannot be undone. Run it now?",
-                node.address
-            );
-            if !confirm.confirm(&q) {
+            let none = crate::plan::Attributes::new();
+            let runs = match self.planned.plan.node(&node.address) {
+                Some(n) => &n.attributes,
+                None => &none,
+            };
+            let crossing = super::Crossing {
+                address: &node.address,
+                runs,
+            };
+            if !confirm.confirm(&crossing) {
                 // It did not start: nothing is recorded, and apply stops here.
                 self.stop = Some(format!(
                     "stopped before the point of no return {}",

@@ -67,16 +67,24 @@ impl Reporter for Redacting {
     }
 }
 
-/// Asks the operator a yes/no question (crossing a point of no return).
+/// A point of no return apply is about to cross: a step that cannot be
+/// undone once it has run, and what it will run.
+pub struct Crossing<'a> {
+    pub address: &'a str,
+    /// The step's evaluated attributes (its SQL, command or script).
+    pub runs: &'a crate::plan::Attributes,
+}
+
+/// Asks the operator whether to cross a point of no return.
 pub trait Confirm: Send {
-    fn confirm(&mut self, question: &str) -> bool;
+    fn confirm(&mut self, crossing: &Crossing) -> bool;
 }
 
 /// Says yes to everything (`-auto-approve`).
 pub struct AutoApprove;
 
 impl Confirm for AutoApprove {
-    fn confirm(&mut self, _: &str) -> bool {
+    fn confirm(&mut self, _: &Crossing) -> bool {
         true
     }
 }

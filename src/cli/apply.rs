@@ -63,8 +63,9 @@ pub fn backend_of(settings: &crate::spec::MigrationSettings) -> Result<Box<dyn B
 pub struct TtyConfirm;
 
 impl Confirm for TtyConfirm {
-    fn confirm(&mut self, question: &str) -> bool {
-        ask(question)
+    fn confirm(&mut self, crossing: &crate::apply::Crossing) -> bool {
+        let question = crate::eval::redact::mask(&crate::render::human::crossing(crossing));
+        ask(&question)
     }
 }
 
@@ -205,7 +206,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         }
         None => {
             if !args.json {
-                super::print_out(&render::plan(&planned.plan, render::Format::Human, color))?;
+                super::print_out(&render::human::plan(&planned.plan, color))?;
             }
             // Steps that finished after the last apply died, and changes it
             // left started (found made or not), still need recording.

@@ -44,6 +44,18 @@ pub struct VarArgs {
     pub var_files: Vec<PathBuf>,
 }
 
+/// How the markdown view is fitted.
+#[derive(Args, Debug, Clone)]
+pub struct MarkdownArgs {
+    /// Longest markdown to print, in bytes: the summary, points of no return
+    /// and rollback plan always stay; the per-node middle is cut to fit.
+    #[arg(long = "max-bytes", value_name = "N", default_value_t = crate::render::markdown::DEFAULT_MAX_BYTES)]
+    pub max_bytes: usize,
+    /// Markdown for $GITHUB_STEP_SUMMARY: up to 1,000,000 bytes, no comment marker.
+    #[arg(long)]
+    pub summary: bool,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -51,6 +63,8 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
     /// Save the plan, with a fingerprint of everything observed, for `cutover apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -201,6 +215,16 @@ pub enum Command {
     },
     /// Show what apply would do, wave by wave, with the rollback plan.
     Plan(PlanArgs),
+    /// Show a saved plan as `plan` printed it, or, without a file, the state.
+    Show {
+        /// A plan saved with `cutover plan -out FILE`.
+        plan_file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        #[command(flatten)]
+        markdown: MarkdownArgs,
+    },
     /// Carry out the plan wave by wave, gate by gate, recording every step in the lockfile.
     Apply(ApplyArgs),
     /// Undo what the migration completed, newest first.

@@ -7,6 +7,7 @@ mod args;
 mod fmt;
 mod init;
 mod repair;
+mod show;
 mod state;
 mod terminal;
 
@@ -87,6 +88,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Fmt { check, diff, paths } => fmt::run(&paths, check, diff),
         Command::Graph { format, vars } => graph(format, &vars),
         Command::Plan(args) => plan(&args, color),
+        Command::Show {
+            plan_file,
+            format,
+            markdown,
+        } => show::run(plan_file.as_deref(), format, &markdown, color),
         Command::Apply(args) => apply::run_apply(&args, color),
         Command::Rollback(args) => apply::run_rollback(&args, color),
         Command::State(cmd) => state::run(&cmd),
@@ -184,13 +190,19 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
         replace: args.replace.clone(),
         lineage: None,
     };
-    let planned = runtime()?
+    let mut planned = runtime()?
         .block_on(plan::plan(&spec, &graph, &reg, lock.as_ref(), &opts))
         .map_err(|e| match e {
             PlanError::Diagnostics(d) => report(&d),
             other => anyhow::Error::new(other),
         })?;
-    print_out(&render::plan(&planned.plan, args.format, color))?;
+    planned.plan.directory = Some(show::migration_directory());
+    print_out(&render::plan(
+        &planned.plan,
+        args.format,
+        color,
+        &show::markdown_options(&planned.plan, &args.markdown),
+    ))?;
     if let Some(out) = &args.out {
         saved::save(&planned.plan, out)?;
         eprintln!(

@@ -116,7 +116,8 @@ impl Terminal {
 struct TerminalConfirm(Pending);
 
 impl Confirm for TerminalConfirm {
-    fn confirm(&mut self, question: &str) -> bool {
+    fn confirm(&mut self, crossing: &crate::apply::Crossing) -> bool {
+        let question = crate::eval::redact::mask(&crate::render::human::crossing(crossing));
         let (tx, rx) = mpsc::channel();
         if let Ok(mut p) = self.0.lock() {
             *p = Some(tx);

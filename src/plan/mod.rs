@@ -189,6 +189,10 @@ pub struct Plan {
     pub migration: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The migration's directory, relative to its repository's root when it
+    /// is in one (set by the command line; names the plan's comment marker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
     pub on_failure: OnFailure,
     pub spec_digest: String,
     /// The lockfile lineage this plan belongs to (new when there is no lockfile yet);

@@ -702,6 +702,7 @@ impl<'a> Planning<'a> {
             cutover_version: env!("CARGO_PKG_VERSION").to_string(),
             migration: spec.settings.name.clone(),
             description: spec.settings.description.clone(),
+            directory: None,
             on_failure: spec.settings.on_failure,
             spec_digest: spec.digest.clone(),
             lineage: self.lineage.clone(),

@@ -118,9 +118,14 @@ fn number(v: Option<&Value>) -> Option<f64> {
 /// divided by that other value (a canary's error rate against the baseline's).
 fn check_json(doc: Option<&Value>, path: &str, want: &Value) -> (bool, String) {
     let got = doc.and_then(|d| d.pointer(&pointer(path)));
-    let shown = got
-        .map(|g| g.to_string())
-        .unwrap_or_else(|| "missing".into());
+    let shown = match got {
+        Some(Value::Number(n)) if n.is_f64() => n
+            .as_f64()
+            .map(|f| crate::text::significant(f, crate::text::MEASURED_DIGITS))
+            .unwrap_or_else(|| n.to_string()),
+        Some(g) => g.to_string(),
+        None => "missing".into(),
+    };
     let mut num = number(got);
     let mut seen = format!("{path} = {shown}");
     if let Some(base_path) = want.get("ratio_to").and_then(Value::as_str) {
@@ -131,7 +136,12 @@ fn check_json(doc: Option<&Value>, path: &str, want: &Value) -> (bool, String) {
             _ => None,
         };
         let ratio = num
-            .map(|r| format!("{r:.2}×"))
+            .map(|r| {
+                format!(
+                    "{}×",
+                    crate::text::significant(r, crate::text::MEASURED_DIGITS)
+                )
+            })
             .unwrap_or_else(|| "no ratio".into());
         seen = format!("{path} = {shown} ({ratio} {base_path})");
     }

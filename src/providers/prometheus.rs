@@ -148,14 +148,7 @@ fn satisfies(value: f64, limits: &[(&'static str, f64)]) -> bool {
 }
 
 fn show(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.4}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-    }
+    crate::text::significant(v, crate::text::MEASURED_DIGITS)
 }
 
 #[async_trait]
@@ -263,10 +256,10 @@ impl Provider for PrometheusProvider {
             return Ok(CheckOutcome {
                 holds: satisfies(ratio, &limits),
                 measured: format!(
-                    "{} ÷ baseline {} = {:.2}× (want {want})",
+                    "{} ÷ baseline {} = {}× (want {want})",
                     show(value),
                     show(base),
-                    ratio
+                    show(ratio)
                 ),
             });
         }

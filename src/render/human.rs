@@ -1,7 +1,7 @@
 //! The human view of a plan: waves, one line per node with its symbol and
 //! reason, attribute details, the critical path and the rollback plan.
 
-use super::values::{map_changes, multiline, show, unified};
+use super::values::{assignment, map_changes, multiline, show, unified};
 use crate::eval::duration;
 use crate::plan::{Action, Plan, PlannedNode, RollbackAction};
 use std::fmt::Write as _;
@@ -125,12 +125,10 @@ fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
                         let _ = writeln!(out, "      {} {}:", st.paint(code, sym), c.name);
                         diff_lines(out, &unified(b, a), st, 10);
                     }
-                    (None, Some(a)) if c.before.is_none() => {
-                        let _ = writeln!(out, "      {} {} = <<EOT", st.paint(code, sym), c.name);
-                        for line in a.lines() {
-                            let _ = writeln!(out, "          {line}");
-                        }
-                        let _ = writeln!(out, "          EOT");
+                    (None, Some(_)) if c.before.is_none() => {
+                        let block = c.after.as_ref().map(|a| assignment(8, &c.name, a));
+                        let block = block.unwrap_or_default();
+                        let _ = write!(out, "      {} {}", st.paint(code, sym), &block[8..]);
                     }
                     _ if map_changes(c.before.as_ref(), c.after.as_ref()).is_some() => {
                         for (k, b, a) in
@@ -178,7 +176,7 @@ fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
                 if matches!(k.as_str(), "description" | "expected_duration") {
                     continue;
                 }
-                let _ = writeln!(out, "      {k} = {}", show(v));
+                out.push_str(&assignment(6, k, v));
             }
         }
         Action::Changed => {
@@ -255,6 +253,8 @@ fn rollback(out: &mut String, plan: &Plan, st: Style) {
         st.bold("Rollback plan")
     );
     let mut seen = std::collections::HashSet::new();
+    let nodes: std::collections::HashMap<&str, &PlannedNode> =
+        plan.nodes.iter().map(|n| (n.address.as_str(), n)).collect();
     for e in &plan.rollback {
         let text = match &e.action {
             // Several blocks of one object (a rollout's stages): it is put back once.
@@ -284,6 +284,14 @@ fn rollback(out: &mut String, plan: &Plan, st: Style) {
             format!(" (not once {} has run)", e.kept_after.join(", "))
         };
         let _ = writeln!(out, "  wave {:<3} {text}{kept}", e.wave);
+        if e.action == RollbackAction::RunRollback {
+            let attrs = nodes
+                .get(e.address.as_str())
+                .and_then(|n| n.rollback.as_ref());
+            for (k, v) in attrs.into_iter().flatten() {
+                out.push_str(&assignment(13, k, v));
+            }
+        }
     }
     for p in plan
         .rollback
@@ -315,4 +323,23 @@ pub fn undone_after_list(
         .map(|e| name(&e.address))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The question asked before a point of no return: what it is and every
+/// statement it will run.
+pub fn crossing(c: &crate::apply::Crossing) -> String {
+    let mut out = format!(
+        "{} is a point of no return: once it has run it cannot be undone. It runs:\n",
+        c.address
+    );
+    for (k, v) in c.runs {
+        if !matches!(
+            k.as_str(),
+            "description" | "expected_duration" | "irreversible"
+        ) {
+            out.push_str(&assignment(4, k, v));
+        }
+    }
+    out.push_str("Run it now?");
+    out
 }

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod human;
 pub mod markdown;
 pub mod progress;
+pub mod state;
 mod values;
 
 use crate::plan::Plan;
@@ -23,11 +24,11 @@ pub enum Format {
     Json,
 }
 
-/// The plan in `format`.
-pub fn plan(plan: &Plan, format: Format, color: bool) -> String {
+/// The plan in `format` (`markdown` fitted and marked as `md` says).
+pub fn plan(plan: &Plan, format: Format, color: bool, md: &markdown::Options) -> String {
     match format {
         Format::Human => human::plan(plan, color),
-        Format::Markdown => markdown::plan(plan),
+        Format::Markdown => markdown::plan(plan, md),
         Format::Json => json(plan),
     }
 }

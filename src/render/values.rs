@@ -32,6 +32,10 @@ pub fn literal(v: &Value) -> String {
                 .collect();
             format!("{{ {} }}", parts.join(", "))
         }
+        Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .map(|f| crate::text::significant(f, crate::text::VALUE_DIGITS))
+            .unwrap_or_else(|| n.to_string()),
         other => other.to_string(),
     }
 }
@@ -54,6 +58,44 @@ pub fn multiline(v: Option<&PlannedValue>) -> Option<&str> {
         }) if s.contains('\n') => Some(s),
         _ => None,
     }
+}
+
+/// `name = value` as a line at `indent`; a multi-line string as a heredoc
+/// block whose lines are indented four more and whose `EOT` lines up with `name`.
+pub fn assignment(indent: usize, name: &str, v: &PlannedValue) -> String {
+    let pad = " ".repeat(indent);
+    match multiline(Some(v)) {
+        Some(text) => {
+            let mut out = format!("{pad}{name} = <<EOT\n");
+            for line in text.lines() {
+                if line.is_empty() {
+                    out.push('\n');
+                } else {
+                    out.push_str(&format!("{pad}    {line}\n"));
+                }
+            }
+            out.push_str(&format!("{pad}EOT\n"));
+            out
+        }
+        None => format!("{pad}{name} = {}\n", show(v)),
+    }
+}
+
+/// A fenced markdown code block of `text`, its fence longer than any run of
+/// backticks inside, its language guessed from the attribute's name.
+pub fn fenced(name: &str, text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let lang = match name {
+        "sql" | "query" | "until" | "remaining" => "sql",
+        "shell" | "script" | "command" => "sh",
+        "json" => "json",
+        "diff" => "diff",
+        "hcl" => "hcl",
+        _ => "",
+    };
+    let nl = if text.ends_with('\n') { "" } else { "\n" };
+    format!("{fence}{lang}\n{text}{nl}{fence}\n")
 }
 
 /// One key's change inside a map: (key, before, after), `None` where the key is absent.
@@ -120,6 +162,20 @@ mod tests {
             SENSITIVE
         );
         assert_eq!(show(&PlannedValue::unknown()), UNKNOWN);
+    }
+
+    #[test]
+    fn multiline_values_read_as_blocks() {
+        let sql = PlannedValue::known(json!("ALTER TABLE t;\n\nDROP x;\n"));
+        assert_eq!(
+            assignment(2, "sql", &sql),
+            "  sql = <<EOT\n      ALTER TABLE t;\n\n      DROP x;\n  EOT\n"
+        );
+        assert_eq!(
+            assignment(0, "n", &PlannedValue::known(json!(0.1 + 0.2))),
+            "n = 0.3\n"
+        );
+        assert_eq!(fenced("sql", "a ``` b"), "````sql\na ``` b\n````\n");
     }
 
     #[test]

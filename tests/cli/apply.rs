@@ -613,14 +613,14 @@ fn an_http_gate_compares_a_canary_against_its_baseline() {
         .run(&["apply", "-auto-approve"]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("held: HTTP 200, /canary/errors = 0.03 (1.50× /baseline/errors)"),
+        out.contains("held: HTTP 200, /canary/errors = 0.03 (1.5× /baseline/errors)"),
         "{out}"
     );
     let (code, out, _) = Project::new()
         .file("main.hcl", &spec("1.2"))
         .run(&["apply", "-auto-approve"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("did not hold within 400ms; last measured: HTTP 200, /canary/errors = 0.03 (1.50× /baseline/errors)"), "{out}");
+    assert!(out.contains("did not hold within 400ms; last measured: HTTP 200, /canary/errors = 0.03 (1.5× /baseline/errors)"), "{out}");
 }
 
 #[test]
@@ -933,6 +933,28 @@ fn at_the_terminal_the_plan_a_point_of_no_return_and_an_approval_each_get_their_
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("held: approved by "), "{out}");
     assert_eq!(p.read("sent.txt"), "sent\n");
+}
+
+#[test]
+fn the_point_of_no_return_question_shows_what_will_run() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"drop\" {\n  shell = <<EOT\necho dropping\necho dropped > dropped.txt\nEOT\n  irreversible = true\n}\n",
+    );
+    let (code, out) = on_a_terminal(
+        &p,
+        &["apply", "-no-color"],
+        &[
+            ("Do you want to apply this plan?", "yes"),
+            ("Run it now?", "yes"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("step.drop is a point of no return: once it has run it cannot be undone. It runs:\n    shell = <<EOT\n        echo dropping\n        echo dropped > dropped.txt\n    EOT\nRun it now?\n"),
+        "{out}"
+    );
+    assert_eq!(p.read("dropped.txt"), "dropped\n");
 }
 
 #[test]

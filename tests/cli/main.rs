@@ -15,6 +15,7 @@ mod postgres;
 mod prometheus;
 mod repeat;
 mod resume;
+mod review;
 mod rollback;
 mod secrets;
 mod support;

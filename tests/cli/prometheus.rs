@@ -73,13 +73,13 @@ fn a_ratio_to_a_baseline_query() {
     let (code, out, err) = gate(&spec("2")).run(&["apply", "-auto-approve"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("held: 0.8 ÷ baseline 0.5 = 1.60× (want below 2)"),
+        out.contains("held: 0.8 ÷ baseline 0.5 = 1.6× (want below 2)"),
         "{out}"
     );
     let (code, out, _) = gate(&spec("1.5")).run(&["apply", "-auto-approve"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("last measured: 0.8 ÷ baseline 0.5 = 1.60× (want below 1.5)"),
+        out.contains("last measured: 0.8 ÷ baseline 0.5 = 1.6× (want below 1.5)"),
         "{out}"
     );
 }
@@ -145,7 +145,7 @@ fn against_a_real_prometheus_server() {
     .run(&["apply", "-auto-approve"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("did not hold in 2 measurements in a row (failure_limit); last measured: 0.04 ÷ baseline 0.005 = 8.00× (want below 2)"),
+        out.contains("did not hold in 2 measurements in a row (failure_limit); last measured: 0.04 ÷ baseline 0.005 = 8× (want below 2)"),
         "{out}"
     );
     // Every series: each version's request counter is above 100.

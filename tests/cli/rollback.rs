@@ -85,7 +85,7 @@ fn rollback_stops_at_a_point_of_no_return_that_has_run() {
     let var = format!("db={db}");
     let (_, out, _) = p.run(&["plan", "-var", &var]);
     assert!(
-        out.contains("  wave 1   run the rollback of step.expand (not once step.contract has run)\n  After step.contract has run (wave 3), a failure undoes only: step.index\n"),
+        out.contains("  wave 1   run the rollback of step.expand (not once step.contract has run)\n             sql = \"ALTER TABLE users DROP COLUMN email_address\"\n  After step.contract has run (wave 3), a failure undoes only: step.index\n"),
         "{out}"
     );
     let (code, out, err) = p.run(&["apply", "-auto-approve", "-var", &var]);

@@ -111,7 +111,8 @@ pub async fn check(client: &cw::Client, attrs: &Attrs) -> Result<CheckOutcome, P
     Ok(CheckOutcome {
         holds,
         measured: format!(
-            "{metric} {stat} = {value} (want {})",
+            "{metric} {stat} = {} (want {})",
+            crate::text::significant(value, crate::text::MEASURED_DIGITS),
             if want.is_empty() {
                 "any".into()
             } else {
