@@ -9,6 +9,7 @@ pub mod approval;
 pub mod cancel;
 pub mod schema;
 pub mod supervise;
+pub mod terraform;
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -299,7 +300,6 @@ impl Registry {
     /// Every provider compiled in, configured from the spec's `provider` blocks.
     pub fn builtin(configs: &BTreeMap<String, Attrs>) -> Registry {
         let mut r = Registry::default();
-        let _ = configs;
         #[cfg(feature = "aws")]
         r.add(Arc::new(aws::AwsProvider::new(
             configs.get("aws").cloned().unwrap_or_default(),
@@ -315,6 +315,9 @@ impl Registry {
             configs.get("kubernetes").cloned().unwrap_or_default(),
         )));
         r.add(Arc::new(approval::ApprovalProvider));
+        r.add(Arc::new(terraform::TerraformProvider::new(
+            configs.get("aws").cloned().unwrap_or_default(),
+        )));
         #[cfg(feature = "prometheus")]
         r.add(Arc::new(prometheus::PrometheusProvider::new(
             configs.get("prometheus").cloned().unwrap_or_default(),

@@ -895,3 +895,51 @@ fn raptorflow_go_live_scales_to_the_table_arms_alerts_and_rolls_back_on_memory()
     want.sort();
     assert_eq!(rt.block_on(weights(&e.listener_arn)), want);
 }
+
+#[test]
+fn terraform_outputs_are_read_from_a_state_in_s3() {
+    let rt = runtime();
+    let bucket = rt.block_on(bucket());
+    let state =
+        std::fs::read(crate::support::repo().join("tests/fixtures/terraform-state/green.tfstate"))
+            .unwrap();
+    rt.block_on(
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&rt.block_on(sdk()))
+                .force_path_style(true)
+                .build(),
+        )
+        .put_object()
+        .bucket(&bucket)
+        .key("infra/terraform.tfstate")
+        .body(state.into())
+        .send(),
+    )
+    .unwrap();
+    let p = Project::new().file(
+        "main.hcl",
+        &format!(
+            "provider \"aws\" {{\n  region   = \"us-east-1\"\n  endpoint = \"{}\"\n}}\ndata \"terraform_outputs\" \"infra\" {{\n  backend = \"s3\"\n  bucket  = \"{bucket}\"\n  key     = \"infra/terraform.tfstate\"\n}}\noutput \"listener\" {{\n  value = data.terraform_outputs.infra.values.listener_arn\n}}\noutput \"password\" {{\n  value     = data.terraform_outputs.infra.sensitive_values.db_password\n  sensitive = true\n}}\n",
+            endpoint()
+        ),
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let (code, out, err) = p.run_env(&env, &["plan", "-no-color"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("Outputs:\n  listener = \"arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/green\"\n  password = (sensitive)\n\nPlan: No changes. 0 done, 1 unchanged.\n"), "{out}");
+    // A key that is not there: the error names the object.
+    let spec = p
+        .read("main.hcl")
+        .replace("infra/terraform.tfstate", "nothing/here");
+    let p = p.file("main.hcl", &spec);
+    let (code, _, err) = p.run_env(&env, &["plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("reading s3://{bucket}/nothing/here: NoSuchKey")),
+        "{err}"
+    );
+}

@@ -19,4 +19,5 @@ mod review;
 mod rollback;
 mod secrets;
 mod support;
+mod terraform;
 mod variables;
