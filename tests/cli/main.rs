@@ -2,6 +2,7 @@
 
 mod apply;
 mod aws;
+mod ci;
 mod commands;
 mod diagnostics;
 mod examples;
