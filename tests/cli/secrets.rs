@@ -41,6 +41,13 @@ step "exec" "echo" {{
   shell      = "echo out $TOKEN; echo err $TOKEN >&2; sleep ${{var.pause}}; exit $((3 * ${{var.fail}}))"
   env        = {{ TOKEN = var.token }}
   depends_on = [local_file.cfg]
+
+  rollback {{
+    shell = <<EOT
+echo undo ${{var.token}}
+echo done
+EOT
+  }}
 }}
 
 gate "http" "poll" {{
@@ -112,6 +119,12 @@ fn a_canary_secret_reaches_no_output_file_event_or_webhook() {
         &["apply", "-auto-approve", "-var", "fail=0"],
         &["plan", "--format", "json"],
         &["plan", "--format", "markdown"],
+        &["show", "p.plan"],
+        &["show", "--format", "markdown", "p.plan"],
+        &["show", "--format", "json", "p.plan"],
+        &["show"],
+        &["show", "--format", "markdown"],
+        &["show", "--format", "json"],
         &["state", "show", "local_file.cfg"],
         &["state", "show", "step.echo"],
         &["output"],
