@@ -358,6 +358,21 @@ pub(crate) fn evaluate_node(
             ne.attrs.sort_keys();
         }
     }
+    // The same for the rollback block: the plan shows the SQL a rollback runs.
+    if let (Some(rb), Some(p)) = (
+        ne.rollback.as_mut(),
+        registry.provider(node.decl.kind, &node.decl.type_name),
+    ) {
+        if rb.values().all(Evaluated::is_known) {
+            let known: Attrs = rb
+                .iter()
+                .filter_map(|(k, v)| v.val.as_ref().map(|x| (k.clone(), to_json(x))))
+                .collect();
+            for (k, v) in p.derived(&node.decl.type_name, &known) {
+                rb.insert(k, Evaluated::known(crate::eval::from_json(&v)));
+            }
+        }
+    }
     ne
 }
 

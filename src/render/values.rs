@@ -88,6 +88,7 @@ pub fn fenced(name: &str, text: &str) -> String {
     let fence = "`".repeat(longest.max(2) + 1);
     let lang = match name {
         "sql" | "query" | "until" | "remaining" => "sql",
+        _ if name.ends_with("_sql") => "sql",
         "shell" | "script" | "command" => "sh",
         "json" => "json",
         "diff" => "diff",
