@@ -161,8 +161,9 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
     let _lock = backend.lock(LockInfo::current("apply"), parse_wait(&args.lock_timeout)?)?;
     let doc = backend.fold(&spec.settings.name)?;
     let rt = runtime()?;
+    crate::providers::set_parallelism(args.parallelism.or(spec.settings.parallelism).unwrap_or(10));
     let mut opts = PlanOptions {
-        parallelism: args.parallelism.or(spec.settings.parallelism).unwrap_or(10),
+        parallelism: crate::providers::parallelism(),
         targets: args.targets.clone(),
         excludes: args.excludes.clone(),
         replace: args.replace.clone(),
@@ -340,6 +341,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
 
 pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
     let (spec, graph, reg) = compile(&args.vars, false)?;
+    crate::providers::set_parallelism(spec.settings.parallelism.unwrap_or(10));
     let hooks = webhooks(&spec.settings)?;
     let backend = backend(&spec)?;
     let _lock = backend.lock(

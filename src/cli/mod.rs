@@ -183,8 +183,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
     let (spec, graph, reg) = compile(&args.vars, false)?;
     let lock = apply::backend(&spec)?.read(&spec.settings.name)?;
+    crate::providers::set_parallelism(args.parallelism.or(spec.settings.parallelism).unwrap_or(10));
     let opts = PlanOptions {
-        parallelism: args.parallelism.or(spec.settings.parallelism).unwrap_or(10),
+        parallelism: crate::providers::parallelism(),
         targets: args.targets.clone(),
         excludes: args.excludes.clone(),
         replace: args.replace.clone(),

@@ -48,6 +48,20 @@ pub fn session_name() -> Option<String> {
     SESSION_NAME.try_with(|s| s.clone()).ok()
 }
 
+/// How many reads and changes run at once in this process (`-parallelism`):
+/// connection pools hold at most this many connections.
+static PARALLELISM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(10);
+
+/// Sets [`parallelism`]; the command line does, before it plans.
+pub fn set_parallelism(n: usize) {
+    PARALLELISM.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The run's parallelism (default 10).
+pub fn parallelism() -> usize {
+    PARALLELISM.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The run id of a step started at `started_at`.
 pub fn run_id(lineage: &str, address: &str, started_at: &str) -> String {
     format!("{lineage}/{address}/{started_at}")

@@ -603,3 +603,87 @@ step "pg_restore" "copy_plain" {{
         .read("dumps/plain.sql")
         .contains("PostgreSQL database dump complete"));
 }
+
+/// `n` sql steps, each with a `done_when` that holds after a short sleep.
+fn done_steps(n: usize) -> Project {
+    let mut spec = String::from(DB_VAR);
+    for i in 0..n {
+        spec.push_str(&format!("step \"sql\" \"s{i}\" {{\n  database  = var.db\n  sql       = \"SELECT 1\"\n  done_when = \"SELECT true FROM pg_sleep(0.03)\"\n}}\n"));
+    }
+    Project::new().file("main.hcl", &spec)
+}
+
+/// While `run` runs, runs `sql` against `db` every `every`; returns what
+/// `run` returned and every answer.
+fn while_running<T: Send>(
+    db: &str,
+    sql: &str,
+    every: Duration,
+    run: impl FnOnce() -> T + Send,
+) -> (T, Vec<String>) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                seen.push(psql(db, sql));
+                std::thread::sleep(every);
+            }
+            seen
+        });
+        let out = run();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (out, watcher.join().unwrap())
+    })
+}
+
+#[test]
+fn refresh_shares_a_pool_of_at_most_parallelism_connections() {
+    let db = fresh_db("pool");
+    let p = done_steps(40);
+    let name = db.rsplit_once('/').unwrap().1.to_string();
+    let ((code, out, err), seen) = while_running(
+        &db,
+        &format!("SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'cutover' AND datname = '{name}'"),
+        Duration::from_millis(20),
+        || p.run(&["plan", "-parallelism", "3", "-var", &format!("db={db}")]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.ends_with("Plan: No changes. 40 done, 0 unchanged.\n"),
+        "{out}"
+    );
+    let at_once = seen
+        .iter()
+        .map(|s| s.split(',').filter(|p| !p.is_empty()).count());
+    assert!(at_once.clone().max().unwrap_or(0) <= 3, "{seen:?}");
+    let mut pids: Vec<&str> = seen
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|p| !p.is_empty())
+        .collect();
+    pids.sort();
+    pids.dedup();
+    // 40 queries on at most 3 sessions, not one session each.
+    assert!((1..=3).contains(&pids.len()), "{pids:?}");
+}
+
+#[test]
+fn a_pooled_connection_the_server_drops_mid_refresh_is_replaced() {
+    let db = fresh_db("pooldrop");
+    let p = done_steps(60);
+    let name = db.rsplit_once('/').unwrap().1.to_string();
+    let ((code, out, err), killed) = while_running(
+        &db,
+        &format!("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cutover' AND datname = '{name}') k"),
+        Duration::from_millis(150),
+        || p.run(&["plan", "-parallelism", "4", "-var", &format!("db={db}")]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.ends_with("Plan: No changes. 60 done, 0 unchanged.\n"),
+        "{out}"
+    );
+    let killed: u64 = killed.iter().map(|k| k.parse::<u64>().unwrap()).sum();
+    assert!(killed > 0, "the test terminated no session");
+}

@@ -257,7 +257,7 @@ impl rustls::client::danger::ServerCertVerifier for Unverified {
     }
 }
 
-fn tls_config(tls: &Tls) -> Result<rustls::ClientConfig, ProviderError> {
+pub(super) fn tls_config(tls: &Tls) -> Result<rustls::ClientConfig, ProviderError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()

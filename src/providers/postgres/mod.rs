@@ -8,6 +8,7 @@
 pub mod connect;
 mod dump;
 mod parity;
+mod pool;
 mod query;
 
 use super::schema::{AttrSchema, AttrType, TypeSchema};

@@ -1,7 +1,7 @@
 //! The row-count parity gate: the same tables hold as many rows on both sides
 //! of a copy. A side is a PostgreSQL database, or a SQLite file (`sqlite:PATH`).
 
-use super::connect::{connect, pg_error};
+use super::connect::pg_error;
 use crate::providers::{Attrs, CheckOutcome, ProviderError};
 use serde_json::Value;
 
@@ -40,12 +40,17 @@ async fn count(side: &str, table: &str) -> Result<i64, ProviderError> {
         .await
         .map_err(|e| ProviderError::failed(e.to_string()))?;
     }
-    let client = connect(side).await?;
-    let row = client
-        .query_one(q.as_str(), &[])
-        .await
+    let msgs = super::pool::simple_query(side, &q)
+        .await?
         .map_err(|e| ProviderError::failed(pg_error(&e, Some((&q, "the count")))))?;
-    Ok(row.get(0))
+    let first = msgs.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    first
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ProviderError::failed(format!("the count `{q}` returned no number")))
 }
 
 /// Polls the gate once: counts every table on both sides.

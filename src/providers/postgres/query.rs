@@ -146,10 +146,8 @@ async fn run_in_session(
 
 /// The rows of a query, as text.
 async fn rows(database: &str, query: &str) -> Result<Vec<Vec<Option<String>>>, ProviderError> {
-    let client = connect(database).await?;
-    let msgs = client
-        .simple_query(query)
-        .await
+    let msgs = super::pool::simple_query(database, query)
+        .await?
         .map_err(|e| ProviderError::failed(pg_error(&e, Some((query, "the query")))))?;
     Ok(msgs
         .into_iter()
@@ -230,10 +228,9 @@ fn truthy(v: Option<&str>) -> bool {
 /// non-empty). A query that fails (a table that does not exist yet) means
 /// "not done"; a server that cannot be reached is an error.
 pub async fn done_when(attrs: &Attrs, query: &str) -> Result<CheckOutcome, ProviderError> {
-    let client = connect(database(attrs)).await?;
-    let msgs = match client.simple_query(query).await {
+    let msgs = match super::pool::simple_query(database(attrs), query).await? {
         Ok(m) => m,
-        Err(e) if e.as_db_error().is_some() => {
+        Err(e) if e.as_db_error().is_some() && !super::pool::is_connection_error(&e) => {
             return Ok(CheckOutcome {
                 holds: false,
                 measured: format!("done_when failed: {}", pg_error(&e, None)),
