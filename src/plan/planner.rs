@@ -248,6 +248,49 @@ impl<'a> Planning<'a> {
         Ok(evals)
     }
 
+    /// The reads of many resources of one type, through the provider's
+    /// `read_many` where it has one (a list per namespace, not a read each);
+    /// returns what they found and the probes still to run one by one.
+    async fn read_in_batches(
+        &self,
+        probes: Vec<(NodeId, Probe)>,
+    ) -> (
+        Vec<(NodeId, Result<Found, ProviderError>)>,
+        Vec<(NodeId, Probe)>,
+    ) {
+        let mut by_type: BTreeMap<&str, Vec<(NodeId, Attrs)>> = BTreeMap::new();
+        let mut rest = Vec::new();
+        for (id, probe) in probes {
+            match probe {
+                Probe::Read(attrs) => by_type
+                    .entry(self.spec.nodes[id].decl.type_name.as_str())
+                    .or_default()
+                    .push((id, attrs)),
+                other => rest.push((id, other)),
+            }
+        }
+        let mut found = Vec::new();
+        for (type_name, items) in by_type {
+            let attrs: Vec<Attrs> = items.iter().map(|(_, a)| a.clone()).collect();
+            let batch = match self.registry.provider(NodeKind::Resource, type_name) {
+                Some(p) if items.len() > 1 => {
+                    p.read_many(NodeKind::Resource, type_name, &attrs).await
+                }
+                _ => None,
+            };
+            match batch {
+                Some(results) => found.extend(
+                    items
+                        .iter()
+                        .zip(results)
+                        .map(|((id, _), r)| (*id, r.map(Found::Object))),
+                ),
+                None => rest.extend(items.into_iter().map(|(id, a)| (id, Probe::Read(a)))),
+            }
+        }
+        (found, rest)
+    }
+
     /// Phase 2: which resource blocks name the same real object; they must be ordered.
     fn objects(&self, evals: &[Option<NodeEval>]) -> Result<Objects, PlanError> {
         let mut members: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
@@ -330,21 +373,24 @@ impl<'a> Planning<'a> {
                 self.step_probes(id, evals[id].as_ref().expect("evaluated"), &mut reads);
             }
         }
-        let results = run_bounded(self.opts.parallelism, reads, |(id, probe)| {
-            let node = &spec.nodes[id];
-            let p = self
-                .registry
-                .provider(node.decl.kind, &node.decl.type_name)
-                .cloned();
-            let (kind, t) = (node.decl.kind, node.decl.type_name.clone());
-            async move {
-                let Some(p) = p else {
-                    return (id, Ok(Found::Object(None)));
-                };
-                (id, probe.run(p.as_ref(), kind, &t).await)
-            }
-        })
-        .await;
+        let (mut results, reads) = self.read_in_batches(reads).await;
+        results.extend(
+            run_bounded(self.opts.parallelism, reads, |(id, probe)| {
+                let node = &spec.nodes[id];
+                let p = self
+                    .registry
+                    .provider(node.decl.kind, &node.decl.type_name)
+                    .cloned();
+                let (kind, t) = (node.decl.kind, node.decl.type_name.clone());
+                async move {
+                    let Some(p) = p else {
+                        return (id, Ok(Found::Object(None)));
+                    };
+                    (id, probe.run(p.as_ref(), kind, &t).await)
+                }
+            })
+            .await,
+        );
         let mut r = Refreshed::default();
         for (id, found) in results {
             let address = spec.nodes[id].address.clone();

@@ -149,6 +149,18 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// Reads many objects of one type at once, as plan's refresh does, in
+    /// fewer calls than one each (a list per namespace); the results in the
+    /// order of `items`. `None`: not supported, read them one by one.
+    async fn read_many(
+        &self,
+        _kind: NodeKind,
+        _type_name: &str,
+        _items: &[Attrs],
+    ) -> Option<Vec<Result<Option<Attrs>, ProviderError>>> {
+        None
+    }
+
     /// Makes the object match `desired` (or removes it when `desired` is `None`);
     /// returns its new observed state. By default: no resources.
     async fn apply(

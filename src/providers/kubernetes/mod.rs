@@ -7,6 +7,8 @@
 //! `~/.kube/config`, the `context` and `config_path` of the provider block,
 //! in-cluster config when running in a pod; rustls.
 
+mod read;
+
 use super::schema::{AttrSchema, AttrType, TypeSchema};
 use super::{Attrs, CheckOutcome, Provider, ProviderError};
 use crate::spec::ast::NodeKind;
@@ -261,103 +263,37 @@ impl Provider for KubernetesProvider {
     ) -> Result<Option<Attrs>, ProviderError> {
         let client = self.client().await?.clone();
         let (ns, n) = (self.namespace(attrs), name(attrs)?.to_string());
-        let mut out = Attrs::new();
-        out.insert("namespace".into(), json!(ns));
-        out.insert("name".into(), json!(n));
-        match type_name {
-            "kubernetes_config_map" | "kubernetes_secret" => {
-                // Only the keys the spec names are managed, and only they are compared.
-                let wanted: Vec<String> = strings(attrs.get("data")).keys().cloned().collect();
-                let data: Option<serde_json::Map<String, Value>> =
-                    if type_name == "kubernetes_config_map" {
-                        let api: Api<ConfigMap> = Api::namespaced(client, &ns);
-                        api.get_opt(&n)
-                            .await
-                            .map_err(|e| failed(&format!("reading ConfigMap {ns}/{n}"), e))?
-                            .map(|cm| {
-                                cm.data
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|(k, v)| (k, json!(v)))
-                                    .collect()
-                            })
-                    } else {
-                        let api: Api<Secret> = Api::namespaced(client, &ns);
-                        api.get_opt(&n)
-                            .await
-                            .map_err(|e| failed(&format!("reading Secret {ns}/{n}"), e))?
-                            .map(|s| {
-                                s.data
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|(k, v)| (k, json!(String::from_utf8_lossy(&v.0))))
-                                    .collect()
-                            })
-                    };
-                let Some(data) = data else { return Ok(None) };
-                let managed: serde_json::Map<String, Value> = data
-                    .into_iter()
-                    .filter(|(k, _)| wanted.contains(k))
-                    .collect();
-                out.insert("data".into(), Value::Object(managed));
-                Ok(Some(out))
-            }
-            "kubernetes_deployment" => {
-                let api: Api<Deployment> = Api::namespaced(client, &ns);
-                let Some(d) = api
-                    .get_opt(&n)
-                    .await
-                    .map_err(|e| failed(&format!("reading Deployment {ns}/{n}"), e))?
-                else {
-                    return Ok(None);
-                };
-                let spec = d.spec.unwrap_or_default();
-                out.insert("replicas".into(), json!(spec.replicas.unwrap_or(1)));
-                let containers = spec.template.spec.map(|p| p.containers).unwrap_or_default();
-                let wanted = strings(attrs.get("images"));
-                let images: serde_json::Map<String, Value> = containers
-                    .iter()
-                    .filter(|c| wanted.contains_key(&c.name))
-                    .map(|c| (c.name.clone(), json!(c.image.clone().unwrap_or_default())))
-                    .collect();
-                if attrs.contains_key("images") {
-                    out.insert("images".into(), Value::Object(images));
-                }
-                if let Some(Value::Object(want)) = attrs.get("env") {
-                    // Only the variables the spec names, container by container.
-                    let env = want
-                        .iter()
-                        .map(|(container, vars)| {
-                            let names = strings(Some(vars));
-                            let have: serde_json::Map<String, Value> = containers
-                                .iter()
-                                .filter(|c| &c.name == container)
-                                .flat_map(|c| c.env.clone().unwrap_or_default())
-                                .filter(|e| names.contains_key(&e.name))
-                                .map(|e| (e.name, json!(e.value.unwrap_or_default())))
-                                .collect();
-                            (container.clone(), Value::Object(have))
-                        })
-                        .collect();
-                    out.insert("env".into(), Value::Object(env));
-                }
-                if let Some(want) = attrs.get("annotations") {
-                    let have = d.metadata.annotations.unwrap_or_default();
-                    let keys = strings(Some(want));
-                    out.insert(
-                        "annotations".into(),
-                        Value::Object(
-                            have.into_iter()
-                                .filter(|(k, _)| keys.contains_key(k))
-                                .map(|(k, v)| (k, json!(v)))
-                                .collect(),
-                        ),
-                    );
-                }
-                Ok(Some(out))
-            }
-            other => Err(ProviderError::unsupported("kubernetes", "read of", other)),
+        let object = read::fetch(client, type_name, &ns, &n).await?;
+        Ok(object.map(|o| read::observe(attrs, &ns, &n, o)))
+    }
+
+    /// Many objects of one kind: one list per namespace where several are
+    /// read there, instead of a request each.
+    async fn read_many(
+        &self,
+        _: NodeKind,
+        type_name: &str,
+        items: &[Attrs],
+    ) -> Option<Vec<Result<Option<Attrs>, ProviderError>>> {
+        if !read::LISTABLE.contains(&type_name) {
+            return None;
         }
+        let client = match self.client().await {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                return Some(
+                    items
+                        .iter()
+                        .map(|_| Err(ProviderError::failed(e.to_string())))
+                        .collect(),
+                )
+            }
+        };
+        let namespaced: Vec<(String, Result<String, ProviderError>)> = items
+            .iter()
+            .map(|a| (self.namespace(a), name(a).map(str::to_string)))
+            .collect();
+        Some(read::many(client, type_name, items, namespaced).await)
     }
 
     async fn apply(
