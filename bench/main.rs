@@ -11,6 +11,8 @@
 //! target/release/cutover-bench makespan            # makespan / critical path on seeded random sleep DAGs
 //! target/release/cutover-bench refresh             # reads on PostgreSQL vs psql one by one (CUTOVER_TEST_PG)
 //! target/release/cutover-bench refresh-aws         # 1,000 SSM + 200 ECS reads on moto vs the aws CLI (CUTOVER_TEST_AWS_ENDPOINT)
+//! target/release/cutover-bench refresh-k8s         # 500 ConfigMaps + 200 Deployments vs kubectl get one by one (CUTOVER_TEST_KUBECONFIG)
+//! target/release/cutover-bench size                # the release binary's size, with and without symbols
 //! target/release/cutover-bench batches             # a 100,000- and 1,000,000-row backfill in batches vs a psql script (CUTOVER_TEST_PG)
 //! target/release/cutover-bench fleet               # 1,000 targets × 10 nodes as a fleet and as for_each; for_each over 10,000 steps; Terraform for_each over 1,000
 //! target/release/cutover-bench gen --nodes N --out DIR [--shape layered|random] [--width W] [--seed S]
@@ -20,6 +22,7 @@
 mod batches;
 mod dag;
 mod fleet;
+mod footprint;
 mod measure;
 mod suites;
 
@@ -70,6 +73,8 @@ fn main() {
         Some("makespan") => suites::makespan(&bin, &out),
         Some("refresh") => suites::refresh(&bin, &out),
         Some("refresh-aws") => suites::refresh_aws(&bin, &out),
+        Some("refresh-k8s") => footprint::refresh_k8s(&bin, &out),
+        Some("size") => footprint::size(&bin, &out),
         Some("batches") => batches::batches(&bin, &out, &[100_000, 1_000_000]),
         Some("fleet") => fleet::fleet(&bin, &out),
         Some("all") => {
@@ -79,9 +84,11 @@ fn main() {
             suites::makespan(&bin, &out);
             suites::refresh(&bin, &out);
             suites::refresh_aws(&bin, &out);
+            footprint::refresh_k8s(&bin, &out);
+            footprint::size(&bin, &out);
             batches::batches(&bin, &out, &[100_000, 1_000_000]);
             fleet::fleet(&bin, &out);
         }
-        _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh | batches | fleet [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
+        _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh | refresh-aws | refresh-k8s | size | batches | fleet [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
     }
 }

@@ -28,7 +28,7 @@ const PAGE: u32 = 500;
 pub enum Object {
     ConfigMap(ConfigMap),
     Secret(Secret),
-    Deployment(Deployment),
+    Deployment(Box<Deployment>),
 }
 
 /// One object, or `None` when it does not exist.
@@ -53,7 +53,7 @@ pub async fn fetch(
             .get_opt(n)
             .await
             .map_err(|e| failed(&format!("reading Deployment {ns}/{n}"), e))?
-            .map(Object::Deployment),
+            .map(|d| Object::Deployment(Box::new(d))),
         other => return Err(ProviderError::unsupported("kubernetes", "read of", other)),
     })
 }
@@ -97,7 +97,7 @@ async fn list(
         "kubernetes_deployment" => all(Api::<Deployment>::namespaced(client, ns), "Deployment", ns)
             .await?
             .into_iter()
-            .filter_map(|o| named(o.metadata.name.clone(), Object::Deployment(o)))
+            .filter_map(|o| named(o.metadata.name.clone(), Object::Deployment(Box::new(o))))
             .collect(),
         other => return Err(ProviderError::unsupported("kubernetes", "read of", other)),
     })
@@ -166,7 +166,7 @@ pub fn observe(attrs: &Attrs, ns: &str, n: &str, object: Object) -> Attrs {
                 .collect();
             out.insert("data".into(), Value::Object(keep(attrs.get("data"), data)));
         }
-        Object::Deployment(d) => deployment(attrs, d, &mut out),
+        Object::Deployment(d) => deployment(attrs, *d, &mut out),
     }
     out
 }
