@@ -123,27 +123,22 @@ pub fn size(bin: &Path, out: &Path) {
         .status()
         .is_ok_and(|s| s.success())
         .then(|| bytes(&stripped_path));
-    let dwp = bytes(&bin.with_extension("dwp"));
-    let mb = |b: u64| b as f64 / 1_048_576.0;
+    let mb = |b: u64| b as f64 / 1_000_000.0;
+    let stripped_mb = stripped.map(|s| format!("{:.1}", mb(s)));
+    let stripped_mb = stripped_mb.unwrap_or_else(|| "?".into());
     println!(
-        "size: {} {:.1} MB (symbols kept), {} stripped, {:.1} MB of line tables in cutover.dwp",
+        "size: {} {:.1} MB (symbols kept), {stripped_mb} MB stripped (MB = 10^6 bytes)",
         bin.display(),
         mb(shipped),
-        stripped
-            .map(|s| format!("{:.1} MB", mb(s)))
-            .unwrap_or_else(|| "? MB".into()),
-        mb(dwp)
     );
     let md = format!(
-        "| binary | size (MB) |\n|---|---:|\n| `target/release/cutover` as built (symbols kept, no debug info) | {:.1} |\n| the same, `strip`ped | {} |\n| `target/release/cutover.dwp` (line tables, not shipped) | {:.1} |\n",
+        "| binary | size (MB, 10^6 bytes) |\n|---|---:|\n| `target/release/cutover` as built (symbols kept, no debug info) | {:.1} |\n| the same, `strip`ped | {stripped_mb} |\n",
         mb(shipped),
-        stripped.map(|s| format!("{:.1}", mb(s))).unwrap_or_else(|| "—".into()),
-        mb(dwp)
     );
     write_results(
         out,
         "size",
-        serde_json::json!({ "suite": "size", "bytes": shipped, "stripped_bytes": stripped, "dwp_bytes": dwp }),
+        serde_json::json!({ "suite": "size", "bytes": shipped, "stripped_bytes": stripped }),
         &md,
     );
 }
