@@ -18,6 +18,10 @@ pub fn context() -> Context<'static> {
         "format",
         s().param(String).variadic_param(Any).build(format),
     );
+    f(
+        "formatlist",
+        s().param(String).variadic_param(Any).build(formatlist),
+    );
     f("join", s().param(String).variadic_param(Any).build(join));
     f("split", s().params([String, String]).build(split));
     f(
@@ -114,73 +118,43 @@ fn display(v: &Value) -> Result<String, String> {
 }
 
 fn format(a: FuncArgs) -> Result<Value, String> {
-    let spec = str_arg(&a, 0).to_string();
     let args: Vec<Value> = a.variadic_args().cloned().collect();
-    let mut out = String::new();
-    let mut next = 0;
-    let mut chars = spec.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let mut flags = String::new();
-        while let Some(&p) = chars.peek() {
-            if p.is_ascii_digit() || p == '.' || p == '-' || p == '+' {
-                flags.push(p);
-                chars.next();
-            } else {
-                break;
+    super::format::format(str_arg(&a, 0), &args).map(Value::from)
+}
+
+/// `formatlist(spec, args…)`: `format` once per element; list arguments
+/// must have one length, other arguments are used for every element.
+fn formatlist(a: FuncArgs) -> Result<Value, String> {
+    let args: Vec<Value> = a.variadic_args().cloned().collect();
+    let mut len: Option<(usize, usize)> = None;
+    for (i, v) in args.iter().enumerate() {
+        if let Value::Array(items) = v {
+            match len {
+                Some((first, n)) if n != items.len() => {
+                    return Err(format!(
+                        "argument {} has length {}, which is inconsistent with argument {} of length {n}",
+                        i + 1,
+                        items.len(),
+                        first + 1
+                    ))
+                }
+                None => len = Some((i, items.len())),
+                _ => {}
             }
-        }
-        let Some(verb) = chars.next() else {
-            return Err("format string ends with a lone %".into());
-        };
-        if verb == '%' {
-            out.push('%');
-            continue;
-        }
-        let arg = args
-            .get(next)
-            .ok_or_else(|| format!("not enough arguments for format string \"{spec}\""))?;
-        next += 1;
-        let piece = match verb {
-            's' | 'v' => match arg {
-                Value::String(_) | Value::Number(_) | Value::Bool(_) => display(arg)?,
-                other => serde_json::to_string(other).map_err(|e| e.to_string())?,
-            },
-            'q' => format!("{:?}", display(arg)?),
-            'd' => {
-                let n = arg.as_f64().ok_or("%d needs a number")?;
-                format!("{}", n.trunc() as i64)
-            }
-            'f' => {
-                let n = arg.as_f64().ok_or("%f needs a number")?;
-                let prec = flags
-                    .split('.')
-                    .nth(1)
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(6);
-                format!("{n:.prec$}")
-            }
-            't' => arg.as_bool().ok_or("%t needs a bool")?.to_string(),
-            other => return Err(format!("unsupported format verb %{other}")),
-        };
-        let width: usize = flags
-            .split('.')
-            .next()
-            .and_then(|w| w.trim_start_matches(['-', '+']).parse().ok())
-            .unwrap_or(0);
-        if flags.starts_with('-') {
-            out.push_str(&format!("{piece:<width$}"));
-        } else {
-            out.push_str(&format!("{piece:>width$}"));
         }
     }
-    if next < args.len() {
-        return Err(format!("too many arguments for format string \"{spec}\""));
-    }
-    Ok(out.into())
+    let len = len.map(|(_, n)| n);
+    let rows = (0..len.unwrap_or(1)).map(|i| {
+        let row: Vec<Value> = args
+            .iter()
+            .map(|v| match v {
+                Value::Array(items) => items[i].clone(),
+                other => other.clone(),
+            })
+            .collect();
+        super::format::format(str_arg(&a, 0), &row).map(Value::from)
+    });
+    Ok(Value::Array(rows.collect::<Result<_, _>>()?))
 }
 
 fn join(a: FuncArgs) -> Result<Value, String> {

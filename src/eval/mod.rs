@@ -8,6 +8,7 @@
 
 pub mod collections;
 pub mod duration;
+mod format;
 pub mod functions;
 pub mod redact;
 pub mod window;

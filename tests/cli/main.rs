@@ -11,6 +11,7 @@ mod instances;
 mod interrupt;
 mod journal;
 mod kubernetes;
+mod language;
 mod plan;
 mod postgres;
 mod prometheus;

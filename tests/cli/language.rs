@@ -1,0 +1,79 @@
+//! Terraform's expression language, differentially: every expression of a
+//! corpus in `tests/fixtures/terraform-language` evaluated by cutover (as
+//! an output) must give the value the real `terraform console` gave, or an
+//! error where it gave one. The answers are kept beside the corpus
+//! (`generate.py` writes them); where `terraform` is on PATH the test asks
+//! it again and checks the kept answers are still its answers.
+
+use crate::support::{repo, Project};
+use serde_json::Value;
+
+fn answers(name: &str) -> Value {
+    let path = repo().join(format!("tests/fixtures/terraform-language/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The kept answers are what this machine's Terraform says, when it has one.
+fn kept_answers_are_terraforms(name: &str) {
+    let dir = repo().join("tests/fixtures/terraform-language");
+    let fresh = tempfile::tempdir()
+        .unwrap()
+        .keep()
+        .join(format!("{name}.json"));
+    let ran = std::process::Command::new(dir.join("generate.py"))
+        .arg(dir.join(format!("{name}.txt")))
+        .arg(&fresh)
+        .output();
+    let Ok(out) = ran else { return };
+    if !out.status.success() {
+        eprintln!("terraform is not available: checking against the kept answers only");
+        return;
+    }
+    let fresh: Value = serde_json::from_str(&std::fs::read_to_string(&fresh).unwrap()).unwrap();
+    assert_eq!(
+        fresh["cases"],
+        answers(name)["cases"],
+        "regenerate {name}.json with generate.py"
+    );
+}
+
+/// What cutover makes of `expr`: its value, or the error it reports.
+fn evaluate(expr: &str) -> Result<Value, String> {
+    let p = Project::new().file(
+        "main.hcl",
+        &format!("output \"v\" {{\n  value = {expr}\n}}\n"),
+    );
+    let (code, out, err) = p.run(&["plan", "--format", "json"]);
+    if code != 0 {
+        return Err(err);
+    }
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    Ok(plan["outputs"]["v"]["value"].clone())
+}
+
+fn differential(name: &str) {
+    kept_answers_are_terraforms(name);
+    let mut wrong = Vec::new();
+    for case in answers(name)["cases"].as_array().unwrap() {
+        let expr = case["expr"].as_str().unwrap();
+        match (evaluate(expr), case.get("value"), case.get("error")) {
+            (Ok(got), Some(want), _) if &got == want => {}
+            (Err(err), _, Some(Value::String(want))) if err.contains(want.as_str()) => {}
+            (got, want, error) => wrong.push(format!(
+                "{expr}\n    terraform: {}\n    cutover:   {got:?}",
+                want.or(error).unwrap()
+            )),
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} differences:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn format_and_formatlist_give_terraforms_values_and_errors() {
+    differential("format");
+}
