@@ -86,6 +86,7 @@ pub fn context() -> Context<'static> {
     );
     f("range", s().variadic_param(Number).build(range));
     super::collections::declare(&mut ctx);
+    super::strings::declare(&mut ctx);
     ctx
 }
 
@@ -169,23 +170,33 @@ fn join(a: FuncArgs) -> Result<Value, String> {
     Ok(parts.join(&sep).into())
 }
 
+/// Go's `strings.Split`: an empty string is one empty part; an empty
+/// separator splits between characters.
 fn split(a: FuncArgs) -> Result<Value, String> {
     let (sep, s) = (str_arg(&a, 0), str_arg(&a, 1));
-    if s.is_empty() {
-        return Ok(Value::Array(vec![]));
+    if sep.is_empty() {
+        return Ok(Value::Array(
+            s.chars().map(|c| Value::from(c.to_string())).collect(),
+        ));
     }
     Ok(Value::Array(s.split(sep).map(Value::from).collect()))
 }
 
+/// A plain substring, or with `/…/` a regular expression whose `$1` and
+/// `${name}` name its groups.
 fn replace(a: FuncArgs) -> Result<Value, String> {
-    Ok(str_arg(&a, 0)
-        .replace(str_arg(&a, 1), str_arg(&a, 2))
-        .into())
+    let (s, find, with) = (str_arg(&a, 0), str_arg(&a, 1), str_arg(&a, 2));
+    match find.strip_prefix('/').and_then(|f| f.strip_suffix('/')) {
+        Some(pattern) if find.len() > 1 => {
+            super::strings::replace_regex(s, pattern, with).map(Value::from)
+        }
+        _ => Ok(s.replace(find, with).into()),
+    }
 }
 
 fn length(a: FuncArgs) -> Result<Value, String> {
     match &a[0] {
-        Value::String(s) => Ok(Value::from(s.chars().count() as u64)),
+        Value::String(s) => Ok(Value::from(super::strings::length(s) as u64)),
         Value::Array(v) => Ok(Value::from(v.len() as u64)),
         Value::Object(m) => Ok(Value::from(m.len() as u64)),
         _ => Err("length takes a string, list or map".into()),
@@ -339,7 +350,7 @@ mod tests {
     fn string_functions() {
         assert_eq!(
             eval(r#"format("%s-%03d %.1f%%", "v", 7, 2.25)"#).unwrap(),
-            Value::from("v-  7 2.2%")
+            Value::from("v-007 2.2%")
         );
         assert_eq!(
             eval(r#"join(",", ["a", "b"], ["c"])"#).unwrap(),

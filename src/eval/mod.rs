@@ -11,6 +11,7 @@ pub mod duration;
 mod format;
 pub mod functions;
 pub mod redact;
+mod strings;
 pub mod window;
 
 use crate::spec::ast::{Expr, RefPart};
