@@ -39,7 +39,12 @@ fn set_order(a: &Value, b: &Value) -> std::cmp::Ordering {
 }
 
 fn toset(a: FuncArgs) -> Result<Value, String> {
-    let items = list(&a[0], "toset")?;
+    set(list(&a[0], "toset")?).map(Value::Array)
+}
+
+/// `items` as a Terraform set: duplicates dropped, in set order, mixed
+/// primitives unified to strings.
+pub(super) fn set(items: &[Value]) -> Result<Vec<Value>, String> {
     let strings = items.iter().any(Value::is_string);
     let mut out: Vec<Value> = Vec::with_capacity(items.len());
     for v in items {
@@ -55,7 +60,7 @@ fn toset(a: FuncArgs) -> Result<Value, String> {
         }
     }
     out.sort_by(set_order);
-    Ok(Value::Array(out))
+    Ok(out)
 }
 
 fn tolist(a: FuncArgs) -> Result<Value, String> {

@@ -87,6 +87,7 @@ pub fn context() -> Context<'static> {
     f("range", s().variadic_param(Number).build(range));
     super::collections::declare(&mut ctx);
     super::strings::declare(&mut ctx);
+    super::lists::declare(&mut ctx);
     ctx
 }
 

@@ -10,6 +10,7 @@ pub mod collections;
 pub mod duration;
 mod format;
 pub mod functions;
+mod lists;
 pub mod redact;
 mod strings;
 pub mod window;

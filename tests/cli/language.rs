@@ -84,3 +84,8 @@ fn format_and_formatlist_give_terraforms_values_and_errors() {
 fn string_regex_encoding_and_hash_functions_give_terraforms_values_and_errors() {
     differential("strings");
 }
+
+#[test]
+fn list_set_and_numeric_functions_give_terraforms_values_and_errors() {
+    differential("lists");
+}
