@@ -60,6 +60,7 @@ pub fn context() -> Context<'static> {
     );
     f("tostring", s().param(Any).build(tostring));
     f("tonumber", s().param(Any).build(tonumber));
+    f("tobool", s().param(Any).build(tobool));
     f("jsonencode", s().param(Any).build(jsonencode));
     f("jsondecode", s().param(String).build(jsondecode));
     f("file", s().param(String).build(file));
@@ -246,26 +247,108 @@ fn min_max(a: FuncArgs, min: bool) -> Result<Value, String> {
     num(pick.ok_or("needs at least one number")?)
 }
 
+/// `tostring(null)` is null, as Terraform's conversions keep null.
 fn tostring(a: FuncArgs) -> Result<Value, String> {
-    display(&a[0]).map(Value::from)
+    match &a[0] {
+        Value::Null => Ok(Value::Null),
+        other => display(other).map(Value::from),
+    }
+}
+
+fn tobool(a: FuncArgs) -> Result<Value, String> {
+    match &a[0] {
+        Value::Null => Ok(Value::Null),
+        Value::Bool(b) => Ok(Value::Bool(*b)),
+        Value::String(s) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+        other => {
+            let mut shown = String::new();
+            json(other, &mut shown);
+            Err(format!(
+                "cannot convert {shown} to bool; only the strings \"true\" or \"false\" are allowed"
+            ))
+        }
+    }
 }
 
 fn tonumber(a: FuncArgs) -> Result<Value, String> {
     match &a[0] {
+        Value::Null => Ok(Value::Null),
         Value::Number(n) => Ok(Value::Number(*n)),
         Value::String(s) => s
             .trim()
             .parse::<f64>()
-            .map_err(|_| format!("\"{s}\" is not a number"))
+            .map_err(|_| format!("cannot convert \"{s}\" to number; given string must be a decimal representation of a number"))
             .and_then(num),
         _ => Err("tonumber takes a number or a string".into()),
     }
 }
 
+/// Terraform's JSON: object keys sorted, `<`, `>`, `&`, U+2028 and U+2029
+/// escaped as Go escapes them, whole numbers without an exponent.
 fn jsonencode(a: FuncArgs) -> Result<Value, String> {
-    serde_json::to_string(&a[0])
-        .map(Value::from)
-        .map_err(|e| e.to_string())
+    let mut out = String::new();
+    json(&a[0], &mut out);
+    Ok(out.into())
+}
+
+fn json(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (_, Some(u), _) => out.push_str(&u.to_string()),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e21 => {
+                out.push_str(&format!("{}", f as i128))
+            }
+            // Rust's shortest decimal, never an exponent: 0.000001, as Terraform writes it.
+            (_, _, f) => out.push_str(&format!("{}", f.unwrap_or_default())),
+        },
+        Value::String(s) => json_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(k, out);
+                out.push(':');
+                json(&m[k], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn jsondecode(a: FuncArgs) -> Result<Value, String> {

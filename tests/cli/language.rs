@@ -89,3 +89,8 @@ fn string_regex_encoding_and_hash_functions_give_terraforms_values_and_errors() 
 fn list_set_and_numeric_functions_give_terraforms_values_and_errors() {
     differential("lists");
 }
+
+#[test]
+fn json_and_conversion_functions_give_terraforms_values_and_errors() {
+    differential("encoding");
+}
