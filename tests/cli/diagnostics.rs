@@ -328,7 +328,7 @@ fn cases() -> Vec<Case> {
             spec: "step \"exec\" \"a\" {\n  shell = tonumber(\"ten\")\n}\n",
             extra: &[],
             args: &["validate"],
-            expect: &["Error: Invalid expression", "\"ten\" is not a number", "--> main.hcl:2:11"],
+            expect: &["Error: Invalid expression", "cannot convert \"ten\" to number", "--> main.hcl:2:11"],
         },
         Case {
             name: "unsupported nested block",
