@@ -35,26 +35,24 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A fresh, empty database; its URL.
+/// A fresh, empty database; its URL. Its name is unique in this process (a
+/// counter) and across processes (the pid, and the time for a reused pid).
 pub fn fresh_db(hint: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let base = server();
     let name = format!(
-        "t_{hint}_{}",
-        std::process::id() as u64 * 1000 + rand_suffix()
+        "t_{hint}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 1_000_000
     );
     psql(&base, &format!("CREATE DATABASE {name}"));
     let (prefix, _) = base.rsplit_once('/').unwrap();
     format!("{prefix}/{name}")
-}
-
-fn rand_suffix() -> u64 {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_micros() as u64
-            % 1000
 }
 
 fn apply(p: &Project, db: &str) -> (i32, String, String) {
@@ -429,8 +427,9 @@ fn a_committed_sql_step_found_started_is_not_run_again() {
 #[test]
 fn the_pg_state_backend_passes_the_conformance_suite() {
     let url = fresh_db("conformance");
+    let n = std::sync::atomic::AtomicU64::new(0);
     cutover::state::conformance::run(|| {
-        let key = format!("k{}", rand_suffix());
+        let key = format!("k{}", n.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         (cutover::state::pg::PgBackend::new(&url, &key).unwrap(), ())
     });
 }
