@@ -672,17 +672,24 @@ fn a_pooled_connection_the_server_drops_mid_refresh_is_replaced() {
     let db = fresh_db("pooldrop");
     let p = done_steps(60);
     let name = db.rsplit_once('/').unwrap().1.to_string();
-    let ((code, out, err), killed) = while_running(
-        &db,
-        &format!("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cutover' AND datname = '{name}') k"),
-        Duration::from_millis(150),
-        || p.run(&["plan", "-parallelism", "4", "-var", &format!("db={db}")]),
-    );
+    let kill = format!("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cutover' AND datname = '{name}') k");
+    // Three failovers, 200 ms apart, while the plan reads.
+    let (code, out, err, killed) = std::thread::scope(|s| {
+        let killer = s.spawn(|| {
+            (0..3)
+                .map(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    psql(&db, &kill).parse::<u64>().unwrap()
+                })
+                .sum::<u64>()
+        });
+        let (code, out, err) = p.run(&["plan", "-parallelism", "4", "-var", &format!("db={db}")]);
+        (code, out, err, killer.join().unwrap())
+    });
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.ends_with("Plan: No changes. 60 done, 0 unchanged.\n"),
         "{out}"
     );
-    let killed: u64 = killed.iter().map(|k| k.parse::<u64>().unwrap()).sum();
     assert!(killed > 0, "the test terminated no session");
 }

@@ -77,19 +77,20 @@ pub fn is_connection_error(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Runs `sql` as a simple query on a pooled connection to `url`. A
-/// connection lost under the query is replaced and the query sent once more
-/// (these are reads). The outer error: no connection; the inner: the query's.
+/// connection lost under the query is replaced and the query sent again, up
+/// to twice more (these are reads; a failover drops every connection at
+/// once). The outer error: no connection; the inner: the query's.
 pub async fn simple_query(
     url: &str,
     sql: &str,
 ) -> Result<Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>, ProviderError> {
-    let mut retried = false;
+    let mut attempts = 0;
     loop {
+        attempts += 1;
         let client = pooled(url).await?;
         match client.simple_query(sql).await {
-            Err(e) if !retried && connection_lost(&e, &client) => {
+            Err(e) if attempts < 3 && connection_lost(&e, &client) => {
                 drop(deadpool_postgres::Object::take(client));
-                retried = true;
             }
             result => return Ok(result),
         }
