@@ -11,6 +11,10 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// The most padding, precision or indentation a spec function may ask for:
+/// a width of a trillion would end the process, not the expression.
+pub const MAX_PAD: usize = 1_000_000;
+
 /// Significant digits of a measured value as views print it.
 pub const MEASURED_DIGITS: usize = 4;
 /// Significant digits of a number in a plan: enough for any value a person

@@ -64,6 +64,12 @@ pub fn format(spec: &str, args: &[Value]) -> Result<String, String> {
             rest.next();
             d.precision = Some(digits(&mut rest).unwrap_or(0));
         }
+        let limit = crate::text::MAX_PAD;
+        if d.width.max(d.precision).is_some_and(|n| n > limit) {
+            return Err(format!(
+                "width or precision at offset {at} is more than {limit}"
+            ));
+        }
         let Some((verb_at, verb)) = rest.next() else {
             return Err(format!("unterminated format verb at the end of \"{spec}\""));
         };
@@ -95,16 +101,16 @@ pub fn format(spec: &str, args: &[Value]) -> Result<String, String> {
     Ok(out)
 }
 
+/// The number at the cursor, if digits are there (saturating: a width too
+/// large for `usize` is too large anyway).
 fn digits(rest: &mut std::iter::Peekable<std::str::CharIndices>) -> Option<usize> {
-    let mut n = String::new();
+    let mut n: Option<usize> = None;
     while let Some(&(_, c)) = rest.peek() {
-        if !c.is_ascii_digit() {
-            break;
-        }
-        n.push(c);
+        let Some(d) = c.to_digit(10) else { break };
+        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
         rest.next();
     }
-    n.parse().ok()
+    n
 }
 
 /// The number in `v`, converting a string as Terraform does.

@@ -131,8 +131,11 @@ fn chomp(s: &str) -> &str {
 
 fn indent(a: FuncArgs) -> Result<Value, std::string::String> {
     let n = a[0].as_f64().unwrap_or_default();
-    if n < 0.0 || n.fract() != 0.0 {
-        return Err("the number of spaces must be a whole number of at least 0".into());
+    if n < 0.0 || n.fract() != 0.0 || n > crate::text::MAX_PAD as f64 {
+        return Err(format!(
+            "the number of spaces must be a whole number from 0 to {}",
+            crate::text::MAX_PAD
+        ));
     }
     let pad = format!("\n{}", " ".repeat(n as usize));
     Ok(text(&a, 1).replace('\n', &pad).into())
