@@ -100,7 +100,8 @@ fn num_arg(a: &FuncArgs, i: usize) -> f64 {
     a[i].as_f64().unwrap_or_default()
 }
 
-fn num(n: f64) -> Result<Value, String> {
+/// A number as a value: whole numbers as integers; not finite: an error.
+pub(super) fn num(n: f64) -> Result<Value, String> {
     if n.fract() == 0.0 && n.abs() < 9e15 {
         return Ok(Value::from(n as i64));
     }

@@ -5,6 +5,7 @@
 //! `sort`, `sum`, `transpose`, `signum`, `log`, `pow`, `parseint`.
 
 use super::collections::set;
+use super::functions::num as number;
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::Value;
 
@@ -73,18 +74,6 @@ fn items(v: &Value) -> Result<&Vec<Value>, String> {
 /// -1, 0 or 1 (Rust's `f64::signum` gives 1 for 0).
 fn signum(x: f64) -> Result<Value, String> {
     number(if x == 0.0 { 0.0 } else { x.signum() })
-}
-
-fn number(x: f64) -> Result<Value, String> {
-    if !x.is_finite() {
-        return Err(format!("the result, {x}, is not a finite number"));
-    }
-    if x.fract() == 0.0 && x.abs() < 9e15 {
-        return Ok(Value::from(x as i64));
-    }
-    hcl::Number::from_f64(x)
-        .map(Value::Number)
-        .ok_or_else(|| format!("{x} is not a finite number"))
 }
 
 fn index_arg(v: &Value) -> Result<usize, String> {

@@ -276,16 +276,14 @@ impl<'a> Planning<'a> {
                 Some(p) if items.len() > 1 => {
                     p.read_many(NodeKind::Resource, type_name, &attrs).await
                 }
-                _ => None,
+                _ => Vec::new(),
             };
-            match batch {
-                Some(results) => found.extend(
-                    items
-                        .iter()
-                        .zip(results)
-                        .map(|((id, _), r)| (*id, r.map(Found::Object))),
-                ),
-                None => rest.extend(items.into_iter().map(|(id, a)| (id, Probe::Read(a)))),
+            let mut batch = batch.into_iter();
+            for (id, a) in items {
+                match batch.next().flatten() {
+                    Some(r) => found.push((id, r.map(Found::Object))),
+                    None => rest.push((id, Probe::Read(a))),
+                }
             }
         }
         (found, rest)

@@ -151,14 +151,15 @@ pub trait Provider: Send + Sync {
 
     /// Reads many objects of one type at once, as plan's refresh does, in
     /// fewer calls than one each (a list per namespace); the results in the
-    /// order of `items`. `None`: not supported, read them one by one.
+    /// order of `items`, `None` for each the caller should [`Provider::read`]
+    /// itself. By default: every one is left to the caller.
     async fn read_many(
         &self,
         _kind: NodeKind,
         _type_name: &str,
-        _items: &[Attrs],
-    ) -> Option<Vec<Result<Option<Attrs>, ProviderError>>> {
-        None
+        items: &[Attrs],
+    ) -> Vec<Option<Result<Option<Attrs>, ProviderError>>> {
+        items.iter().map(|_| None).collect()
     }
 
     /// Makes the object match `desired` (or removes it when `desired` is `None`);

@@ -268,32 +268,22 @@ impl Provider for KubernetesProvider {
     }
 
     /// Many objects of one kind: one list per namespace where several are
-    /// read there, instead of a request each.
+    /// read there, instead of a request each; the others are left to `read`.
     async fn read_many(
         &self,
         _: NodeKind,
         type_name: &str,
         items: &[Attrs],
-    ) -> Option<Vec<Result<Option<Attrs>, ProviderError>>> {
-        if !read::LISTABLE.contains(&type_name) {
-            return None;
-        }
+    ) -> Vec<Option<Result<Option<Attrs>, ProviderError>>> {
         let client = match self.client().await {
-            Ok(c) => c.clone(),
-            Err(e) => {
-                return Some(
-                    items
-                        .iter()
-                        .map(|_| Err(ProviderError::failed(e.to_string())))
-                        .collect(),
-                )
-            }
+            Ok(c) if read::LISTABLE.contains(&type_name) => c.clone(),
+            _ => return items.iter().map(|_| None).collect(),
         };
-        let namespaced: Vec<(String, Result<String, ProviderError>)> = items
+        let namespaced: Vec<(String, Option<String>)> = items
             .iter()
-            .map(|a| (self.namespace(a), name(a).map(str::to_string)))
+            .map(|a| (self.namespace(a), name(a).ok().map(str::to_string)))
             .collect();
-        Some(read::many(client, type_name, items, namespaced).await)
+        read::many(client, type_name, items, namespaced).await
     }
 
     async fn apply(

@@ -103,14 +103,15 @@ async fn list(
     })
 }
 
-/// Reads `items` (each with its namespace and name): namespaces with
-/// several of them are listed once, the others read one by one.
+/// Reads `items` (each with its namespace and name) in namespaces that hold
+/// several of them with one list each; `None` for the others, which the
+/// caller reads one by one (concurrently, as it reads everything else).
 pub async fn many(
     client: kube::Client,
     type_name: &str,
     items: &[Attrs],
-    at: Vec<(String, Result<String, ProviderError>)>,
-) -> Vec<Result<Option<Attrs>, ProviderError>> {
+    at: Vec<(String, Option<String>)>,
+) -> Vec<Option<Result<Option<Attrs>, ProviderError>>> {
     let mut per_ns: HashMap<&str, usize> = HashMap::new();
     for (ns, _) in &at {
         *per_ns.entry(ns.as_str()).or_default() += 1;
@@ -122,23 +123,17 @@ pub async fn many(
             listed.insert(ns, objects.map_err(|e| e.to_string()));
         }
     }
-    let mut out = Vec::with_capacity(items.len());
-    for (attrs, (ns, n)) in items.iter().zip(&at) {
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
-                out.push(Err(ProviderError::failed(e.to_string())));
-                continue;
-            }
-        };
-        let object = match listed.get_mut(ns.as_str()) {
-            Some(Ok(objects)) => Ok(objects.remove(n)),
-            Some(Err(e)) => Err(ProviderError::failed(e.clone())),
-            None => fetch(client.clone(), type_name, ns, n).await,
-        };
-        out.push(object.map(|o| o.map(|o| observe(attrs, ns, n, o))));
-    }
-    out
+    items
+        .iter()
+        .zip(&at)
+        .map(|(attrs, (ns, n))| {
+            let n = n.as_deref()?;
+            Some(match listed.get_mut(ns.as_str())? {
+                Ok(objects) => Ok(objects.remove(n).map(|o| observe(attrs, ns, n, o))),
+                Err(e) => Err(ProviderError::failed(e.clone())),
+            })
+        })
+        .collect()
 }
 
 /// What of `object` cutover compares with the spec's `attrs`.
