@@ -946,7 +946,8 @@ fn the_point_of_no_return_question_shows_what_will_run() {
         &["apply", "-no-color"],
         &[
             ("Do you want to apply this plan?", "yes"),
-            ("Run it now?", "yes"),
+            // The pty writes the prompt's newline as CR LF.
+            ("Run it now?\r\n  Only 'yes' will be accepted: ", "yes"),
         ],
     );
     assert_eq!(code, 0, "{out}");
