@@ -79,6 +79,8 @@ impl Provider for Approver {
             .map_err(ProviderError::failed)?;
         Ok(match found {
             Some(a) => CheckOutcome {
+                value: None,
+                limits: Vec::new(),
                 holds: true,
                 measured: format!(
                     "approved by {} at {}{}",
@@ -88,6 +90,8 @@ impl Provider for Approver {
                 ),
             },
             None => CheckOutcome {
+                value: None,
+                limits: Vec::new(),
                 holds: false,
                 measured: format!(
                     "waiting for approval{}: run `cutover approve {}`",

@@ -103,6 +103,10 @@ struct Walk<'a, 'c> {
     action: Vec<Option<Action>>,
     ready: ReadySet,
     left_in_wave: Vec<usize>,
+    /// Waves where a node did more than being skipped.
+    wave_ran: Vec<bool>,
+    /// Set while dependents of a failure are being skipped.
+    skipping: bool,
     running: HashMap<NodeId, (tokio::task::AbortHandle, Instant)>,
     priors: HashMap<String, serde_json::Value>,
     failed: Vec<NodeId>,
@@ -189,7 +193,9 @@ pub async fn apply(
         action,
         ready: ReadySet::with_durations(cx.graph, &planned.included, &durations)
             .with_groups(groups, group_count),
+        wave_ran: vec![false; left_in_wave.len()],
         left_in_wave,
+        skipping: false,
         running: HashMap::new(),
         priors,
         failed: Vec::new(),
@@ -323,11 +329,15 @@ impl Walk<'_, '_> {
         limit
     }
 
-    /// A node reached its end for this apply (`ok`: done): waves and fleets count it.
+    /// A node reached its end for this apply (`ok`: done): waves and fleets
+    /// count it. A wave whose every node was skipped gets no "done" line.
     fn finished(&mut self, id: NodeId, ok: bool, reporter: &mut dyn Reporter) {
         let w = self.cx.graph.wave(id) as usize;
         self.left_in_wave[w] -= 1;
-        if self.left_in_wave[w] == 0 {
+        if !self.skipping {
+            self.wave_ran[w] = true;
+        }
+        if self.left_in_wave[w] == 0 && self.wave_ran[w] {
             reporter.report(&Event::WaveDone { wave: w as u32 });
         }
         let mut events = Vec::new();
@@ -674,7 +684,9 @@ impl Walk<'_, '_> {
                 address: da,
                 because: format!("{address} failed"),
             });
+            self.skipping = true;
             self.finished(d, false, reporter);
+            self.skipping = false;
         }
     }
 
@@ -792,7 +804,15 @@ impl Walk<'_, '_> {
                 address: &node.address,
                 runs,
             };
-            if !confirm.confirm(&crossing) {
+            reporter.report(&Event::Asking {
+                address: node.address.clone(),
+            });
+            let confirmed = confirm.confirm(&crossing);
+            reporter.report(&Event::PointOfNoReturn {
+                address: node.address.clone(),
+                confirmed,
+            });
+            if !confirmed {
                 // It did not start: nothing is recorded, and apply stops here.
                 self.stop = Some(format!(
                     "stopped before the point of no return {}",
@@ -911,6 +931,8 @@ impl Walk<'_, '_> {
                     id,
                     holds,
                     measured,
+                    value,
+                    limits,
                     held,
                     hold,
                     remaining,
@@ -918,6 +940,10 @@ impl Walk<'_, '_> {
                     address: self.cx.spec.nodes[id].address.clone(),
                     holds,
                     measured,
+                    value,
+                    limits,
+                    approval: self.cx.spec.nodes[id].decl.kind == NodeKind::Gate
+                        && self.cx.spec.nodes[id].decl.type_name == "approval",
                     held_ms: ms(held),
                     for_ms: ms(hold),
                     remaining_ms: ms(remaining),
@@ -1026,6 +1052,14 @@ impl Walk<'_, '_> {
                             )
                         })
                         .map_err(|e| format!("reading approvals: {e}"));
+                    if let Ok(Some(a)) = &answer {
+                        reporter.report(&Event::Approved {
+                            address: self.cx.spec.nodes[id].address.clone(),
+                            by: a.by.clone(),
+                            at: a.at.clone(),
+                            comment: a.comment.clone(),
+                        });
+                    }
                     let _ = reply.send(answer);
                 }
             }

@@ -25,6 +25,14 @@ pub enum Event {
         held_ms: u64,
         for_ms: u64,
         remaining_ms: u64,
+        /// The one number measured, when there is one (charted in reports).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<f64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        limits: Vec<crate::providers::Limit>,
+        /// An approval gate: it waits for a person, not a measurement.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        approval: bool,
     },
     /// A repeating step finished an iteration.
     StepProgress {
@@ -116,6 +124,23 @@ pub enum Event {
     Finished {
         ok: bool,
         summary: String,
+    },
+    /// A person approved an approval gate (`cutover approve`).
+    Approved {
+        address: String,
+        by: String,
+        at: String,
+        comment: Option<String>,
+    },
+    /// Apply is about to ask the operator before a point of no return: live
+    /// views step aside until the answer (a `PointOfNoReturn` event).
+    Asking {
+        address: String,
+    },
+    /// Apply asked before a point of no return: `confirmed` says the answer.
+    PointOfNoReturn {
+        address: String,
+        confirmed: bool,
     },
     /// Something the operator should know or do now (an approval gate waits).
     Notice {

@@ -28,6 +28,7 @@ pub mod coordinator;
 pub mod events;
 mod execute;
 mod fleets;
+pub mod history;
 pub mod notify;
 mod recorder;
 mod repeat;

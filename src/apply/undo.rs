@@ -22,6 +22,8 @@ use std::collections::{HashMap, HashSet};
 #[derive(Debug, Default)]
 pub struct Report {
     pub rolled_back: Vec<String>,
+    /// Gates and data sources forgotten as passed: checked again next time.
+    pub reset: Vec<String>,
     /// Nodes whose effects stay, and why.
     pub kept: Vec<(String, String)>,
     /// Nodes left in place because a point of no return that depends on them
@@ -52,9 +54,14 @@ impl Report {
     /// "N undone, M kept[, K to run again]".
     pub fn counts(&self) -> String {
         format!(
-            "{} undone, {} kept{}",
+            "{} undone, {} kept{}{}",
             self.rolled_back.len(),
             self.kept.len(),
+            match self.reset.len() {
+                0 => String::new(),
+                1 => ", 1 gate to check again".to_string(),
+                n => format!(", {n} gates to check again"),
+            },
             if self.invalidated.is_empty() {
                 String::new()
             } else {
@@ -333,7 +340,9 @@ pub(crate) async fn run(
     evals: &mut [Option<NodeEval>],
     reporter: &mut dyn Reporter,
 ) -> Result<Report, StateError> {
-    reporter.report(&Event::RollbackStarted { nodes: plan.len() });
+    // Gates merely reset (checked again next time) get no line of their own.
+    let visited = plan.iter().filter(|(_, u)| *u != Undo::Reset).count();
+    reporter.report(&Event::RollbackStarted { nodes: visited });
     evaluate_missing(cx, doc, ev, evals);
     let mut report = Report::default();
     let mut undone = Vec::new();
@@ -386,11 +395,15 @@ pub(crate) async fn run(
                 s.finished_at = Some(now());
                 doc.nodes.insert(address.clone(), s.clone());
                 cx.backend.append(&[Record::node(lineage, &address, s)])?;
-                reporter.report(&Event::NodeRolledBack {
-                    address: address.clone(),
-                    detail,
-                });
-                report.rolled_back.push(address);
+                if *undo == Undo::Reset {
+                    report.reset.push(address);
+                } else {
+                    reporter.report(&Event::NodeRolledBack {
+                        address: address.clone(),
+                        detail,
+                    });
+                    report.rolled_back.push(address);
+                }
                 undone.push(*id);
             }
             Err(error) => {

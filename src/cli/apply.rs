@@ -8,6 +8,7 @@ use crate::plan::{self, saved, PlanError, PlanOptions};
 use crate::render;
 use crate::render::human::Style;
 use crate::spec::Spec;
+use crate::state::history::RunOutcome;
 use crate::state::local::LocalBackend;
 use crate::state::{Backend, LockInfo};
 use anyhow::{bail, Context as _, Result};
@@ -15,23 +16,25 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
 /// The state backend the spec names (the local lockfile by default).
-pub fn backend(spec: &Spec) -> Result<Box<dyn Backend>> {
+pub fn backend(spec: &Spec) -> Result<std::sync::Arc<dyn Backend>> {
     backend_of(&spec.settings)
 }
 
 /// The state backend the `migration` block's settings name.
-pub fn backend_of(settings: &crate::spec::MigrationSettings) -> Result<Box<dyn Backend>> {
+pub fn backend_of(
+    settings: &crate::spec::MigrationSettings,
+) -> Result<std::sync::Arc<dyn Backend>> {
     #[allow(unused_variables)] // used only by the remote backends' features
     let name = &settings.name;
     match settings.state.as_ref().map(|s| s.kind.as_str()) {
-        None | Some("local") => Ok(Box::new(LocalBackend::new(Path::new(".")))),
+        None | Some("local") => Ok(std::sync::Arc::new(LocalBackend::new(Path::new(".")))),
         #[cfg(feature = "postgres")]
         Some("pg") => {
             let cfg = &settings.state.as_ref().expect("matched").config;
             let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let database = s("database").or_else(|| std::env::var("CUTOVER_STATE_PG").ok()).unwrap_or_default();
             let key = s("key").unwrap_or_else(|| name.clone());
-            Ok(Box::new(crate::state::pg::PgBackend::new(&database, &key)?))
+            Ok(std::sync::Arc::new(crate::state::pg::PgBackend::new(&database, &key)?))
         }
         #[cfg(feature = "aws")]
         Some("s3") => {
@@ -40,7 +43,7 @@ pub fn backend_of(settings: &crate::spec::MigrationSettings) -> Result<Box<dyn B
             let Some(bucket) = s("bucket") else { bail!("state \"s3\" needs a bucket") };
             let key = s("key").unwrap_or_else(|| format!("cutover/{name}.lock"));
             let config: crate::providers::Attrs = ["region", "profile", "endpoint"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
-            Ok(Box::new(crate::state::s3::S3Backend::new(&bucket, &key, config)?))
+            Ok(std::sync::Arc::new(crate::state::s3::S3Backend::new(&bucket, &key, config)?))
         }
         #[cfg(feature = "kubernetes")]
         Some("kubernetes") => {
@@ -48,7 +51,7 @@ pub fn backend_of(settings: &crate::spec::MigrationSettings) -> Result<Box<dyn B
             let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let config: crate::providers::Attrs = ["config_path", "context"].iter().filter_map(|k| cfg.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
             let lease = cfg.get("lease_seconds").and_then(|v| v.as_i64()).unwrap_or(15) as i32;
-            Ok(Box::new(crate::state::kube::KubeBackend::new(
+            Ok(std::sync::Arc::new(crate::state::kube::KubeBackend::new(
                 &s("namespace").unwrap_or_else(|| "default".into()),
                 &s("key").unwrap_or_else(|| name.clone()),
                 lease,
@@ -264,6 +267,18 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         stop_timeout: crate::eval::duration::parse(&args.stop_timeout)
             .map_err(|e| anyhow::anyhow!("--stop-timeout: {e}"))?,
     };
+    let log = apply::history::RunLog::start(
+        backend.clone(),
+        apply::history::RunStart {
+            command: "apply",
+            lineage: doc.as_ref().map_or(&planned.lineage, |d| &d.lineage),
+            plan: Some(planned.plan.fingerprint.clone()),
+            runs: spec.settings.history.runs,
+            measurements: spec.settings.history.measurements,
+        },
+    )
+    .context("recording the run in the history")?;
+    let mut rep = log.tap(rep);
     let outcome = rt.block_on(apply::apply(
         &cx,
         &planned,
@@ -272,12 +287,29 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         rep.as_mut(),
         confirm.as_mut(),
     ));
+    let (ok, summary, code, kind) = match &outcome {
+        Ok(o) => conclusion(o),
+        Err(e) => (false, e.to_string(), EXIT_ERROR, RunOutcome::Error),
+    };
+    let logged = log.finish(kind, Some(summary.clone()));
     // Fold what was journaled, whatever happened.
     let folded = backend.fold(&spec.settings.name);
-    let outcome = outcome?;
+    outcome?;
     folded.context("folding the journal into the lockfile")?;
-    let (ok, summary, code) = match &outcome {
-        Outcome::Complete => (true, "Apply complete.".to_string(), EXIT_OK),
+    logged.context("recording the end of the run in the history")?;
+    rep.report(&Event::Finished { ok, summary });
+    Ok(code)
+}
+
+/// What an apply's outcome means: ok, the last line, the exit status and the history's word for it.
+fn conclusion(outcome: &Outcome) -> (bool, String, i32, RunOutcome) {
+    match outcome {
+        Outcome::Complete => (
+            true,
+            "Apply complete.".to_string(),
+            EXIT_OK,
+            RunOutcome::Succeeded,
+        ),
         Outcome::TargetsFailed { targets } => (
             false,
             format!(
@@ -288,44 +320,58 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
                 if targets.len() == 1 { "it" } else { "them" }
             ),
             EXIT_TARGETS_FAILED,
+            RunOutcome::TargetsFailed,
         ),
-        Outcome::Partial { reason } if reason.starts_with("stopped after wave") => {
-            (true, "Apply stopped as asked.".to_string(), EXIT_OK)
-        }
+        Outcome::Partial { reason } if reason.starts_with("stopped after wave") => (
+            true,
+            "Apply stopped as asked.".to_string(),
+            EXIT_OK,
+            RunOutcome::Stopped,
+        ),
         Outcome::Interrupted { .. } => (
             false,
             "Apply interrupted: what finished is recorded; apply again to resume.".to_string(),
             EXIT_INTERRUPTED,
+            RunOutcome::Interrupted,
         ),
         Outcome::Partial { .. } => (
             false,
             "Apply stopped before the end.".to_string(),
             EXIT_ERROR,
+            RunOutcome::Stopped,
         ),
         Outcome::Failed {
             failed,
             rollback: Some(r),
-        } => (
-            false,
-            match (&r.failed, r.short_of()) {
-                (Some(_), _) => format!(
-                    "Apply failed at {}, and the rollback failed too; still to undo: {}.",
-                    failed.join(", "),
-                    r.left.join(", ")
+        } => {
+            let (line, kind) = match (&r.failed, r.short_of()) {
+                (Some(_), _) => (
+                    format!(
+                        "Apply failed at {}, and the rollback failed too; still to undo: {}.",
+                        failed.join(", "),
+                        r.left.join(", ")
+                    ),
+                    RunOutcome::Failed,
                 ),
-                (None, Some(short)) => format!(
-                    "Apply failed at {}; rolled back as far as it may: {}; {short}.",
-                    failed.join(", "),
-                    r.counts()
+                (None, Some(short)) => (
+                    format!(
+                        "Apply failed at {}; rolled back as far as it may: {}; {short}.",
+                        failed.join(", "),
+                        r.counts()
+                    ),
+                    RunOutcome::RolledBack,
                 ),
-                (None, None) => format!(
-                    "Apply failed at {}; rolled back: {}.",
-                    failed.join(", "),
-                    r.counts()
+                (None, None) => (
+                    format!(
+                        "Apply failed at {}; rolled back: {}.",
+                        failed.join(", "),
+                        r.counts()
+                    ),
+                    RunOutcome::RolledBack,
                 ),
-            },
-            EXIT_ERROR,
-        ),
+            };
+            (false, line, EXIT_ERROR, kind)
+        }
         Outcome::Failed {
             failed,
             rollback: None,
@@ -333,10 +379,9 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
             false,
             format!("Apply failed at {}.", failed.join(", ")),
             EXIT_ERROR,
+            RunOutcome::Failed,
         ),
-    };
-    rep.report(&Event::Finished { ok, summary });
-    Ok(code)
+    }
 }
 
 pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
@@ -379,11 +424,29 @@ pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
             return Ok(EXIT_ERROR);
         }
     }
-    let mut rep = reporter(args.json, color, &spec, hooks);
+    let log = apply::history::RunLog::start(
+        backend.clone(),
+        apply::history::RunStart {
+            command: "rollback",
+            lineage: &doc.lineage,
+            plan: None,
+            runs: spec.settings.history.runs,
+            measurements: spec.settings.history.measurements,
+        },
+    )
+    .context("recording the run in the history")?;
+    let mut rep = log.tap(reporter(args.json, color, &spec, hooks));
     let report = runtime()?.block_on(apply::rollback(&cx, &mut doc, &past, rep.as_mut()));
+    let (kind, message) = match &report {
+        Ok(r) if r.is_complete() => (RunOutcome::Succeeded, r.summary()),
+        Ok(r) => (RunOutcome::Failed, r.summary()),
+        Err(e) => (RunOutcome::Error, e.to_string()),
+    };
+    let logged = log.finish(kind, Some(message));
     let folded = backend.fold(&spec.settings.name);
     let report = report?;
     folded?;
+    logged.context("recording the end of the run in the history")?;
     Ok(if report.is_complete() {
         EXIT_OK
     } else {

@@ -177,6 +177,17 @@ pub enum StateCommand {
     },
 }
 
+/// Formats of `cutover report`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    /// For a pull request or a change ticket: Mermaid gantt and charts.
+    Markdown,
+    /// One self-contained page: SVG timeline and charts, no scripts.
+    Html,
+    /// The report's data (schema/report.schema.json).
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GraphFormat {
     Dot,
@@ -229,6 +240,25 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Undo what the migration completed, newest first.
     Rollback(RollbackArgs),
+    /// List the recorded runs (applies and rollbacks), newest first.
+    History,
+    /// Render one run: its timeline, gate measurements, approvals and rollback.
+    Report {
+        /// The run's id or a unique prefix of it (default: the newest run).
+        run: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormat,
+        /// Write the report to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Show the run going on now: running nodes, gates, approvals, the lock's holder.
+    Status {
+        /// Refresh every SECONDS (default 2) until the run ends.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+        watch: Option<u64>,
+    },
     /// Inspect or correct the lockfile.
     #[command(subcommand)]
     State(StateCommand),

@@ -5,6 +5,7 @@
 mod apply;
 mod args;
 mod fmt;
+mod history;
 mod init;
 mod repair;
 mod show;
@@ -94,6 +95,11 @@ fn run(cli: Cli) -> Result<i32> {
             markdown,
         } => show::run(plan_file.as_deref(), format, &markdown, color),
         Command::Apply(args) => apply::run_apply(&args, color),
+        Command::History => history::list(),
+        Command::Report { run, format, out } => {
+            history::report(run.as_deref(), format, out.as_deref())
+        }
+        Command::Status { watch } => history::status(watch),
         Command::Rollback(args) => apply::run_rollback(&args, color),
         Command::State(cmd) => state::run(&cmd),
         Command::Output { name, json } => state::output(name.as_deref(), json),

@@ -91,5 +91,8 @@ fn describe(r: &Record) -> String {
         Change::Outputs { .. } => "outputs".into(),
         Change::SpecDigest { .. } => "spec digest".into(),
         Change::Approval { address, by, .. } => format!("{address} approved by {by}"),
+        Change::RunStarted { run } => format!("run {} ({}) started", run.id, run.command),
+        Change::RunEvents { run, events } => format!("run {run}: {} event(s)", events.len()),
+        Change::RunFinished { run, end } => format!("run {run} {}", end.outcome.as_str()),
     }
 }

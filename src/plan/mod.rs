@@ -124,8 +124,23 @@ pub struct PlannedNode {
     /// Declared or recorded duration, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_duration_ms: Option<u64>,
+    /// Where `expected_duration_ms` comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_source: Option<DurationSource>,
     /// sha256 of the evaluated definition (unknown values count as unknown).
     pub digest: String,
+}
+
+/// Where a node's expected duration comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurationSource {
+    /// `expected_duration`, a wait's `duration`, a gate's `for`.
+    Declared,
+    /// How long it took the last time it ran (the run history).
+    Recorded,
+    /// An approval gate's `timeout`: it may take less.
+    UpperBound,
 }
 
 /// The longest chain of dependent nodes by duration.

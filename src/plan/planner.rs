@@ -107,6 +107,8 @@ struct Planning<'a> {
     /// Nodes left out by `-exclude`.
     excluded: Vec<NodeId>,
     schemas: Vec<Option<&'a TypeSchema>>,
+    /// How long each node took the last time it ran, from the run history.
+    recorded: BTreeMap<String, u64>,
 }
 
 /// Which resource blocks name the same real object, in topological order.
@@ -171,6 +173,9 @@ impl<'a> Planning<'a> {
             included,
             excluded,
             schemas,
+            recorded: lock
+                .map(|l| crate::state::history::recorded_durations(&l.history))
+                .unwrap_or_default(),
         })
     }
 
@@ -513,7 +518,12 @@ impl<'a> Planning<'a> {
                     (a, r, Vec::new())
                 }
             };
-            out.durations[id] = node_duration(node.decl.kind, &node.decl.type_name, ne, lock_state);
+            let recorded = self
+                .recorded
+                .get(&node.address)
+                .map(|ms| Duration::from_millis(*ms));
+            let (duration, source) = node_duration(node, ne, lock_state, recorded);
+            out.durations[id] = duration;
             out.nodes.push(self.planned_node(
                 id,
                 ne,
@@ -526,7 +536,7 @@ impl<'a> Planning<'a> {
                     follows,
                     digest,
                 },
-                out.durations[id],
+                (duration, source),
             ));
             out.ids.push(Some(id));
         }
@@ -657,7 +667,7 @@ impl<'a> Planning<'a> {
         id: NodeId,
         ne: &NodeEval,
         v: Verdict,
-        duration: Duration,
+        (duration, source): (Duration, Option<DurationSource>),
     ) -> PlannedNode {
         let node = &self.spec.nodes[id];
         let rollback = ne.rollback.as_ref().map(|rb| {
@@ -693,6 +703,7 @@ impl<'a> Planning<'a> {
             }),
             expected_duration_ms: (duration > Duration::ZERO)
                 .then_some(duration.as_millis() as u64),
+            duration_source: source.filter(|_| duration > Duration::ZERO),
             digest: v.digest,
         }
     }
@@ -1193,14 +1204,19 @@ fn gate_reason(ne: &NodeEval, waits: &str) -> String {
     r
 }
 
+/// How long a node is expected to take, and where that figure comes from:
+/// declared (`expected_duration`, a wait's `duration`, a gate's `for`), an
+/// approval's `timeout` as an upper bound, or recorded in earlier runs.
 fn node_duration(
-    kind: NodeKind,
-    type_name: &str,
+    node: &crate::spec::NodeInstance,
     ne: &NodeEval,
     lock: Option<&crate::state::NodeState>,
-) -> Duration {
+    recorded: Option<Duration>,
+) -> (Duration, Option<DurationSource>) {
+    let declared = |d: Duration| (d, Some(DurationSource::Declared));
+    let (kind, type_name) = (node.decl.kind, node.decl.type_name.as_str());
     if let Some(x) = ne.lifecycle.expected_duration {
-        return x;
+        return declared(x);
     }
     if kind == NodeKind::Step && type_name == "wait" {
         let d = ne
@@ -1208,18 +1224,24 @@ fn node_duration(
             .and_then(|v| v.as_str())
             .and_then(|s| duration::parse(s).ok());
         if let Some(x) = d {
-            return x;
+            return declared(x);
         }
     }
-    if let (NodeKind::Gate, Some(x)) = (kind, ne.lifecycle.hold) {
-        return x;
+    if let (NodeKind::Gate, "approval", Some(t)) = (kind, type_name, ne.lifecycle.timeout) {
+        return (t, Some(DurationSource::UpperBound));
     }
-    let recorded = lock.and_then(|s| {
+    if let (NodeKind::Gate, Some(x)) = (kind, ne.lifecycle.hold) {
+        return declared(x);
+    }
+    let from_lock = lock.and_then(|s| {
         let a = chrono::DateTime::parse_from_rfc3339(s.started_at.as_deref()?).ok()?;
         let b = chrono::DateTime::parse_from_rfc3339(s.finished_at.as_deref()?).ok()?;
         (b - a).to_std().ok()
     });
-    recorded.unwrap_or_default()
+    match recorded.or(from_lock) {
+        Some(d) => (d, Some(DurationSource::Recorded)),
+        None => (Duration::ZERO, None),
+    }
 }
 
 /// Resources recorded in the lockfile whose blocks are gone: restore them.
@@ -1262,6 +1284,7 @@ fn removed_blocks(
             follows: None,
             stage: None,
             expected_duration_ms: None,
+            duration_source: None,
             digest: st.digest.clone(),
         });
         ids.push(None);

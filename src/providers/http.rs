@@ -167,6 +167,29 @@ fn check_json(doc: Option<&Value>, path: &str, want: &Value) -> (bool, String) {
     (ok, seen)
 }
 
+/// The number a JSON expectation compares, with its limits, for charts.
+fn json_value(doc: Option<&Value>, path: &str, want: &Value) -> Option<(f64, Vec<super::Limit>)> {
+    let Value::Object(cmp) = want else {
+        return None;
+    };
+    let mut n = number(doc.and_then(|d| d.pointer(&pointer(path))))?;
+    if let Some(base_path) = cmp.get("ratio_to").and_then(Value::as_str) {
+        n /= number(doc.and_then(|d| d.pointer(&pointer(base_path))))?;
+    }
+    let limits = cmp
+        .iter()
+        .filter_map(|(op, l)| {
+            super::COMPARISONS
+                .contains(&op.as_str())
+                .then_some(super::Limit {
+                    op: op.clone(),
+                    value: l.as_f64()?,
+                })
+        })
+        .collect();
+    Some((n, limits))
+}
+
 #[async_trait]
 impl Provider for HttpProvider {
     fn name(&self) -> &'static str {
@@ -253,6 +276,8 @@ impl Provider for HttpProvider {
             // An unreachable endpoint is a gate that does not hold yet, not an error.
             Err(e) => {
                 return Ok(CheckOutcome {
+                    value: None,
+                    limits: Vec::new(),
                     holds: false,
                     measured: e.to_string(),
                 })
@@ -272,16 +297,19 @@ impl Provider for HttpProvider {
                 if found { "contains" } else { "lacks" }
             ));
         }
+        let mut charted = None;
         if let Some(Value::Object(expectations)) = attrs.get("json") {
             for (path, expected) in expectations {
                 let (ok, text) = check_json(resp.json.as_ref(), path, expected);
                 holds &= ok;
                 seen.push(text);
+                charted = charted.or_else(|| json_value(resp.json.as_ref(), path, expected));
             }
         }
-        Ok(CheckOutcome {
-            holds,
-            measured: seen.join(", "),
+        let outcome = CheckOutcome::new(holds, seen.join(", "));
+        Ok(match charted {
+            Some((v, limits)) => outcome.with_value(v, limits),
+            None => outcome,
         })
     }
 }

@@ -188,6 +188,8 @@ impl Provider for LocalProvider {
         let out = run_command(attrs).await?;
         let first_line = out.stdout.lines().next().unwrap_or("").trim();
         Ok(CheckOutcome {
+            value: None,
+            limits: Vec::new(),
             holds: i64::from(out.exit_code) == expect,
             measured: if first_line.is_empty() {
                 format!("exit {} (want {expect})", out.exit_code)
@@ -268,6 +270,8 @@ impl Provider for LocalProvider {
         }
         let out = run_command(&probe_attrs(attrs, done_when)?).await?;
         Ok(CheckOutcome {
+            value: None,
+            limits: Vec::new(),
             holds: out.exit_code == 0,
             measured: format!("done_when exited {}", out.exit_code),
         })
@@ -531,10 +535,14 @@ fn window_check(
     };
     Ok(match w.position(now) {
         Position::Open { closes } => CheckOutcome {
+            value: None,
+            limits: Vec::new(),
             holds: true,
             measured: format!("inside {spec}, closing {}", until(closes)),
         },
         Position::Closed { opens } => CheckOutcome {
+            value: None,
+            limits: Vec::new(),
             holds: false,
             measured: format!("outside {spec}, opening {}", until(opens)),
         },

@@ -118,6 +118,39 @@ pub struct CheckOutcome {
     pub holds: bool,
     /// What was measured, for the operator: "HTTP 200, $.error_rate = 0.4".
     pub measured: String,
+    /// The one number measured, when there is one: charted in reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The thresholds `value` is held against.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<Limit>,
+}
+
+/// A threshold a measured value is held against: `below = 0.05`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Limit {
+    /// "below", "above", "at_most" or "at_least".
+    pub op: String,
+    pub value: f64,
+}
+
+impl CheckOutcome {
+    /// A poll that measured no one number.
+    pub fn new(holds: bool, measured: impl Into<String>) -> CheckOutcome {
+        CheckOutcome {
+            holds,
+            measured: measured.into(),
+            value: None,
+            limits: Vec::new(),
+        }
+    }
+
+    /// The number measured and the limits it is held against.
+    pub fn with_value(mut self, value: f64, limits: Vec<Limit>) -> CheckOutcome {
+        self.value = value.is_finite().then_some(value);
+        self.limits = limits;
+        self
+    }
 }
 
 /// The systems cutover works with implement this.

@@ -141,6 +141,16 @@ fn thresholds(attrs: &Attrs) -> Vec<(&'static str, f64)> {
         .collect()
 }
 
+fn chart_limits(limits: &[(&'static str, f64)]) -> Vec<super::Limit> {
+    limits
+        .iter()
+        .map(|(op, v)| super::Limit {
+            op: op.to_string(),
+            value: *v,
+        })
+        .collect()
+}
+
 fn satisfies(value: f64, limits: &[(&'static str, f64)]) -> bool {
     limits
         .iter()
@@ -194,6 +204,8 @@ impl Provider for PrometheusProvider {
             .ok_or_else(|| ProviderError::failed("`query` must be a string"))?;
         let not_yet = |measured: String| {
             Ok(CheckOutcome {
+                value: None,
+                limits: Vec::new(),
                 holds: false,
                 measured,
             })
@@ -220,6 +232,8 @@ impl Provider for PrometheusProvider {
                 .unwrap_or("wait")
             {
                 "pass" => Ok(CheckOutcome {
+                    value: None,
+                    limits: Vec::new(),
                     holds: true,
                     measured: "no data (no_data = \"pass\")".into(),
                 }),
@@ -253,15 +267,16 @@ impl Provider for PrometheusProvider {
             } else {
                 f64::INFINITY
             };
-            return Ok(CheckOutcome {
-                holds: satisfies(ratio, &limits),
-                measured: format!(
+            return Ok(CheckOutcome::new(
+                satisfies(ratio, &limits),
+                format!(
                     "{} ÷ baseline {} = {}× (want {want})",
                     show(value),
                     show(base),
                     show(ratio)
                 ),
-            });
+            )
+            .with_value(ratio, chart_limits(&limits)));
         }
         let holds = samples.iter().all(|s| satisfies(s.value, &limits));
         let mut shown: Vec<String> = samples
@@ -278,9 +293,10 @@ impl Provider for PrometheusProvider {
         if samples.len() > 5 {
             shown.push(format!("… {} series in all", samples.len()));
         }
-        Ok(CheckOutcome {
-            holds,
-            measured: format!("{} (want {want})", shown.join(", ")),
+        let outcome = CheckOutcome::new(holds, format!("{} (want {want})", shown.join(", ")));
+        Ok(match samples.as_slice() {
+            [one] => outcome.with_value(one.value, chart_limits(&limits)),
+            _ => outcome,
         })
     }
 }

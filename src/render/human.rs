@@ -86,6 +86,9 @@ pub fn plan(plan: &Plan, color: bool) -> String {
             duration::format(Duration::from_millis(plan.critical_path.duration_ms)),
             plan.critical_path.nodes.join(" → ")
         );
+        if let Some(note) = super::duration_note(plan) {
+            let _ = writeln!(out, "  {note}");
+        }
     }
     fleets(&mut out, plan, st);
     rollback(&mut out, plan, st);

@@ -213,6 +213,9 @@ fn top(plan: &Plan, opts: &Options) -> String {
             duration::format(Duration::from_millis(plan.critical_path.duration_ms)),
             code_list(&cp, 20).replace(", ", " → ")
         );
+        if let Some(note) = super::duration_note(plan) {
+            let _ = writeln!(out, "{note}\n");
+        }
     }
     out
 }

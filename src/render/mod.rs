@@ -7,9 +7,12 @@
 //! function returns the text for the CLI to write.
 
 pub mod graph;
+pub mod history;
+pub mod html;
 pub mod human;
 pub mod markdown;
 pub mod progress;
+pub mod report;
 pub mod state;
 mod values;
 
@@ -86,4 +89,53 @@ pub fn excluded_line(plan: &Plan, name: impl Fn(&str) -> String) -> String {
         count(plan.excluded.len(), "node"),
         names(&plan.excluded)
     )
+}
+
+/// Which durations on the critical path were recorded in earlier runs and
+/// which are approvals' timeouts; `None` when every one is declared.
+pub fn duration_note(plan: &Plan) -> Option<String> {
+    use crate::plan::DurationSource;
+    let on_path: Vec<&crate::plan::PlannedNode> = plan
+        .critical_path
+        .nodes
+        .iter()
+        .filter_map(|a| plan.node(a))
+        .collect();
+    let count = |s: DurationSource| {
+        on_path
+            .iter()
+            .filter(|n| n.duration_source == Some(s))
+            .count()
+    };
+    let (recorded, declared) = (
+        count(DurationSource::Recorded),
+        count(DurationSource::Declared),
+    );
+    let bounds: Vec<String> = on_path
+        .iter()
+        .filter(|n| n.duration_source == Some(DurationSource::UpperBound))
+        .map(|n| {
+            format!(
+                "{} counts at its timeout ({}), an upper bound",
+                n.address,
+                crate::eval::duration::format(std::time::Duration::from_millis(
+                    n.expected_duration_ms.unwrap_or(0)
+                ))
+            )
+        })
+        .collect();
+    if recorded == 0 && bounds.is_empty() {
+        return None;
+    }
+    let mut counts = Vec::new();
+    if recorded > 0 {
+        counts.push(format!("{recorded} recorded in earlier runs"));
+    }
+    if declared > 0 {
+        counts.push(format!("{declared} declared"));
+    }
+    let mut parts = vec![counts.join(", ")];
+    parts.extend(bounds);
+    parts.retain(|p| !p.is_empty());
+    Some(format!("Durations: {}.", parts.join("; ")))
 }

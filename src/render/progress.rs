@@ -17,7 +17,7 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
     Some(match e {
         Event::ApplyStarted { migration, nodes, waves } => st.bold(&format!("Applying \"{migration}\": {} in {}", super::count(*nodes, "node"), super::count(*waves as usize, "wave"))),
         Event::NodeStarted { address, wave, .. } => format!("  {} {address} (wave {wave})", st.paint("36", "started ")),
-        Event::GatePolled { address, holds, measured, held_ms, for_ms, remaining_ms } => {
+        Event::GatePolled { address, holds, measured, held_ms, for_ms, remaining_ms, .. } => {
             let state = if *holds && *for_ms > 0 {
                 format!("holds for {} of {}", dur(*held_ms), dur(*for_ms))
             } else if *holds {
@@ -79,6 +79,8 @@ pub fn line(e: &Event, st: Style) -> Option<String> {
             left.join(", ")
         ),
         Event::Finished { summary, .. } => st.bold(summary),
+        // The gate's poll already says who approved; the question says the rest.
+        Event::Approved { .. } | Event::PointOfNoReturn { .. } | Event::Asking { .. } => return None,
         Event::FleetTargetStarted { target, batch, .. } => format!("  {} {target} (batch {})", st.paint("36", "target  "), batch + 1),
         Event::FleetTargetFinished { target, ok: true, .. } => format!("  {} {target}", st.paint("32", "target ✓")),
         Event::FleetTargetFinished { target, ok: false, .. } => format!("  {} {target}: failed", st.paint("31", "target ✗")),
@@ -99,6 +101,8 @@ pub struct Plain<W: Write + Send> {
     out: W,
     style: Style,
     last_progress: HashMap<String, std::time::Instant>,
+    /// Approval gates whose wait was announced.
+    waiting: std::collections::HashSet<String>,
 }
 
 /// A repeating step's progress is printed every this many iterations…
@@ -112,6 +116,7 @@ impl<W: Write + Send> Plain<W> {
             out,
             style,
             last_progress: HashMap::new(),
+            waiting: Default::default(),
         }
     }
 
@@ -137,6 +142,13 @@ impl<W: Write + Send> Reporter for Plain<W> {
             } => self.due(address, *iteration),
             // A paused loop: the first poll, then one line every PROGRESS_SECONDS.
             Event::StepThrottled { address, .. } => self.due(&format!("throttle {address}"), 0),
+            // A waiting approval gate: one line when it starts waiting, not one a poll.
+            Event::GatePolled {
+                address,
+                approval: true,
+                holds: false,
+                ..
+            } => self.waiting.insert(address.clone()),
             _ => true,
         };
         if !due {
@@ -233,6 +245,18 @@ impl Reporter for Live {
                 self.total.set_length(*nodes as u64);
                 self.total.set_prefix("rollback");
             }
+            // The question is printed on a terminal free of bars, which come back after the answer.
+            Event::Asking { .. } => {
+                let _ = self.multi.clear();
+                self.multi
+                    .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+                return;
+            }
+            Event::PointOfNoReturn { .. } => {
+                self.multi
+                    .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                return;
+            }
             Event::NodeStarted { address, wave, .. } => {
                 let pb = self.spinner(address);
                 pb.set_message(format!("wave {wave}"));
@@ -245,6 +269,7 @@ impl Reporter for Live {
                 held_ms,
                 for_ms,
                 remaining_ms,
+                ..
             } => {
                 if let Some(pb) = self.running.get(address) {
                     let hold = if *for_ms > 0 {
@@ -328,6 +353,9 @@ mod tests {
             held_ms: 1500,
             for_ms: 120_000,
             remaining_ms: 600_000,
+            value: None,
+            limits: Vec::new(),
+            approval: false,
         };
         assert_eq!(
             line(&e, Style { color: false }).unwrap(),

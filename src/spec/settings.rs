@@ -33,6 +33,27 @@ pub struct MigrationSettings {
     pub state: Option<StateBackend>,
     /// Webhooks that receive start, wave, approval, failure, rollback and finish events.
     pub notify: Vec<NotifySettings>,
+    /// The `history {}` block: how much of each run the state keeps.
+    pub history: HistorySettings,
+}
+
+/// How much run history the state keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HistorySettings {
+    /// Runs that keep their events; older ones keep their summary only.
+    pub runs: usize,
+    /// Measurements kept per gate (or throttle, or repeating step) and run:
+    /// the first, the changes, the last.
+    pub measurements: usize,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            runs: crate::state::history::DEFAULT_RUNS,
+            measurements: crate::state::history::DEFAULT_MEASUREMENTS,
+        }
+    }
 }
 
 /// One `notify {}` block: where to post, and which kinds of event.
@@ -64,6 +85,7 @@ impl MigrationSettings {
             parallelism: None,
             state: None,
             notify: Vec::new(),
+            history: HistorySettings::default(),
         };
         let Some(m) = &root.migration else { return s };
         s.name = m.name.clone();
@@ -71,7 +93,7 @@ impl MigrationSettings {
         check_attrs(
             body,
             &["description", "on_failure", "parallelism"],
-            &["state", "notify"],
+            &["state", "notify", "history"],
             "migration block",
             diags,
         );
@@ -109,6 +131,7 @@ impl MigrationSettings {
                         s.notify.push(n);
                     }
                 }
+                "history" => s.history = history_block(&b.body, diags),
                 _ => {}
             }
         }
@@ -171,6 +194,27 @@ fn notify_block(
         webhook_env,
         events,
     })
+}
+
+/// A `history { runs, measurements }` block, checked.
+fn history_block(body: &Body, diags: &mut Diagnostics) -> HistorySettings {
+    check_attrs(body, &["runs", "measurements"], &[], "history block", diags);
+    let mut h = HistorySettings::default();
+    for (name, min, slot) in [
+        ("runs", 1, &mut h.runs),
+        ("measurements", 2, &mut h.measurements),
+    ] {
+        if let Some(a) = body.attr(name) {
+            match a.value.literal().and_then(|v| v.as_u64()) {
+                Some(n) if n >= min && n <= 100_000 => *slot = n as usize,
+                _ => diags.push(type_mismatch(
+                    &a.value,
+                    &format!("a whole number from {min} to 100000"),
+                )),
+            }
+        }
+    }
+    h
 }
 
 fn lit(body: &Body, name: &str) -> Option<hcl::Value> {

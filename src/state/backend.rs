@@ -107,6 +107,15 @@ pub fn apply_records(
             // Approvals count only for the apply that waits for them; the
             // document does not keep them.
             super::journal::Change::Approval { .. } => {}
+            super::journal::Change::RunStarted { run } => {
+                super::history::open(&mut d.history, (**run).clone())
+            }
+            super::journal::Change::RunEvents { run, events } => {
+                super::history::extend(&mut d.history, run, events)
+            }
+            super::journal::Change::RunFinished { run, end } => {
+                super::history::close(&mut d.history, run, end)
+            }
         }
     }
     if let Some(d) = &mut doc {

@@ -32,6 +32,99 @@ where
     journal_is_folded_into_the_document(&make);
     a_journal_of_another_lineage_is_refused_and_kept(&make);
     force_unlock_needs_the_right_id(&make);
+    history_survives_folding_and_is_bounded(&make);
+}
+
+fn run_record(id: &str, keep: usize) -> Record {
+    let run = super::history::Run {
+        id: id.into(),
+        command: "apply".into(),
+        by: super::history::Who {
+            user: "ops".into(),
+            host: "h".into(),
+            ci: None,
+        },
+        started_at: "2026-12-02T01:00:00.000Z".into(),
+        finished_at: None,
+        plan: Some("fp".into()),
+        outcome: None,
+        message: None,
+        summary: Default::default(),
+        compacted: false,
+        keep,
+        events: Vec::new(),
+    };
+    Record {
+        lineage: "lineage-1".into(),
+        change: Change::RunStarted { run: Box::new(run) },
+    }
+}
+
+fn events_record(id: &str, seqs: std::ops::Range<u64>) -> Record {
+    let events = seqs
+        .map(|seq| super::history::Stamped {
+            at: "2026-12-02T01:00:01.000Z".into(),
+            event: serde_json::json!({ "event": "node_started", "address": "step.a", "wave": 1, "attempt": 1, "seq": seq }),
+        })
+        .collect();
+    Record {
+        lineage: "lineage-1".into(),
+        change: Change::RunEvents {
+            run: id.into(),
+            events,
+        },
+    }
+}
+
+fn end_record(id: &str) -> Record {
+    Record {
+        lineage: "lineage-1".into(),
+        change: Change::RunFinished {
+            run: id.into(),
+            end: super::history::RunEnd {
+                finished_at: "2026-12-02T01:00:02.000Z".into(),
+                outcome: super::history::RunOutcome::Succeeded,
+                message: Some("Apply complete.".into()),
+                summary: Default::default(),
+            },
+        },
+    }
+}
+
+fn history_survives_folding_and_is_bounded<B: Backend, K>(make: &impl Fn() -> (B, K)) {
+    let (b, _k) = make();
+    b.write(&doc(1)).unwrap();
+    b.append(&[run_record("r1", 2), events_record("r1", 1..3)])
+        .unwrap();
+    // A run going on is seen by any reader, without the lock.
+    let live = b.read(M).unwrap().unwrap();
+    assert_eq!(live.history.len(), 1);
+    assert!(live.history[0].is_open());
+    assert_eq!(live.history[0].events.len(), 2);
+    // Records seen twice (a reader racing a fold) count once.
+    b.append(&[events_record("r1", 2..4), end_record("r1")])
+        .unwrap();
+    let folded = b.fold(M).unwrap().unwrap();
+    assert!(b.records().unwrap().is_empty());
+    assert_eq!(b.read(M).unwrap().unwrap().history, folded.history);
+    let r1 = &folded.history[0];
+    assert_eq!(r1.events.len(), 3, "events 1, 2, 3 once each");
+    assert_eq!(r1.outcome, Some(super::history::RunOutcome::Succeeded));
+    // Beyond the newest run's `keep` (3) runs, the oldest keep their summary only.
+    for id in ["r2", "r3"] {
+        b.append(&[run_record(id, 2), events_record(id, 1..2), end_record(id)])
+            .unwrap();
+    }
+    // A run that never recorded its end is closed when the next one starts.
+    b.append(&[run_record("r4", 3)]).unwrap();
+    b.append(&[run_record("r5", 3)]).unwrap();
+    let h = b.fold(M).unwrap().unwrap().history;
+    let ids: Vec<&str> = h.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2", "r3", "r4", "r5"]);
+    assert!(h[0].compacted && h[0].events.is_empty() && h[1].compacted);
+    assert!(!h[2].compacted && h[2].events.len() == 1);
+    assert_eq!(h[3].outcome, Some(super::history::RunOutcome::Vanished));
+    assert!(h[4].is_open());
 }
 
 fn empty_state_reads_as_none<B: Backend, K>(make: &impl Fn() -> (B, K)) {

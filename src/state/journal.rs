@@ -30,6 +30,18 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
     },
+    /// An apply or rollback began: a new run in the history.
+    RunStarted { run: Box<super::history::Run> },
+    /// What a run did since its last record (gate measurements bounded).
+    RunEvents {
+        run: String,
+        events: Vec<super::history::Stamped>,
+    },
+    /// A run ended.
+    RunFinished {
+        run: String,
+        end: super::history::RunEnd,
+    },
 }
 
 /// One journal record.

@@ -137,6 +137,9 @@ pub struct Lockfile {
     /// Root outputs after the last apply (sensitive ones as salted digests).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, serde_json::Value>,
+    /// Every apply and rollback, oldest first (old ones compacted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<super::history::Run>,
 }
 
 impl NodeState {
@@ -191,6 +194,7 @@ impl Lockfile {
             spec_digest: String::new(),
             nodes: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            history: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod conformance;
+pub mod history;
 pub mod journal;
 #[cfg(feature = "kubernetes")]
 pub mod kube;

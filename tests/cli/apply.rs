@@ -101,9 +101,20 @@ fn a_failing_gate_rolls_everything_back_byte_for_byte() {
         out.contains("skipped  rollout.traffic[100].local_file.routing"),
         "{out}"
     );
+    // Waves where everything was skipped, and gates merely reset, get no line.
+    assert!(out.contains("  wave 7 done\n"), "{out}");
+    assert!(
+        !out.contains("wave 8 done") && !out.contains("wave 10 done"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("undone   rollout.traffic[10].gate.healthy"),
+        "{out}"
+    );
+    assert!(out.contains("Rolling back: 5 nodes to visit"), "{out}");
     assert!(
         out.contains(
-            "Apply failed at rollout.traffic[50].gate.healthy; rolled back: 7 undone, 1 kept."
+            "Apply failed at rollout.traffic[50].gate.healthy; rolled back: 4 undone, 1 kept, 3 gates to check again."
         ),
         "{out}"
     );
@@ -787,6 +798,8 @@ fn an_approval_gate_waits_for_cutover_approve_from_another_terminal() {
     );
     assert!(out.contains("held: approved by "), "{out}");
     assert!(out.contains(": metrics look fine"), "{out}");
+    // Plain output says once that the gate waits, not at every poll.
+    assert_eq!(out.matches("waiting for approval").count(), 1, "{out}");
     assert_eq!(p.read("traffic.txt"), "50\n");
     // The people who approve heard of it where they are.
     let posted = posted.lock().unwrap().clone();

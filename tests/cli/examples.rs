@@ -58,7 +58,7 @@ fn phase1_rollout_applies_and_rolls_back() {
     );
     assert_eq!(p.read("state/api/VERSION"), "v0\n");
     assert_eq!(p.read("state/webapp/VERSION"), "v0\n");
-    assert!(out.contains("Apply failed at rollout.phase1_flag[50].gate.monitoring_window; rolled back: 13 undone, 1 kept."), "{out}");
+    assert!(out.contains("Apply failed at rollout.phase1_flag[50].gate.monitoring_window; rolled back: 7 undone, 1 kept, 6 gates to check again."), "{out}");
 }
 
 #[test]

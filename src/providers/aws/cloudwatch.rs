@@ -85,6 +85,8 @@ pub async fn check(client: &cw::Client, attrs: &Attrs) -> Result<CheckOutcome, P
     let Some(value) = value else {
         return match s(attrs, "no_data").unwrap_or("wait") {
             "pass" => Ok(CheckOutcome {
+                value: None,
+                limits: Vec::new(),
                 holds: true,
                 measured: format!("{metric} {stat}: no data (no_data = \"pass\")"),
             }),
@@ -93,6 +95,8 @@ pub async fn check(client: &cw::Client, attrs: &Attrs) -> Result<CheckOutcome, P
                 duration::format(lookback)
             ))),
             _ => Ok(CheckOutcome {
+                value: None,
+                limits: Vec::new(),
                 holds: false,
                 measured: format!("{metric} {stat}: no data yet"),
             }),
@@ -100,15 +104,26 @@ pub async fn check(client: &cw::Client, attrs: &Attrs) -> Result<CheckOutcome, P
     };
     let mut holds = true;
     let mut want = Vec::new();
+    let mut limits = Vec::new();
     if let Some(b) = attrs.get("below").and_then(Value::as_f64) {
         holds &= value < b;
         want.push(format!("below {b}"));
+        limits.push(crate::providers::Limit {
+            op: "below".into(),
+            value: b,
+        });
     }
     if let Some(a) = attrs.get("above").and_then(Value::as_f64) {
         holds &= value > a;
         want.push(format!("above {a}"));
+        limits.push(crate::providers::Limit {
+            op: "above".into(),
+            value: a,
+        });
     }
     Ok(CheckOutcome {
+        value: Some(value).filter(|v| v.is_finite()),
+        limits,
         holds,
         measured: format!(
             "{metric} {stat} = {} (want {})",

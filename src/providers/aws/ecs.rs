@@ -82,6 +82,8 @@ pub async fn steady(client: &ecs::Client, attrs: &Attrs) -> Result<CheckOutcome,
     let (cluster, service) = ids(attrs)?;
     let Some(s) = describe(client, cluster, service).await? else {
         return Ok(CheckOutcome {
+            value: None,
+            limits: Vec::new(),
             holds: false,
             measured: format!("service {service} not found in {cluster}"),
         });
@@ -89,6 +91,8 @@ pub async fn steady(client: &ecs::Client, attrs: &Attrs) -> Result<CheckOutcome,
     let deployments = s.deployments().len();
     let holds = s.running_count() == s.desired_count() && deployments <= 1;
     Ok(CheckOutcome {
+        value: None,
+        limits: Vec::new(),
         holds,
         measured: format!(
             "running {} of {} desired, {deployments} deployment(s)",

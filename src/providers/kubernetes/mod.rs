@@ -343,6 +343,8 @@ impl Provider for KubernetesProvider {
                     .map_err(|e| failed(&format!("reading Deployment {ns}/{n}"), e))?
                 else {
                     return Ok(CheckOutcome {
+                        value: None,
+                        limits: Vec::new(),
                         holds: false,
                         measured: format!("Deployment {ns}/{n} not found"),
                     });
@@ -361,7 +363,7 @@ impl Provider for KubernetesProvider {
                     && available == want
                     && ready == want
                     && st.replicas.unwrap_or(0) == want;
-                Ok(CheckOutcome {
+                Ok(CheckOutcome { value: None, limits: Vec::new(),
                     holds,
                     measured: format!("{updated} updated, {available} available, {ready} ready of {want}; generation {observed}/{generation}"),
                 })
@@ -396,6 +398,8 @@ impl Provider for KubernetesProvider {
                     .and_then(|c| c.iter().find(|c| c["type"] == s("condition")))
                     .and_then(|c| c["status"].as_str().map(str::to_string));
                 Ok(CheckOutcome {
+                    value: None,
+                    limits: Vec::new(),
                     holds: found.as_deref() == Some(want),
                     measured: format!(
                         "{} = {} (want {want})",

@@ -181,7 +181,7 @@ impl Provider for PostgresProvider {
             ("pg_dump", _) => {
                 // A dump is done when its archive exists and reads back.
                 let path = attrs.get("path").and_then(Value::as_str).unwrap_or("");
-                Ok(CheckOutcome { holds: std::path::Path::new(path).is_file(), measured: format!("archive {path}") })
+                Ok(CheckOutcome { value: None, limits: Vec::new(), holds: std::path::Path::new(path).is_file(), measured: format!("archive {path}") })
             }
             _ => Err(ProviderError::failed("done_when of a sql step is a query whose first value is true when the step is done")),
         }

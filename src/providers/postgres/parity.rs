@@ -92,6 +92,8 @@ pub async fn check(attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         seen.push(format!("{name} {a} {} {b}", if a == b { "=" } else { "≠" }));
     }
     Ok(CheckOutcome {
+        value: None,
+        limits: Vec::new(),
         holds,
         measured: seen.join(", "),
     })

@@ -232,6 +232,8 @@ pub async fn done_when(attrs: &Attrs, query: &str) -> Result<CheckOutcome, Provi
         Ok(m) => m,
         Err(e) if e.as_db_error().is_some() && !super::pool::is_connection_error(&e) => {
             return Ok(CheckOutcome {
+                value: None,
+                limits: Vec::new(),
                 holds: false,
                 measured: format!("done_when failed: {}", pg_error(&e, None)),
             });
@@ -244,6 +246,8 @@ pub async fn done_when(attrs: &Attrs, query: &str) -> Result<CheckOutcome, Provi
     });
     let first = first.flatten();
     Ok(CheckOutcome {
+        value: None,
+        limits: Vec::new(),
         holds: truthy(first.as_deref()),
         measured: format!(
             "done_when returned {}",
@@ -296,11 +300,16 @@ pub async fn check(attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         parts.push(format!("{} rows (want none)", rows.len()));
     }
     let num = first.as_deref().and_then(|v| v.trim().parse::<f64>().ok());
+    let mut limits = Vec::new();
     for (op, below) in [("below", true), ("above", false)] {
         if let Some(limit) = attrs.get(op).and_then(Value::as_f64) {
             let ok = num.is_some_and(|n| if below { n < limit } else { n > limit });
             holds &= ok;
             parts.push(format!("value {shown} (want {op} {limit})"));
+            limits.push(crate::providers::Limit {
+                op: op.into(),
+                value: limit,
+            });
         }
     }
     if parts.is_empty() {
@@ -308,8 +317,9 @@ pub async fn check(attrs: &Attrs) -> Result<CheckOutcome, ProviderError> {
         holds = truthy(first.as_deref());
         parts.push(format!("value {shown}"));
     }
-    Ok(CheckOutcome {
-        holds,
-        measured: parts.join(", "),
+    let outcome = CheckOutcome::new(holds, parts.join(", "));
+    Ok(match num {
+        Some(n) => outcome.with_value(n, limits),
+        None => outcome,
     })
 }

@@ -1,0 +1,91 @@
+//! `cutover history`, `cutover report [RUN]` and `cutover status [--watch]`:
+//! what the state backend recorded of every run, read without the lock.
+
+use super::args::{ReportFormat, VarArgs};
+use super::{compile, print_out, EXIT_ERROR, EXIT_OK};
+use crate::render::{history, html, report};
+use crate::state::history::find;
+use anyhow::{Context as _, Result};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+pub fn list() -> Result<i32> {
+    let (spec, _, _) = compile(&VarArgs::default(), true)?;
+    let doc = super::apply::backend(&spec)?.read(&spec.settings.name)?;
+    let runs = doc.map(|d| d.history).unwrap_or_default();
+    print_out(&history::list(&runs, chrono::Utc::now()))?;
+    Ok(EXIT_OK)
+}
+
+pub fn report(run: Option<&str>, format: ReportFormat, out: Option<&Path>) -> Result<i32> {
+    let (spec, graph, _) = compile(&VarArgs::default(), true)?;
+    let doc = super::apply::backend(&spec)?.read(&spec.settings.name)?;
+    let runs = doc.map(|d| d.history).unwrap_or_default();
+    let run = match find(&runs, run) {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("Error: {why}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    let dependencies: BTreeMap<String, Vec<String>> = (0..spec.nodes.len())
+        .map(|id| {
+            (
+                spec.nodes[id].address.clone(),
+                graph
+                    .dependencies(id)
+                    .into_iter()
+                    .map(|d| spec.nodes[d].address.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    let r = report::Builder {
+        migration: &spec.settings.name,
+        run,
+        dependencies: &dependencies,
+    }
+    .build();
+    let text = match format {
+        ReportFormat::Markdown => report::markdown(&r),
+        ReportFormat::Html => html::page(&r),
+        ReportFormat::Json => report::json(&r),
+    };
+    match out {
+        Some(path) => {
+            let text = crate::eval::redact::mask(&text);
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => print_out(&text)?,
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn status(watch: Option<u64>) -> Result<i32> {
+    let (spec, _, _) = compile(&VarArgs::default(), true)?;
+    let backend = super::apply::backend(&spec)?;
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        let doc = backend.read(&spec.settings.name)?;
+        let holder = backend.holder()?;
+        let text = history::status(doc.as_ref(), holder.as_ref(), chrono::Utc::now());
+        let open = doc
+            .as_ref()
+            .and_then(|d| d.history.last())
+            .is_some_and(|r| r.is_open());
+        match watch {
+            Some(_) if tty => print_out(&format!("\x1b[2J\x1b[H{text}"))?,
+            Some(_) => print_out(&format!("{text}\n"))?,
+            None => print_out(&text)?,
+        }
+        match watch {
+            // Watching ends with the run (or at once when nothing runs).
+            Some(secs) if open && holder.is_some() => {
+                std::thread::sleep(Duration::from_secs(secs.max(1)))
+            }
+            _ => return Ok(EXIT_OK),
+        }
+    }
+}
