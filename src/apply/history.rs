@@ -92,7 +92,7 @@ impl RunLog {
             lineage: start.lineage.to_string(),
             change: Change::RunStarted { run: Box::new(run) },
         }])?;
-        Ok(RunLog(Arc::new(Mutex::new(Log {
+        let log = RunLog(Arc::new(Mutex::new(Log {
             backend,
             lineage: start.lineage.to_string(),
             id,
@@ -103,7 +103,26 @@ impl RunLog {
             polls: HashMap::new(),
             summary: Summary::default(),
             finished: false,
-        }))))
+        })));
+        log.flush_while_open();
+        Ok(log)
+    }
+
+    /// Appends what is buffered once a second, so that `status` sees a node
+    /// that started and has reported nothing since (a long step, a wait).
+    fn flush_while_open(&self) {
+        let weak = Arc::downgrade(&self.0);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(FLUSH_EVERY);
+            let Some(log) = weak.upgrade() else { return };
+            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+            if log.finished {
+                return;
+            }
+            if log.flushed.elapsed() >= FLUSH_EVERY {
+                log.flush();
+            }
+        });
     }
 
     /// The run's id.
@@ -185,12 +204,16 @@ impl Log {
             }
         }
         if self.flushed.elapsed() >= FLUSH_EVERY {
-            let records = self.take_pending();
-            // History is not worth stopping a migration for: a failed append
-            // leaves these events out; the state's own writes report errors.
-            if !records.is_empty() {
-                let _ = self.backend.append(&records);
-            }
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let records = self.take_pending();
+        // History is not worth stopping a migration for: a failed append
+        // leaves these events out; the state's own writes report errors.
+        if !records.is_empty() {
+            let _ = self.backend.append(&records);
         }
     }
 

@@ -171,6 +171,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         excludes: args.excludes.clone(),
         replace: args.replace.clone(),
         lineage: None,
+        running: None,
     };
     let saved_plan = match &args.plan_file {
         Some(f) => {

@@ -188,7 +188,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
     let (spec, graph, reg) = compile(&args.vars, false)?;
-    let lock = apply::backend(&spec)?.read(&spec.settings.name)?;
+    let backend = apply::backend(&spec)?;
+    // An apply may be running: the plan reads what it journaled so far.
+    let lock = backend.read(&spec.settings.name)?;
+    let running = backend
+        .holder()?
+        .filter(|h| matches!(h.operation.as_str(), "apply" | "rollback"))
+        .map(|h| h.to_string());
+    if let (Some(h), render::Format::Human) = (&running, args.format) {
+        eprintln!("Note: the state is held by {h}: this plan shows what it has recorded so far (`cutover status` shows it live).\n");
+    }
     crate::providers::set_parallelism(args.parallelism.or(spec.settings.parallelism).unwrap_or(10));
     let opts = PlanOptions {
         parallelism: crate::providers::parallelism(),
@@ -196,6 +205,7 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
         excludes: args.excludes.clone(),
         replace: args.replace.clone(),
         lineage: None,
+        running,
     };
     let mut planned = runtime()?
         .block_on(plan::plan(&spec, &graph, &reg, lock.as_ref(), &opts))

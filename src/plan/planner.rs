@@ -30,6 +30,9 @@ pub struct PlanOptions {
     pub replace: Vec<String>,
     /// Salt for digests of sensitive values; the lockfile's lineage when there is one.
     pub lineage: Option<String>,
+    /// The holder of the state's lock when an apply or rollback runs now
+    /// ("apply by ops@host (pid 7) since …"): steps it started are running, not left by a crash.
+    pub running: Option<String>,
 }
 
 impl Default for PlanOptions {
@@ -40,6 +43,7 @@ impl Default for PlanOptions {
             excludes: Vec::new(),
             replace: Vec::new(),
             lineage: None,
+            running: None,
         }
     }
 }
@@ -634,6 +638,12 @@ impl<'a> Planning<'a> {
             Some(_) => loop_action(action, reason, lock_state, found.remaining.get(&id)),
             None => (action, reason),
         };
+        let started = lock_state
+            .filter(|s| s.status == NodeStatus::Started)
+            .map(|s| s.started_at.as_deref().unwrap_or("?"));
+        if let (Some(since), Some(holder)) = (started, &self.opts.running) {
+            reason = format!("running now (since {since}) in the {holder}");
+        }
         if let (Action::Run, Some(shown)) = (action, found.dry_runs.get(&id)) {
             reason.push_str(&format!("; dry run: {shown}"));
         }

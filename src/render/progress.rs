@@ -182,6 +182,27 @@ impl<W: Write + Send> Reporter for JsonLines<W> {
     }
 }
 
+/// A running gate's line: elapsed, the time left until its timeout (counted
+/// down at every tick, not only at polls), and the last measurement.
+fn countdown(remaining_ms: u64) -> indicatif::ProgressStyle {
+    let deadline = std::time::Instant::now() + Duration::from_millis(remaining_ms);
+    indicatif::ProgressStyle::with_template(
+        "  {spinner} {prefix} {elapsed} ({left} left) {wide_msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+    .with_key(
+        "left",
+        move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let _ = write!(
+                w,
+                "{}",
+                duration::format(Duration::from_secs(left.as_secs()))
+            );
+        },
+    )
+}
+
 /// The live view: an overall bar, a spinner per running node with its elapsed
 /// time and, for gates, the last measured value and the countdown.
 pub struct Live {
@@ -277,10 +298,11 @@ impl Reporter for Live {
                     } else {
                         String::new()
                     };
+                    // The countdown ticks between polls (an approval may poll rarely).
+                    pb.set_style(countdown(*remaining_ms));
                     pb.set_message(format!(
-                        "{} {measured}{hold}, {} left",
+                        "{} {measured}{hold}",
                         if *holds { "✓" } else { "…" },
-                        dur(*remaining_ms)
                     ));
                 }
                 return;

@@ -418,3 +418,37 @@ fn recorded_durations_and_approval_timeouts_feed_the_critical_path() {
     assert_eq!(plan["nodes"][1]["duration_source"], "upper_bound");
     assert_eq!(plan["nodes"][1]["expected_duration_ms"], 3_600_000);
 }
+
+#[test]
+fn plan_and_status_during_an_apply_show_the_running_step() {
+    let spec = "step \"exec\" \"a\" {\n  shell = \"echo a\"\n}\n\nstep \"exec\" \"slow\" {\n  shell      = \"sleep 3\"\n  depends_on = [step.a]\n}\n";
+    let p = Project::new().file("main.hcl", spec);
+    let apply = spawn(&p, &["apply", "-auto-approve"]);
+    crate::support::wait_started(&p, "step.slow");
+    let watch = spawn(&p, &["status", "--watch", "1"]);
+    let (code, out, err) = p.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with("Note: the state is held by apply by "),
+        "{err}"
+    );
+    assert!(
+        scrub(&out).contains("> step.slow  running now (since [TIME]) in the apply by "),
+        "{out}"
+    );
+    let out = status_until(&p, "step.slow for");
+    assert!(
+        scrub(&out).contains("Progress: 1 of 2 nodes finished\nRunning:\n  step.slow for [DUR]\n"),
+        "{out}"
+    );
+    assert!(apply.wait_with_output().unwrap().status.success());
+    // Watching ends with the run, on what it came to.
+    let watched = watch.wait_with_output().unwrap();
+    assert!(watched.status.success());
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert!(text.contains("Running:\n  step.slow for "), "{text}");
+    assert!(
+        text.trim_end().ends_with("Apply complete."),
+        "the last refresh shows the end: {text}"
+    );
+}

@@ -130,9 +130,31 @@ fn a_canary_secret_reaches_no_output_file_event_or_webhook() {
         &["output"],
         &["output", "--json"],
         &["rollback", "-auto-approve", "--json"],
+        &["history"],
+        &["status"],
+        &["report"],
+        &["report", "--format", "json"],
+        &["report", "--format", "html"],
     ] {
         let (code, out, err) = p.run_env(&env, args);
         printed.push((format!("{args:?} (exit {code})"), format!("{out}{err}")));
+    }
+    // Every recorded run's report, the failed applies' error lines included.
+    let (_, history, _) = p.run(&["history"]);
+    let runs: Vec<String> = history
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert_eq!(runs.len(), 4, "{history}");
+    for run in &runs {
+        for format in ["markdown", "json", "html"] {
+            let (code, out, err) = p.run_env(&env, &["report", run, "--format", format]);
+            printed.push((
+                format!("report {run} {format} (exit {code})"),
+                format!("{out}{err}"),
+            ));
+        }
     }
     let outcome = |i: usize| printed[i].1.clone();
     assert!(
