@@ -27,6 +27,7 @@ struct Log {
     lineage: String,
     id: String,
     measurements: usize,
+    max_events: u64,
     seq: u64,
     pending: Vec<Stamped>,
     flushed: Instant,
@@ -51,6 +52,8 @@ pub struct RunStart<'a> {
     pub plan: Option<String>,
     pub runs: usize,
     pub measurements: usize,
+    /// Events kept for the run; beyond, they are counted.
+    pub events: usize,
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -97,6 +100,7 @@ impl RunLog {
             lineage: start.lineage.to_string(),
             id,
             measurements: start.measurements.max(2),
+            max_events: start.events as u64,
             seq: 0,
             pending: Vec::new(),
             flushed: Instant::now(),
@@ -218,6 +222,10 @@ impl Log {
     }
 
     fn push(&mut self, at: String, event: serde_json::Value) {
+        if self.seq >= self.max_events {
+            self.summary.dropped_events += 1;
+            return;
+        }
         self.seq += 1;
         let mut event = event;
         if let Some(m) = event.as_object_mut() {

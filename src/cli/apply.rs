@@ -276,6 +276,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
             plan: Some(planned.plan.fingerprint.clone()),
             runs: spec.settings.history.runs,
             measurements: spec.settings.history.measurements,
+            events: spec.settings.history.events,
         },
     )
     .context("recording the run in the history")?;
@@ -433,6 +434,7 @@ pub fn run_rollback(args: &RollbackArgs, color: bool) -> Result<i32> {
             plan: None,
             runs: spec.settings.history.runs,
             measurements: spec.settings.history.measurements,
+            events: spec.settings.history.events,
         },
     )
     .context("recording the run in the history")?;

@@ -100,6 +100,15 @@ fn summary(out: &mut String, r: &Report) {
     if let Some(m) = &run.message {
         rows.push(("result", m.clone()));
     }
+    if s.dropped_events > 0 {
+        rows.push((
+            "events",
+            format!(
+                "{} beyond the run's limit (history {{ events }}) were counted, not kept",
+                s.dropped_events
+            ),
+        ));
+    }
     out.push_str("<table class=\"summary\">\n");
     for (k, v) in rows {
         let _ = writeln!(out, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));

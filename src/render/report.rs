@@ -471,6 +471,13 @@ fn summary_table(out: &mut String, r: &Report) {
     if let Some(m) = &run.message {
         let _ = writeln!(out, "| result | {} |", cell(m));
     }
+    if s.dropped_events > 0 {
+        let _ = writeln!(
+            out,
+            "| events | {} beyond the run's limit (`history {{ events }}`) were counted, not kept |",
+            s.dropped_events
+        );
+    }
     if run.compacted {
         let _ = writeln!(
             out,

@@ -45,6 +45,9 @@ pub struct HistorySettings {
     /// Measurements kept per gate (or throttle, or repeating step) and run:
     /// the first, the changes, the last.
     pub measurements: usize,
+    /// Events one run keeps; beyond, they are counted (a fleet of 100,000
+    /// nodes would otherwise write tens of megabytes of history).
+    pub events: usize,
 }
 
 impl Default for HistorySettings {
@@ -52,6 +55,7 @@ impl Default for HistorySettings {
         HistorySettings {
             runs: crate::state::history::DEFAULT_RUNS,
             measurements: crate::state::history::DEFAULT_MEASUREMENTS,
+            events: crate::state::history::DEFAULT_EVENTS,
         }
     }
 }
@@ -196,20 +200,27 @@ fn notify_block(
     })
 }
 
-/// A `history { runs, measurements }` block, checked.
+/// A `history { runs, measurements, events }` block, checked.
 fn history_block(body: &Body, diags: &mut Diagnostics) -> HistorySettings {
-    check_attrs(body, &["runs", "measurements"], &[], "history block", diags);
+    check_attrs(
+        body,
+        &["runs", "measurements", "events"],
+        &[],
+        "history block",
+        diags,
+    );
     let mut h = HistorySettings::default();
-    for (name, min, slot) in [
-        ("runs", 1, &mut h.runs),
-        ("measurements", 2, &mut h.measurements),
+    for (name, min, max, slot) in [
+        ("runs", 1, 100_000, &mut h.runs),
+        ("measurements", 2, 100_000, &mut h.measurements),
+        ("events", 100, 10_000_000, &mut h.events),
     ] {
         if let Some(a) = body.attr(name) {
             match a.value.literal().and_then(|v| v.as_u64()) {
-                Some(n) if n >= min && n <= 100_000 => *slot = n as usize,
+                Some(n) if n >= min && n <= max => *slot = n as usize,
                 _ => diags.push(type_mismatch(
                     &a.value,
-                    &format!("a whole number from {min} to 100000"),
+                    &format!("a whole number from {min} to {max}"),
                 )),
             }
         }

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 pub const DEFAULT_RUNS: usize = 20;
 /// How many measurements of one gate a run keeps by default.
 pub const DEFAULT_MEASUREMENTS: usize = 50;
+/// How many events one run keeps by default; the rest are counted.
+pub const DEFAULT_EVENTS: usize = 20_000;
 /// The serialized events of all runs kept in full stay under this; older
 /// runs are compacted first (a Kubernetes Secret holds at most 1 MiB).
 pub const EVENTS_BUDGET: usize = 512 * 1024;
@@ -75,9 +77,17 @@ pub struct Summary {
     pub rolled_back: usize,
     pub unchanged: usize,
     pub skipped: usize,
-    /// How long each node took to finish, in ms: the plan's recorded durations.
+    /// How long each node took to finish, in ms: the plan's recorded
+    /// durations (dropped with the events when the run is compacted).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub durations_ms: BTreeMap<String, u64>,
+    /// Events beyond the run's limit (`history { events }`), counted, not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_events: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One event of a run, with when it happened.
@@ -203,6 +213,7 @@ fn compact(history: &mut [Run]) {
         if i + keep < n || total > EVENTS_BUDGET {
             total -= size(r);
             r.events = Vec::new();
+            r.summary.durations_ms = BTreeMap::new();
             r.compacted = true;
         }
     }

@@ -452,3 +452,35 @@ fn plan_and_status_during_an_apply_show_the_running_step() {
         "the last refresh shows the end: {text}"
     );
 }
+
+#[test]
+fn a_run_keeps_at_most_its_events_and_counts_the_rest() {
+    let spec = "migration \"many\" {\n  history {\n    events = 100\n  }\n}\n\nstep \"exec\" \"s\" {\n  count = 60\n  shell = \"true\"\n}\n";
+    let p = Project::new().file("main.hcl", spec);
+    let (code, out, _) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}");
+    let lock: serde_json::Value = serde_json::from_str(&p.read("cutover.lock")).unwrap();
+    let run = &lock["history"][0];
+    assert_eq!(run["events"].as_array().unwrap().len(), 100);
+    // 60 × (started, done) + apply started + wave done = 122 events.
+    assert_eq!(run["summary"]["dropped_events"], 22);
+    assert_eq!(run["summary"]["done"], 60, "counted all the same");
+    let (_, md, _) = p.run(&["report"]);
+    assert!(
+        md.contains(
+            "| events | 22 beyond the run's limit (`history { events }`) were counted, not kept |"
+        ),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_bad_history_block_is_a_located_diagnostic() {
+    let p = Project::new().file(
+        "main.hcl",
+        "migration \"m\" {\n  history {\n    runs  = 0\n    color = 1\n  }\n}\n",
+    );
+    let (code, out, err) = p.run(&["validate"]);
+    assert_eq!(code, 1, "{out}");
+    insta::assert_snapshot!("history_bad_block", err);
+}
