@@ -1,19 +1,13 @@
 //! `cutover history` (the runs, newest first) and `cutover status` (the run
 //! going on now, as the state backend shows it to any machine).
 
-use super::report::{clock, took};
+use super::report::{capitalized, clock, parse, took};
 use crate::apply::Event;
 use crate::state::history::Run;
 use crate::state::{LockInfo, Lockfile};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-
-fn parse(at: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(at)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
 
 fn since(at: &str, now: DateTime<Utc>) -> u64 {
     parse(at).map_or(0, |t| (now - t).num_milliseconds().max(0) as u64)
@@ -124,7 +118,7 @@ fn open_run(out: &mut String, doc: Option<&Lockfile>, r: &Run, held: bool, now: 
     let _ = writeln!(
         out,
         "{} {} by {}@{}{}, {} for {}",
-        capital(&r.command),
+        capitalized(&r.command),
         r.id,
         r.by.user,
         r.by.host,
@@ -257,11 +251,4 @@ fn last_poll(n: &Running, now: DateTime<Utc>) -> String {
         ),
         _ => String::new(),
     }
-}
-
-fn capital(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
 }

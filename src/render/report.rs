@@ -128,7 +128,8 @@ pub struct Line {
     pub text: String,
 }
 
-fn parse(at: &str) -> Option<DateTime<Utc>> {
+/// An RFC 3339 stamp as UTC time.
+pub fn parse(at: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(at)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -440,7 +441,8 @@ pub fn markdown(r: &Report) -> String {
     crate::eval::redact::mask(&out)
 }
 
-fn capitalized(s: &str) -> String {
+/// "apply" → "Apply".
+pub fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
