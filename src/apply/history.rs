@@ -193,11 +193,16 @@ impl Log {
         if self.finished || matches!(event, Event::Finished { .. }) {
             return;
         }
+        self.count(event);
+        // Beyond the run's limit events are only counted: not even serialized.
+        if self.seq >= self.max_events {
+            self.summary.dropped_events += 1;
+            return;
+        }
         let Ok(value) = serde_json::to_value(event) else {
             return;
         };
         let at = stamp(now());
-        self.count(event);
         match poll_key(event) {
             Some(key) => self.poll(key, at, value),
             None => {
