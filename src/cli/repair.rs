@@ -66,13 +66,14 @@ pub fn run(backend: &dyn Backend, migration: &str, auto_approve: bool) -> Result
         Some(0o600),
     )?;
     let records: Vec<Record> = keep.into_iter().map(|(_, r)| r).collect();
-    if let Some(d) = apply_records(doc, &records, migration, &backend.journal_name())? {
+    let count = records.len();
+    if let Some(d) = apply_records(doc, records, migration, &backend.journal_name())? {
         backend.write(&d)?;
     }
     backend.clear()?;
     println!(
         "Repaired: {} record(s) folded into {}, {} line(s) dropped; the damaged journal is kept in {aside}.",
-        records.len(),
+        count,
         backend.describe(),
         drop.len()
     );

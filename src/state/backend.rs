@@ -62,15 +62,21 @@ pub trait Backend: StateReader + StateWriter + StateLocker + JournalStore {
     /// The document with the journal folded in; `None` when nothing was applied yet.
     fn read(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
         let doc = self.read_document(migration)?;
-        apply_records(doc, &self.records()?, migration, &self.journal_name())
+        apply_records(doc, self.records()?, migration, &self.journal_name())
     }
 
     /// Folds the journal into the document and empties the journal.
     fn fold(&self, migration: &str) -> Result<Option<Lockfile>, StateError> {
-        let doc = self.read(migration)?;
-        if self.records()?.is_empty() {
-            return Ok(doc);
+        let records = self.records()?;
+        if records.is_empty() {
+            return self.read_document(migration);
         }
+        let doc = apply_records(
+            self.read_document(migration)?,
+            records,
+            migration,
+            &self.journal_name(),
+        )?;
         if let Some(d) = &doc {
             self.write(d)?;
         }
@@ -84,11 +90,12 @@ pub trait Backend: StateReader + StateWriter + StateLocker + JournalStore {
 /// another run or another copy of the state.
 pub fn apply_records(
     doc: Option<Lockfile>,
-    records: &[Record],
+    records: Vec<Record>,
     migration: &str,
     journal: &str,
 ) -> Result<Option<Lockfile>, StateError> {
     let mut doc = doc;
+    let any = !records.is_empty();
     for r in records {
         let d = doc.get_or_insert_with(|| Lockfile::new(migration, &r.lineage));
         if d.lineage != r.lineage {
@@ -98,28 +105,28 @@ pub fn apply_records(
                 expected: d.lineage.clone(),
             });
         }
-        match &r.change {
+        match r.change {
             super::journal::Change::Node { address, state } => {
-                d.nodes.insert(address.clone(), (**state).clone());
+                d.nodes.insert(address, *state);
             }
-            super::journal::Change::Outputs { outputs } => d.outputs = outputs.clone(),
-            super::journal::Change::SpecDigest { digest } => d.spec_digest = digest.clone(),
+            super::journal::Change::Outputs { outputs } => d.outputs = outputs,
+            super::journal::Change::SpecDigest { digest } => d.spec_digest = digest,
             // Approvals count only for the apply that waits for them; the
             // document does not keep them.
             super::journal::Change::Approval { .. } => {}
             super::journal::Change::RunStarted { run } => {
-                super::history::open(&mut d.history, (**run).clone())
+                super::history::open(&mut d.history, *run)
             }
             super::journal::Change::RunEvents { run, events } => {
-                super::history::extend(&mut d.history, run, events)
+                super::history::extend(&mut d.history, &run, events)
             }
             super::journal::Change::RunFinished { run, end } => {
-                super::history::close(&mut d.history, run, end)
+                super::history::close(&mut d.history, &run, &end)
             }
         }
     }
     if let Some(d) = &mut doc {
-        if !records.is_empty() {
+        if any {
             d.serial += 1;
         }
     }

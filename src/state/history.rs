@@ -158,16 +158,15 @@ pub fn open(history: &mut Vec<Run>, run: Run) {
 }
 
 /// Appends events to the run `id` (ignored if the run is unknown: its start was compacted away).
-pub fn extend(history: &mut [Run], id: &str, events: &[Stamped]) {
+pub fn extend(history: &mut [Run], id: &str, events: Vec<Stamped>) {
     let seq = |e: &Stamped| e.event.get("seq").and_then(serde_json::Value::as_u64);
     if let Some(r) = history.iter_mut().rev().find(|r| r.id == id) {
         // Events carry a sequence number: seen twice, they are kept once.
         let last = r.events.last().and_then(seq).unwrap_or(0);
         r.events.extend(
             events
-                .iter()
-                .filter(|e| seq(e).is_none_or(|s| s > last))
-                .cloned(),
+                .into_iter()
+                .filter(|e| seq(e).is_none_or(|s| s > last)),
         );
     }
 }
