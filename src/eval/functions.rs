@@ -89,6 +89,8 @@ pub fn context() -> Context<'static> {
     super::collections::declare(&mut ctx);
     super::strings::declare(&mut ctx);
     super::lists::declare(&mut ctx);
+    super::network::declare(&mut ctx);
+    super::time::declare(&mut ctx);
     ctx
 }
 
@@ -364,8 +366,7 @@ fn file(a: FuncArgs) -> Result<Value, String> {
 }
 
 fn timeadd(a: FuncArgs) -> Result<Value, String> {
-    let t = chrono::DateTime::parse_from_rfc3339(str_arg(&a, 0))
-        .map_err(|e| format!("\"{}\" is not an RFC 3339 timestamp: {e}", str_arg(&a, 0)))?;
+    let t = super::time::timestamp(str_arg(&a, 0))?;
     let d = super::duration::parse(str_arg(&a, 1).trim_start_matches('-'))?;
     let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
     let t = if str_arg(&a, 1).starts_with('-') {

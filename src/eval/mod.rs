@@ -11,8 +11,10 @@ pub mod duration;
 mod format;
 pub mod functions;
 mod lists;
+mod network;
 pub mod redact;
 mod strings;
+mod time;
 pub mod window;
 
 use crate::spec::ast::{Expr, RefPart};

@@ -11,7 +11,7 @@ use super::schema::{AttrSchema, AttrType, TypeSchema};
 use super::{Attrs, Provider, ProviderError};
 use crate::spec::ast::NodeKind;
 use async_trait::async_trait;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// The state format this reads: Terraform ≥ 0.12 and OpenTofu write version 4.
 const STATE_VERSION: u64 = 4;
@@ -44,7 +44,7 @@ impl TerraformProvider {
         let mut settings = self.aws.clone();
         for k in ["region", "endpoint", "profile"] {
             if let Some(v) = get(k) {
-                settings.insert(k.into(), json!(v));
+                settings.insert(k.into(), Value::from(v));
             }
         }
         let conf = super::aws::config::load(&settings).await?;
@@ -201,6 +201,7 @@ pub fn outputs(bytes: &[u8]) -> Result<Attrs, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn states_and_output_json_give_the_same_outputs() {

@@ -94,3 +94,13 @@ fn list_set_and_numeric_functions_give_terraforms_values_and_errors() {
 fn json_and_conversion_functions_give_terraforms_values_and_errors() {
     differential("encoding");
 }
+
+#[test]
+fn network_functions_give_terraforms_values_and_errors() {
+    differential("network");
+}
+
+#[test]
+fn date_and_time_functions_give_terraforms_values_and_errors() {
+    differential("time");
+}
