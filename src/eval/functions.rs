@@ -91,6 +91,7 @@ pub fn context() -> Context<'static> {
     super::lists::declare(&mut ctx);
     super::network::declare(&mut ctx);
     super::time::declare(&mut ctx);
+    super::files::declare(&mut ctx);
     ctx
 }
 

@@ -8,6 +8,7 @@
 
 pub mod collections;
 pub mod duration;
+mod files;
 mod format;
 pub mod functions;
 mod lists;

@@ -43,6 +43,13 @@ fn evaluate(expr: &str) -> Result<Value, String> {
         "main.hcl",
         &format!("output \"v\" {{\n  value = {expr}\n}}\n"),
     );
+    // The files the file functions read, byte for byte as the generator gives them to Terraform.
+    let files = repo().join("tests/fixtures/terraform-language/files");
+    std::fs::create_dir_all(p.dir.join("files")).unwrap();
+    for f in std::fs::read_dir(files).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, p.dir.join("files").join(f.file_name().unwrap())).unwrap();
+    }
     let (code, out, err) = p.run(&["plan", "--format", "json"]);
     if code != 0 {
         return Err(err);
@@ -103,4 +110,9 @@ fn network_functions_give_terraforms_values_and_errors() {
 #[test]
 fn date_and_time_functions_give_terraforms_values_and_errors() {
     differential("time");
+}
+
+#[test]
+fn file_path_csv_and_uuid_functions_give_terraforms_values_and_errors() {
+    differential("files");
 }

@@ -1,0 +1,198 @@
+//! Terraform's filesystem, CSV and UUID functions: `fileexists`, the
+//! `file*` hashes and encodings, `basename`/`dirname` (Go's lexical path
+//! rules), `csvdecode` and `uuidv5`. Relative paths are read from the
+//! migration's directory, like `file`.
+
+use base64::Engine as _;
+use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::Value;
+use sha2::Digest as _;
+
+pub fn declare(ctx: &mut Context<'static>) {
+    use ParamType::*;
+    let s = FuncDef::builder;
+    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
+    f("fileexists", s().param(String).build(fileexists));
+    let file = || s().param(String);
+    f("filebase64", file().build(|a| hashed(&a, b64)));
+    f(
+        "filemd5",
+        file().build(|a| hashed(&a, |b| hex::encode(md5::Md5::digest(b)))),
+    );
+    f(
+        "filesha1",
+        file().build(|a| hashed(&a, |b| hex::encode(sha1::Sha1::digest(b)))),
+    );
+    f(
+        "filesha256",
+        file().build(|a| hashed(&a, |b| hex::encode(sha2::Sha256::digest(b)))),
+    );
+    f(
+        "filesha512",
+        file().build(|a| hashed(&a, |b| hex::encode(sha2::Sha512::digest(b)))),
+    );
+    f(
+        "filebase64sha256",
+        file().build(|a| hashed(&a, |b| b64(&sha2::Sha256::digest(b)))),
+    );
+    f(
+        "filebase64sha512",
+        file().build(|a| hashed(&a, |b| b64(&sha2::Sha512::digest(b)))),
+    );
+    f(
+        "basename",
+        s().param(String).build(|a| Ok(base(text(&a)).into())),
+    );
+    f(
+        "dirname",
+        s().param(String).build(|a| Ok(dir(text(&a)).into())),
+    );
+    f("csvdecode", s().param(String).build(csvdecode));
+    f("uuidv5", s().params([String, String]).build(uuidv5));
+}
+
+fn text(a: &FuncArgs) -> &str {
+    a[0].as_str().unwrap_or_default()
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// A file's bytes, encoded or hashed by `how`.
+fn hashed(a: &FuncArgs, how: impl Fn(&[u8]) -> String) -> Result<Value, String> {
+    read(text(a)).map(|b| how(&b).into())
+}
+
+fn read(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("open {path}: no such file or directory"),
+        _ => format!("open {path}: {e}"),
+    })
+}
+
+fn fileexists(a: FuncArgs) -> Result<Value, String> {
+    let path = text(&a);
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(format!("\"{path}\" is a directory, not a file")),
+        Ok(_) => Ok(true.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false.into()),
+        Err(e) => Err(format!("failed to stat \"{path}\": {e}")),
+    }
+}
+
+/// Go's `filepath.Clean`: one slash between names, no `.`, `..` resolved
+/// lexically; `.` for nothing.
+fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            ".." if rooted => {}
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// Go's `filepath.Base`: the last element, trailing slashes dropped.
+fn base(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".into();
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+/// Go's `filepath.Dir`: all but the last element, cleaned.
+fn dir(path: &str) -> String {
+    let cut = path.rfind('/').map_or(0, |i| i + 1);
+    clean(&path[..cut])
+}
+
+/// Rows of a CSV text with a header line, as maps of strings.
+fn csvdecode(a: FuncArgs) -> Result<Value, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text(&a).as_bytes());
+    let mut records = reader.records();
+    let header: Vec<String> = match records.next() {
+        None => return Err("missing header line".into()),
+        Some(r) => r
+            .map_err(|e| format!("CSV parse error: {e}"))?
+            .iter()
+            .map(str::to_string)
+            .collect(),
+    };
+    for (i, h) in header.iter().enumerate() {
+        if header[..i].contains(h) {
+            return Err(format!("duplicate column name \"{h}\""));
+        }
+    }
+    let mut rows = Vec::new();
+    for (line, r) in records.enumerate() {
+        let r = r.map_err(|e| format!("CSV parse error on line {}: {e}", line + 2))?;
+        if r.len() != header.len() {
+            return Err(format!(
+                "CSV parse error on line {}: wrong number of fields",
+                line + 2
+            ));
+        }
+        let row: hcl::Map<String, Value> = header
+            .iter()
+            .cloned()
+            .zip(r.iter().map(Value::from))
+            .collect();
+        rows.push(Value::Object(row));
+    }
+    Ok(Value::Array(rows))
+}
+
+fn uuidv5(a: FuncArgs) -> Result<Value, String> {
+    let ns = a[0].as_str().unwrap_or_default();
+    let namespace = match ns {
+        "dns" => uuid::Uuid::NAMESPACE_DNS,
+        "url" => uuid::Uuid::NAMESPACE_URL,
+        "oid" => uuid::Uuid::NAMESPACE_OID,
+        "x500" => uuid::Uuid::NAMESPACE_X500,
+        other => uuid::Uuid::parse_str(other).map_err(|_| {
+            // Go's uuid package's words, which Terraform passes on.
+            let why = match other.len() {
+                32 | 36 | 38 | 45 => "invalid UUID format".to_string(),
+                n => format!("invalid UUID length: {n}"),
+            };
+            format!("uuidv5() doesn't support namespace {other} ({why})")
+        })?,
+    };
+    let name = a[1].as_str().unwrap_or_default();
+    Ok(uuid::Uuid::new_v5(&namespace, name.as_bytes())
+        .to_string()
+        .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_go() {
+        assert_eq!(clean("a//b/./c/.."), "a/b");
+        assert_eq!(clean("/../a"), "/a");
+        assert_eq!(clean("../../a"), "../../a");
+        assert_eq!(base("foo/"), "foo");
+        assert_eq!(dir("foo//bar/"), "foo/bar");
+        assert_eq!(dir("/foo"), "/");
+    }
+}
