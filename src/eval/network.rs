@@ -98,6 +98,15 @@ fn ip(addr: u128, bits: u32) -> String {
     }
 }
 
+/// 2 to the power `bits`, saturating (an IPv6 prefix has up to 128 host bits).
+fn pow2(bits: u32) -> i128 {
+    if bits >= 127 {
+        i128::MAX
+    } else {
+        1i128 << bits
+    }
+}
+
 /// A whole-number argument.
 fn whole(a: &FuncArgs, i: usize) -> Result<i128, String> {
     let n = a[i].as_f64().unwrap_or_default();
@@ -110,15 +119,22 @@ fn whole(a: &FuncArgs, i: usize) -> Result<i128, String> {
 fn cidrhost(a: FuncArgs) -> Result<Value, String> {
     let net = Net::parse(a[0].as_str().unwrap_or_default())?;
     let asked = whole(&a, 1)?;
-    let size = 1i128.checked_shl(net.host_bits()).unwrap_or(i128::MAX);
-    let host = if asked < 0 { size + asked } else { asked };
-    if host < 0 || host >= size {
+    let bits = net.host_bits();
+    // Negative numbers count back from the end: -1 is the last address.
+    let host: Option<u128> = match (asked < 0, bits) {
+        (true, 128) => Some(u128::MAX - (asked.unsigned_abs() - 1)),
+        (true, _) => (1u128 << bits).checked_sub(asked.unsigned_abs()),
+        (false, 128) => Some(asked as u128),
+        (false, _) => Some(asked as u128).filter(|h| *h < 1u128 << bits),
+    };
+    let Some(host) = host else {
+        let shown = if asked < 0 { asked + pow2(bits) } else { asked };
         return Err(format!(
-            "prefix of {} does not accommodate a host numbered {}",
-            net.len, host
+            "prefix of {} does not accommodate a host numbered {shown}",
+            net.len
         ));
-    }
-    Ok(ip(net.addr | host as u128, net.bits).into())
+    };
+    Ok(ip(net.addr | host, net.bits).into())
 }
 
 fn cidrnetmask(a: FuncArgs) -> Result<Value, String> {
@@ -150,9 +166,7 @@ fn cidrsubnet(a: FuncArgs) -> Result<Value, String> {
         return Err(format!("netnum must be a non-negative number, got {num}"));
     }
     let len = len as u32;
-    let room = 1i128
-        .checked_shl(newbits.max(0) as u32)
-        .unwrap_or(i128::MAX);
+    let room = pow2(newbits.max(0) as u32);
     if newbits >= 0 && num >= room {
         return Err(format!(
             "prefix extension of {newbits} does not accommodate a subnet numbered {num}"
