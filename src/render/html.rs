@@ -156,36 +156,41 @@ pub fn gantt(r: &Report) -> String {
         );
     }
     for (i, n) in r.nodes.iter().enumerate() {
-        let y = AXIS_H + ROW_H * i as f64;
-        let (x0, x1) = (x(n.start_ms, total), x(n.end_ms, total));
-        let status = serde_json::to_value(n.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let wave = n
-            .wave
-            .map_or("not run".to_string(), |w| format!("wave {w}"));
-        let _ = writeln!(
-            s,
-            "<text x=\"4\" y=\"{}\">{}</text><rect class=\"bar {status}{}\" x=\"{x0:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\"><title>{} — {}, {wave}: {} → {} ({}){}{}</title></rect>",
-            y + 15.0,
-            escape(&ellipsized(&n.address, 44)),
-            if n.critical { " critical" } else { "" },
-            y + 4.0,
-            (x1 - x0).max(2.0),
-            ROW_H - 8.0,
-            escape(&n.address),
-            n.status.as_str(),
-            escape(&clock_at(r, n.start_ms)),
-            escape(&clock_at(r, n.end_ms)),
-            escape(&took(n.end_ms - n.start_ms)),
-            if n.attempts > 1 { format!(", {} attempts", n.attempts) } else { String::new() },
-            n.detail.as_deref().map(|d| format!(": {}", escape(d))).unwrap_or_default()
-        );
+        s.push_str(&bar(r, i, n));
     }
     legend(&mut s, height - 16.0);
     s.push_str("</svg>\n");
     s
+}
+
+/// One node's row: its label and its bar, with the exact times on hover.
+fn bar(r: &Report, i: usize, n: &super::report::Span) -> String {
+    let total = r.duration_ms.max(1);
+    let y = AXIS_H + ROW_H * i as f64;
+    let (x0, x1) = (x(n.start_ms, total), x(n.end_ms, total));
+    let status = serde_json::to_value(n.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let wave = n
+        .wave
+        .map_or("not run".to_string(), |w| format!("wave {w}"));
+    format!(
+        "<text x=\"4\" y=\"{}\">{}</text><rect class=\"bar {status}{}\" x=\"{x0:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\"><title>{} — {}, {wave}: {} → {} ({}){}{}</title></rect>",
+        y + 15.0,
+        escape(&ellipsized(&n.address, 44)),
+        if n.critical { " critical" } else { "" },
+        y + 4.0,
+        (x1 - x0).max(2.0),
+        ROW_H - 8.0,
+        escape(&n.address),
+        n.status.as_str(),
+        escape(&clock_at(r, n.start_ms)),
+        escape(&clock_at(r, n.end_ms)),
+        escape(&took(n.end_ms - n.start_ms)),
+        if n.attempts > 1 { format!(", {} attempts", n.attempts) } else { String::new() },
+        n.detail.as_deref().map(|d| format!(": {}", escape(d))).unwrap_or_default()
+    ) + "\n"
 }
 
 fn legend(s: &mut String, y: f64) {

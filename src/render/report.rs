@@ -238,30 +238,7 @@ impl Report {
             Event::NodeInterrupted { address, reason } => {
                 self.end(spans, address, t, SpanStatus::Interrupted, reason)
             }
-            Event::GatePolled {
-                address,
-                holds,
-                measured,
-                value,
-                limits,
-                ..
-            } => {
-                let i = *gates.entry(address.clone()).or_insert_with(|| {
-                    self.gates.push(Series {
-                        address: address.clone(),
-                        limits: limits.clone(),
-                        points: Vec::new(),
-                    });
-                    self.gates.len() - 1
-                });
-                self.gates[i].points.push(Point {
-                    at: at.to_string(),
-                    t_ms: t,
-                    holds: *holds,
-                    value: *value,
-                    measured: measured.clone(),
-                });
-            }
+            Event::GatePolled { .. } => self.poll(e, at, t, gates),
             Event::Approved {
                 address,
                 by,
@@ -282,6 +259,36 @@ impl Report {
             }
             _ => self.undone(e, at, spans),
         }
+    }
+
+    /// A gate's measurement, added to its series.
+    fn poll(&mut self, e: &Event, at: &str, t: u64, gates: &mut HashMap<String, usize>) {
+        let Event::GatePolled {
+            address,
+            holds,
+            measured,
+            value,
+            limits,
+            ..
+        } = e
+        else {
+            return;
+        };
+        let i = *gates.entry(address.clone()).or_insert_with(|| {
+            self.gates.push(Series {
+                address: address.clone(),
+                limits: limits.clone(),
+                points: Vec::new(),
+            });
+            self.gates.len() - 1
+        });
+        self.gates[i].points.push(Point {
+            at: at.to_string(),
+            t_ms: t,
+            holds: *holds,
+            value: *value,
+            measured: measured.clone(),
+        });
     }
 
     fn undone(&mut self, e: &Event, at: &str, spans: &HashMap<String, usize>) {
