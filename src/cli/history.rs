@@ -13,9 +13,11 @@ use std::time::Duration;
 
 pub fn list() -> Result<i32> {
     let (spec, _, _) = compile(&VarArgs::default(), true)?;
-    let doc = super::apply::backend(&spec)?.read(&spec.settings.name)?;
+    let backend = super::apply::backend(&spec)?;
+    let doc = backend.read(&spec.settings.name)?;
+    let held = backend.holder()?.is_some();
     let runs = doc.map(|d| d.history).unwrap_or_default();
-    print_out(&history::list(&runs, chrono::Utc::now()))?;
+    print_out(&history::list(&runs, held, chrono::Utc::now()))?;
     Ok(EXIT_OK)
 }
 

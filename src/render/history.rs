@@ -19,8 +19,9 @@ fn run_took(r: &Run, now: DateTime<Utc>) -> u64 {
     parse(&r.started_at).map_or(0, |s| (end - s).num_milliseconds().max(0) as u64)
 }
 
-/// The runs, newest first, one line each.
-pub fn list(history: &[Run], now: DateTime<Utc>) -> String {
+/// The runs, newest first, one line each; `held`: the state's lock is held
+/// now (without it, a run still open ended unrecorded).
+pub fn list(history: &[Run], held: bool, now: DateTime<Utc>) -> String {
     if history.is_empty() {
         return "No run is recorded yet: the history starts with the next apply or rollback.\n"
             .into();
@@ -39,7 +40,11 @@ pub fn list(history: &[Run], now: DateTime<Utc>) -> String {
                     .take(19)
                     .collect(),
                 format!("{}@{}", r.by.user, r.by.host),
-                r.outcome.map_or("running", |o| o.as_str()).to_string()
+                r.outcome
+                    .map_or(if held { "running" } else { "no end recorded" }, |o| {
+                        o.as_str()
+                    })
+                    .to_string()
                     + if r.compacted { " (summary)" } else { "" },
                 took(run_took(r, now)),
                 format!("{}/{}/{}", s.done, s.failed, s.rolled_back),

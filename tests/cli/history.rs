@@ -484,3 +484,45 @@ fn a_bad_history_block_is_a_located_diagnostic() {
     assert_eq!(code, 1, "{out}");
     insta::assert_snapshot!("history_bad_block", err);
 }
+
+#[test]
+fn a_killed_run_is_seen_as_ended_unrecorded() {
+    let spec = "step \"exec\" \"slow\" {\n  shell = \"sleep 2\"\n}\n";
+    let p = Project::new().file("main.hcl", spec);
+    let mut apply = spawn(&p, &["apply", "-auto-approve"]);
+    crate::support::wait_started(&p, "step.slow");
+    status_until(&p, "step.slow for");
+    apply.kill().unwrap();
+    apply.wait().unwrap();
+    let (_, status, _) = p.run(&["status"]);
+    assert!(
+        status.contains(
+            "Lock: free. The run above holds no lock: it ended without recording its end"
+        ),
+        "{status}"
+    );
+    let (_, list, _) = p.run(&["history"]);
+    assert!(
+        columns(&list).contains("  apply  ") && list.contains("no end recorded"),
+        "{list}"
+    );
+    // The next run settles it.
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, list, _) = p.run(&["history"]);
+    let outcomes: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .map(|l| {
+            if l.contains("ended unrecorded") {
+                "ended unrecorded"
+            } else if l.contains("succeeded") {
+                "succeeded"
+            } else {
+                l
+            }
+        })
+        .collect();
+    assert_eq!(outcomes, ["succeeded", "ended unrecorded"], "{list}");
+}
