@@ -48,6 +48,10 @@ pub fn declare(ctx: &mut Context<'static>) {
         s().param(String).build(|a| Ok(dir(text(&a)).into())),
     );
     f("csvdecode", s().param(String).build(csvdecode));
+    f(
+        "templatefile",
+        s().params([String, Any]).build(templatefile),
+    );
     f("uuidv5", s().params([String, String]).build(uuidv5));
 }
 
@@ -120,6 +124,58 @@ fn base(path: &str) -> String {
 fn dir(path: &str) -> String {
     let cut = path.rfind('/').map_or(0, |i| i + 1);
     clean(&path[..cut])
+}
+
+/// A file rendered as a template (`${…}`, `%{ if }`, `%{ for }`) with
+/// `vars` as its only variables and every function but itself.
+fn templatefile(a: FuncArgs) -> Result<Value, String> {
+    let path = text(&a);
+    let bytes = std::fs::read(path).map_err(|_| {
+        format!("no file exists at \"{path}\"; this function works only with files that are distributed as part of the configuration source code, so if this file will be created by a resource in this configuration you must instead obtain this result from an attribute of that resource")
+    })?;
+    let source =
+        String::from_utf8(bytes).map_err(|_| format!("contents of {path} are not valid UTF-8"))?;
+    let Value::Object(vars) = &a[1] else {
+        return Err("invalid vars value: must be a map".into());
+    };
+    let template: hcl::Template = source
+        .parse()
+        .map_err(|e| format!("failed to parse {path}: {e}"))?;
+    let mut ctx = super::functions::context();
+    for (k, v) in vars {
+        ctx.declare_var(k.as_str(), lexical(v.clone()));
+    }
+    // Terraform forbids a template from rendering templates itself.
+    ctx.declare_func(
+        "templatefile",
+        FuncDef::builder()
+            .params([ParamType::String, ParamType::Any])
+            .build(|_| {
+                Err(
+                    "cannot recursively call templatefile from inside another template function"
+                        .into(),
+                )
+            }),
+    );
+    use hcl::eval::Evaluate as _;
+    template
+        .evaluate(&ctx)
+        .map(Value::from)
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+/// Maps with their keys in lexical order, as Terraform iterates them
+/// (`%{ for k, v in map }`).
+fn lexical(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, lexical(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(lexical).collect()),
+        other => other,
+    }
 }
 
 /// Rows of a CSV text with a header line, as maps of strings.
