@@ -620,6 +620,20 @@ impl Visit for RefFinder<'_, '_> {
             _ => visit::visit_expr(self, e),
         }
     }
+
+    /// `%{ for k, v in COLLECTION }…%{ endfor }`: the collection's references
+    /// count (hcl-edit's default visit skips it), and `k`, `v` are bound
+    /// inside the loop's template.
+    fn visit_for_template_expr(&mut self, f: &hcl::edit::template::ForTemplateExpr) {
+        self.visit_expr(&f.collection_expr);
+        let n = self.bound.len();
+        if let Some(k) = &f.key_var {
+            self.bound.push(k.as_str().to_string());
+        }
+        self.bound.push(f.value_var.as_str().to_string());
+        self.visit_template(&f.template);
+        self.bound.truncate(n);
+    }
 }
 
 /// `*.hcl` files, except variable files (`*.vars.hcl`), which only `-var-file` reads.

@@ -50,6 +50,11 @@ fn evaluate(expr: &str) -> Result<Value, String> {
         let f = f.unwrap().path();
         std::fs::copy(&f, p.dir.join("files").join(f.file_name().unwrap())).unwrap();
     }
+    output(&p)
+}
+
+/// The value of output `v` of the migration in `p`, or the error planning it gave.
+fn output(p: &Project) -> Result<Value, String> {
     let (code, out, err) = p.run(&["plan", "--format", "json"]);
     if code != 0 {
         return Err(err);
@@ -115,4 +120,25 @@ fn date_and_time_functions_give_terraforms_values_and_errors() {
 #[test]
 fn file_path_csv_and_uuid_functions_give_terraforms_values_and_errors() {
     differential("files");
+}
+
+#[test]
+fn a_template_for_directive_binds_its_variables_and_checks_its_collection() {
+    let spec = "variable \"hosts\" {\n  default = [\"a\", \"b\"]\n}\n\noutput \"v\" {\n  value = \"%{ for i, h in var.hosts }${i}=${h};%{ endfor }\"\n}\n";
+    assert_eq!(
+        evaluate_spec(spec),
+        Ok(Value::from("0=a;1=b;")),
+        "the loop's variables are its own"
+    );
+    let bad = spec.replace("var.hosts", "var.nope");
+    let err = evaluate_spec(&bad).unwrap_err();
+    assert!(
+        err.contains("main.hcl:6:27") && err.contains("`var.nope` refers to"),
+        "{err}"
+    );
+}
+
+/// What cutover makes of a whole spec's output `v`.
+fn evaluate_spec(spec: &str) -> Result<Value, String> {
+    output(&Project::new().file("main.hcl", spec))
 }
