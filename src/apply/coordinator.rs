@@ -105,8 +105,6 @@ struct Walk<'a, 'c> {
     left_in_wave: Vec<usize>,
     /// Waves where a node did more than being skipped.
     wave_ran: Vec<bool>,
-    /// Set while dependents of a failure are being skipped.
-    skipping: bool,
     running: HashMap<NodeId, (tokio::task::AbortHandle, Instant)>,
     priors: HashMap<String, serde_json::Value>,
     failed: Vec<NodeId>,
@@ -195,7 +193,6 @@ pub async fn apply(
             .with_groups(groups, group_count),
         wave_ran: vec![false; left_in_wave.len()],
         left_in_wave,
-        skipping: false,
         running: HashMap::new(),
         priors,
         failed: Vec::new(),
@@ -329,14 +326,13 @@ impl Walk<'_, '_> {
         limit
     }
 
-    /// A node reached its end for this apply (`ok`: done): waves and fleets
-    /// count it. A wave whose every node was skipped gets no "done" line.
-    fn finished(&mut self, id: NodeId, ok: bool, reporter: &mut dyn Reporter) {
+    /// A node reached its end for this apply (`ok`: done; `ran`: it did
+    /// more than being skipped): waves and fleets count it. A wave whose
+    /// every node was skipped gets no "done" line.
+    fn finished(&mut self, id: NodeId, ok: bool, ran: bool, reporter: &mut dyn Reporter) {
         let w = self.cx.graph.wave(id) as usize;
         self.left_in_wave[w] -= 1;
-        if !self.skipping {
-            self.wave_ran[w] = true;
-        }
+        self.wave_ran[w] |= ran;
         if self.left_in_wave[w] == 0 && self.wave_ran[w] {
             reporter.report(&Event::WaveDone { wave: w as u32 });
         }
@@ -662,7 +658,7 @@ impl Walk<'_, '_> {
         // A fleet target's failure within the error budget stays inside the
         // target: the rest of the migration goes on.
         let contained = self.fleets.contains_failure(self.cx, id);
-        self.finished(id, false, reporter);
+        self.finished(id, false, true, reporter);
         let mut skipped = if contained && self.stop.is_none() {
             self.ready.fail_in_group(id)
         } else {
@@ -684,9 +680,7 @@ impl Walk<'_, '_> {
                 address: da,
                 because: format!("{address} failed"),
             });
-            self.skipping = true;
-            self.finished(d, false, reporter);
-            self.skipping = false;
+            self.finished(d, false, false, reporter);
         }
     }
 
@@ -787,7 +781,7 @@ impl Walk<'_, '_> {
                 address: node.address.clone(),
                 reason,
             });
-            self.finished(id, true, reporter);
+            self.finished(id, true, true, reporter);
             self.ready.complete(id);
             return Prepared::Finished;
         }
@@ -1122,7 +1116,7 @@ impl Walk<'_, '_> {
                 elapsed_ms: ms(elapsed),
                 detail,
             });
-            self.finished(id, true, reporter);
+            self.finished(id, true, true, reporter);
             self.ready.complete(id);
         }
         Ok(())

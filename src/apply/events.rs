@@ -175,3 +175,23 @@ pub enum Event {
         pause_ms: Option<u64>,
     },
 }
+
+impl Event {
+    /// The node whose time in this run the event ends (done, unchanged,
+    /// failed for good, skipped, abandoned or interrupted), if it ends one.
+    pub fn node_ended(&self) -> Option<&str> {
+        match self {
+            Event::NodeDone { address, .. }
+            | Event::NodeUnchanged { address, .. }
+            | Event::NodeFailed {
+                address,
+                retry_in_ms: None,
+                ..
+            }
+            | Event::NodeSkipped { address, .. }
+            | Event::NodeAbandoned { address }
+            | Event::NodeInterrupted { address, .. } => Some(address),
+            _ => None,
+        }
+    }
+}

@@ -319,14 +319,11 @@ fn significant(v: &serde_json::Value) -> serde_json::Value {
     serde_json::json!([v.get("holds"), v.get("measured"), v.get("remaining")])
 }
 
-/// The node whose run this event ends.
+/// The node whose run, or one attempt of it, this event ends: its last poll is kept.
 fn ends(event: &Event) -> Option<&str> {
     match event {
-        Event::NodeDone { address, .. }
-        | Event::NodeFailed { address, .. }
-        | Event::NodeAbandoned { address }
-        | Event::NodeInterrupted { address, .. } => Some(address),
-        _ => None,
+        Event::NodeFailed { address, .. } => Some(address),
+        e => e.node_ended(),
     }
 }
 

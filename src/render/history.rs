@@ -195,20 +195,12 @@ fn scan(r: &Run) -> (Option<usize>, usize, BTreeMap<String, Running>) {
                     n.last = Some((s.at.clone(), e.clone()));
                 }
             }
-            Event::NodeDone { address, .. }
-            | Event::NodeUnchanged { address, .. }
-            | Event::NodeFailed {
-                address,
-                retry_in_ms: None,
-                ..
+            e => {
+                if let Some(address) = e.node_ended() {
+                    finished += 1;
+                    running.remove(address);
+                }
             }
-            | Event::NodeSkipped { address, .. }
-            | Event::NodeAbandoned { address }
-            | Event::NodeInterrupted { address, .. } => {
-                finished += 1;
-                running.remove(address);
-            }
-            _ => {}
         }
     }
     (total, finished, running)

@@ -268,7 +268,8 @@ fn numbers(ix: &[usize]) -> String {
     }
 }
 
-fn cell(s: &str) -> String {
+/// A markdown table cell: one line, no pipes.
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 

@@ -4,6 +4,7 @@
 //! gantt and xychart), JSON (`schema/report.schema.json`) or HTML
 //! ([`super::html`]).
 
+use super::markdown::cell;
 use crate::apply::Event;
 use crate::providers::Limit;
 use crate::state::history::Run;
@@ -415,11 +416,6 @@ fn mermaid_text(s: &str) -> String {
             c => c,
         })
         .collect()
-}
-
-/// A markdown table cell: one line, no pipes.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 /// The report as markdown: summary, gantt, gate charts, approvals, rollback, events.
