@@ -218,7 +218,7 @@ impl Expander<'_> {
     ) -> Instances<T> {
         let with = |each: Each| Inst {
             stage: outer.stage.clone(),
-            each: Some(each),
+            each: Some(Box::new(each)),
         };
         match rep {
             Repetition::Single => Instances::Single(add(self, String::new(), outer.clone())),
@@ -533,11 +533,11 @@ impl Expander<'_> {
         let mut stages = Vec::with_capacity(values.len());
         for (index, value) in values.iter().enumerate() {
             let inst = Inst {
-                stage: Some(StageRef {
+                stage: Some(Box::new(StageRef {
                     rollout: id.clone(),
                     index,
                     value: value.clone(),
-                }),
+                })),
                 each: outer.each.clone(),
             };
             let key = Key::from_value(value)

@@ -211,7 +211,7 @@ pub fn run_apply(args: &ApplyArgs, color: bool) -> Result<i32> {
         }
         None => {
             if !args.json {
-                super::print_out(&render::human::plan(&planned.plan, color))?;
+                super::print_out(render::human::plan(&planned.plan, color))?;
             }
             // Steps that finished after the last apply died, and changes it
             // left started (found made or not), still need recording.

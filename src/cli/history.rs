@@ -17,7 +17,7 @@ pub fn list() -> Result<i32> {
     let doc = backend.read(&spec.settings.name)?;
     let held = backend.holder()?.is_some();
     let runs = doc.map(|d| d.history).unwrap_or_default();
-    print_out(&history::list(&runs, held, chrono::Utc::now()))?;
+    print_out(history::list(&runs, held, chrono::Utc::now()))?;
     Ok(EXIT_OK)
 }
 
@@ -78,8 +78,8 @@ pub fn status(watch: Option<u64>) -> Result<i32> {
             .and_then(|d| d.history.last())
             .is_some_and(|r| r.is_open());
         match watch {
-            Some(_) if tty => print_out(&format!("\x1b[2J\x1b[H{text}"))?,
-            Some(_) => print_out(&format!("{text}\n"))?,
+            Some(_) if tty => print_out(format!("\x1b[2J\x1b[H{text}"))?,
+            Some(_) => print_out(format!("{text}\n"))?,
             None => print_out(&text)?,
         }
         match watch {

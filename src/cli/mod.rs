@@ -214,7 +214,9 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
             other => anyhow::Error::new(other),
         })?;
     planned.plan.directory = Some(show::migration_directory());
-    print_out(&render::plan(
+    // The plan is all that is printed: the spec and state go before its text is made.
+    drop((spec, graph, reg, lock));
+    print_out(render::plan(
         &planned.plan,
         args.format,
         color,
@@ -234,8 +236,8 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn print_out(text: &str) -> Result<()> {
-    let text = crate::eval::redact::mask(text);
+fn print_out(text: impl Into<String>) -> Result<()> {
+    let text = crate::eval::redact::mask_owned(text.into());
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -237,6 +237,8 @@ impl Builder<'_> {
         inst: &Inst,
     ) -> Vec<(NodeId, SourceSpan)> {
         let items: Vec<&hcl::Expression> = match &e.expr {
+            // The loader keeps only the references of a list of bare addresses.
+            hcl::Expression::Null if !e.refs.is_empty() => Vec::new(),
             hcl::Expression::Array(items) => items.iter().collect(),
             _ => {
                 self.diags.push(
@@ -249,7 +251,8 @@ impl Builder<'_> {
                 return Vec::new();
             }
         };
-        if items.len() != e.refs.len()
+        let checked = matches!(e.expr, hcl::Expression::Null);
+        if !checked && items.len() != e.refs.len()
             || items.iter().any(|i| {
                 !matches!(
                     i,

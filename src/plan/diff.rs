@@ -23,7 +23,7 @@ pub fn diff(
     prior: Option<&Attrs>,
     sensitive: impl Fn(&str) -> bool,
 ) -> Vec<AttrChange> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(desired.len());
     for (name, want) in desired {
         let before = prior.map(|p| PlannedValue {
             value: Some(p.get(name).cloned().unwrap_or(serde_json::Value::Null)),
@@ -42,6 +42,7 @@ pub fn diff(
             });
         }
     }
+    out.shrink_to_fit();
     out
 }
 

@@ -109,7 +109,7 @@ pub struct PlannedNode {
     pub changes: Vec<AttrChange>,
     /// The evaluated `rollback {}` block of a step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<Attributes>,
+    pub rollback: Option<Box<Attributes>>,
     /// A step without rollback marked `irreversible = true`: a point of no return.
     #[serde(default)]
     pub irreversible: bool,
@@ -120,7 +120,7 @@ pub struct PlannedNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage: Option<StageInfo>,
+    pub stage: Option<Box<StageInfo>>,
     /// Declared or recorded duration, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_duration_ms: Option<u64>,

@@ -14,7 +14,6 @@ use crate::spec::{Diagnostic, Diagnostics, NodeId, Spec};
 use crate::state::{Lockfile, NodeStatus};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// What the user asked of this plan.
@@ -95,8 +94,11 @@ pub async fn plan(
     let evals = p.evaluate(&ev, &mut digests).await?;
     let objects = p.objects(&evals)?;
     let refreshed = p.refresh(&evals, &objects, &mut digests).await?;
-    let diffed = p.diff(&evals, &objects, &refreshed);
-    p.assemble(&ev, &evals, objects, refreshed, diffed, digests)
+    let outputs = root_outputs(spec, &ev, &Values(&evals))?;
+    // The diff consumes the evaluations node by node: at 100,000 nodes they
+    // and the planned nodes would otherwise be held twice over.
+    let diffed = p.diff(evals, &objects, &refreshed);
+    p.assemble(outputs, objects, refreshed, diffed, digests)
 }
 
 /// What every phase of one plan reads.
@@ -144,7 +146,6 @@ struct Chain {
     predicted: HashMap<String, Option<Attrs>>,
     /// Per object: are all its blocks so far applied? Then it is where they left it.
     applied: HashMap<String, bool>,
-    prev_on_object: HashMap<String, String>,
 }
 
 impl<'a> Planning<'a> {
@@ -262,6 +263,7 @@ impl<'a> Planning<'a> {
     /// returns what they found and the probes still to run one by one.
     async fn read_in_batches(
         &self,
+        evals: &[Option<NodeEval>],
         probes: Vec<(NodeId, Probe)>,
     ) -> (
         Vec<(NodeId, Result<Found, ProviderError>)>,
@@ -270,25 +272,30 @@ impl<'a> Planning<'a> {
         let mut by_type: BTreeMap<&str, Vec<(NodeId, Attrs)>> = BTreeMap::new();
         let mut rest = Vec::new();
         for (id, probe) in probes {
+            let type_name = self.spec.nodes[id].decl.type_name.as_str();
+            let batched = self
+                .registry
+                .provider(NodeKind::Resource, type_name)
+                .is_some_and(|p| p.reads_many(type_name));
             match probe {
-                Probe::Read(attrs) => by_type
-                    .entry(self.spec.nodes[id].decl.type_name.as_str())
-                    .or_default()
-                    .push((id, attrs)),
+                Probe::Identity if batched => match self.gathered(evals, id, probe) {
+                    Probe::Read(attrs) => by_type.entry(type_name).or_default().push((id, attrs)),
+                    other => rest.push((id, other)),
+                },
                 other => rest.push((id, other)),
             }
         }
         let mut found = Vec::new();
         for (type_name, items) in by_type {
-            let attrs: Vec<Attrs> = items.iter().map(|(_, a)| a.clone()).collect();
+            let (ids, attrs): (Vec<NodeId>, Vec<Attrs>) = items.into_iter().unzip();
             let batch = match self.registry.provider(NodeKind::Resource, type_name) {
-                Some(p) if items.len() > 1 => {
+                Some(p) if ids.len() > 1 => {
                     p.read_many(NodeKind::Resource, type_name, &attrs).await
                 }
                 _ => Vec::new(),
             };
             let mut batch = batch.into_iter();
-            for (id, a) in items {
+            for (id, a) in ids.into_iter().zip(attrs) {
                 match batch.next().flatten() {
                     Some(r) => found.push((id, r.map(Found::Object))),
                     None => rest.push((id, Probe::Read(a))),
@@ -296,6 +303,14 @@ impl<'a> Planning<'a> {
             }
         }
         (found, rest)
+    }
+
+    /// `probe` with a resource's identity gathered from its evaluation.
+    fn gathered(&self, evals: &[Option<NodeEval>], id: NodeId, probe: Probe) -> Probe {
+        match (probe, &evals[id]) {
+            (Probe::Identity, Some(ne)) => Probe::Read(identity_attrs(self.schemas[id], ne)),
+            (probe, _) => probe,
+        }
     }
 
     /// Phase 2: which resource blocks name the same real object; they must be ordered.
@@ -372,17 +387,17 @@ impl<'a> Planning<'a> {
         let mut reads = Vec::new();
         for ids in objects.members.values() {
             let id = ids[0];
-            let ne = evals[id].as_ref().expect("evaluated");
-            reads.push((id, Probe::Read(identity_attrs(self.schemas[id], ne))));
+            reads.push((id, Probe::Identity));
         }
         for &id in self.graph.topo_order() {
             if self.included[id] && spec.nodes[id].decl.kind == NodeKind::Step {
                 self.step_probes(id, evals[id].as_ref().expect("evaluated"), &mut reads);
             }
         }
-        let (mut results, reads) = self.read_in_batches(reads).await;
+        let (mut results, reads) = self.read_in_batches(evals, reads).await;
         results.extend(
             run_bounded(self.opts.parallelism, reads, |(id, probe)| {
+                let probe = self.gathered(evals, id, probe);
                 let node = &spec.nodes[id];
                 let p = self
                     .registry
@@ -443,14 +458,19 @@ impl<'a> Planning<'a> {
     }
 
     /// Phase 4: diff every node in topological order along the predicted-state chain.
-    fn diff(&self, evals: &[Option<NodeEval>], objects: &Objects, found: &Refreshed) -> Diffed {
+    fn diff(
+        &self,
+        mut evals: Vec<Option<NodeEval>>,
+        objects: &Objects,
+        found: &Refreshed,
+    ) -> Diffed {
         let (spec, graph, n) = (self.spec, self.graph, self.spec.nodes.len());
         // Digests first: whether the next block of an object is already applied decides this one's diff.
-        let digests: Vec<Option<String>> = (0..n)
+        let mut digests: Vec<Option<String>> = (0..n)
             .map(|id| {
                 self.included[id].then(|| {
                     node_digest(
-                        &self.attributes_of(evals, id),
+                        &self.attributes_of(&evals, id),
                         evals[id].as_ref().and_then(|e| e.rollback.as_ref()),
                         &self.lineage,
                     )
@@ -459,8 +479,8 @@ impl<'a> Planning<'a> {
             .collect();
         let mut chain = Chain::default();
         let mut out = Diffed {
-            nodes: Vec::new(),
-            ids: Vec::new(),
+            nodes: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
             durations: vec![Duration::ZERO; n],
         };
         for &id in graph.topo_order() {
@@ -468,10 +488,10 @@ impl<'a> Planning<'a> {
                 continue;
             }
             let node = &spec.nodes[id];
-            let ne = evals[id].as_ref().expect("evaluated");
+            let attributes = self.attributes_of(&evals, id);
+            let ne = &evals[id].take().expect("evaluated");
             let lock_state = self.lock_state(id);
-            let attributes = self.attributes_of(evals, id);
-            let digest = digests[id].clone().unwrap_or_default();
+            let digest = digests[id].as_deref().unwrap_or_default();
             let object = objects.of.get(&id).cloned();
             let mut follows = None;
             let (action, reason, changes) = match node.decl.kind {
@@ -487,14 +507,16 @@ impl<'a> Planning<'a> {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     if let Some(key) = &object {
-                        follows = chain
-                            .prev_on_object
-                            .insert(key.clone(), node.address.clone());
+                        let members = &objects.members[key];
+                        let pos = members.iter().position(|m| *m == id).unwrap_or(0);
+                        follows = pos
+                            .checked_sub(1)
+                            .map(|p| spec.nodes[members[p]].address.clone());
                     }
                     let here = ResourceHere {
                         id,
                         desired: &desired,
-                        digest: &digest,
+                        digest,
                         follows: follows.as_deref(),
                     };
                     self.resource_change(
@@ -506,9 +528,9 @@ impl<'a> Planning<'a> {
                         &applied,
                     )
                 }
-                NodeKind::Step => self.step_change(id, ne, &attributes, &digest, found),
+                NodeKind::Step => self.step_change(id, ne, &attributes, digest, found),
                 NodeKind::Gate => {
-                    let (a, r) = gate_action(node, ne, lock_state, &digest);
+                    let (a, r) = gate_action(node, ne, lock_state, digest);
                     (a, r, Vec::new())
                 }
                 NodeKind::Data => {
@@ -538,7 +560,8 @@ impl<'a> Planning<'a> {
                     changes,
                     object,
                     follows,
-                    digest,
+                    // Read again only for later blocks of an object, never for this one.
+                    digest: digests[id].take().unwrap_or_default(),
                 },
                 (duration, source),
             ));
@@ -574,11 +597,15 @@ impl<'a> Planning<'a> {
         };
         let members = &objects.members[key];
         let pos = members.iter().position(|m| *m == id).unwrap_or(0);
-        let now = found.observed.get(&members[0]).cloned().flatten();
+        let now = found.observed.get(&members[0]).and_then(Option::as_ref);
         let all_before = *chain.applied.get(key).unwrap_or(&true);
-        chain
-            .applied
-            .insert(key.to_string(), all_before && applied(id));
+        // What the chain remembers is read only by a later block of the same object.
+        let later = pos + 1 < members.len();
+        if later {
+            chain
+                .applied
+                .insert(key.to_string(), all_before && applied(id));
+        }
         let lock_state = self.lock_state(id);
         if all_before && applied(id) && members.get(pos + 1).is_some_and(|m| applied(*m)) {
             // A later block of this object is applied too: this one's work is behind it.
@@ -587,8 +614,10 @@ impl<'a> Planning<'a> {
         }
         if all_before && applied(id) {
             // The last applied block: the object should still be as it left it.
-            let changes = diff(here.desired, now.as_ref(), sensitive_attr);
-            chain.predicted.insert(key.to_string(), now.clone());
+            let changes = diff(here.desired, now, sensitive_attr);
+            if later {
+                chain.predicted.insert(key.to_string(), now.cloned());
+            }
             let (a, r) = resource_action(
                 now.is_none(),
                 &changes,
@@ -597,15 +626,18 @@ impl<'a> Planning<'a> {
             );
             return (a, r, changes);
         }
-        let prior = match chain.predicted.get(key) {
-            Some(p) => p.clone(),
+        // Taken: only this block's successor reads it, and it is put back for it.
+        let predicted = chain.predicted.remove(key);
+        let prior = match &predicted {
+            Some(p) => p.as_ref(),
             None => now,
         };
-        let changes = diff(here.desired, prior.as_ref(), sensitive_attr);
-        chain.predicted.insert(
-            key.to_string(),
-            predicted_after(here.desired, prior.as_ref()),
-        );
+        let changes = diff(here.desired, prior, sensitive_attr);
+        if later {
+            chain
+                .predicted
+                .insert(key.to_string(), predicted_after(here.desired, prior));
+        }
         let (a, r) = resource_action(
             prior.is_none(),
             &changes,
@@ -681,9 +713,11 @@ impl<'a> Planning<'a> {
     ) -> PlannedNode {
         let node = &self.spec.nodes[id];
         let rollback = ne.rollback.as_ref().map(|rb| {
-            rb.iter()
-                .map(|(k, v)| (k.clone(), planned(v, false)))
-                .collect()
+            Box::new(
+                rb.iter()
+                    .map(|(k, v)| (k.clone(), planned(v, false)))
+                    .collect(),
+            )
         });
         let irreversible = node.decl.body.block("rollback").is_none() && ne.lifecycle.irreversible;
         PlannedNode {
@@ -706,10 +740,12 @@ impl<'a> Planning<'a> {
             irreversible,
             object: v.object,
             follows: v.follows,
-            stage: node.inst.stage.as_ref().map(|s| StageInfo {
-                rollout: s.rollout.clone(),
-                index: s.index,
-                value: to_json(&s.value),
+            stage: node.inst.stage.as_ref().map(|s| {
+                Box::new(StageInfo {
+                    rollout: s.rollout.clone(),
+                    index: s.index,
+                    value: to_json(&s.value),
+                })
             }),
             expected_duration_ms: (duration > Duration::ZERO)
                 .then_some(duration.as_millis() as u64),
@@ -721,8 +757,7 @@ impl<'a> Planning<'a> {
     /// Phase 5: the critical path, outputs, rollback plan, summary and fingerprint.
     fn assemble(
         self,
-        ev: &Evaluator<'_>,
-        evals: &[Option<NodeEval>],
+        outputs: BTreeMap<String, PlannedValue>,
         objects: Objects,
         found: Refreshed,
         diffed: Diffed,
@@ -745,7 +780,6 @@ impl<'a> Planning<'a> {
                 .map(|n| spec.nodes[n].address.clone())
                 .collect(),
         };
-        let outputs = root_outputs(spec, ev, &Values(evals))?;
         let rollback = rollback_plan(
             &nodes,
             &observed_absent(&nodes, &ids, &found.observed, &objects.of),
@@ -893,6 +927,9 @@ pub fn check(spec: &Spec, graph: &Graph, registry: &Registry) -> Diagnostics {
 }
 
 enum Probe {
+    /// Read a resource by its identity, gathered when the read starts (the
+    /// arguments of 50,000 reads held at once cost 55 MB).
+    Identity,
     Read(Attrs),
     DoneWhen(Attrs, serde_json::Value),
     Interrupted(Attrs, String),
@@ -918,6 +955,8 @@ impl Probe {
     ) -> Result<Found, ProviderError> {
         match self {
             Probe::Read(attrs) => p.read(kind, t, &attrs).await.map(Found::Object),
+            // Gathered before any probe runs: only a node never evaluated stays so.
+            Probe::Identity => Ok(Found::Object(None)),
             Probe::DoneWhen(attrs, dw) => p.step_done(t, &attrs, &dw).await.map(Found::Check),
             Probe::Interrupted(attrs, run) => {
                 p.interrupted(t, &attrs, &run).await.map(Found::Interrupted)
@@ -947,18 +986,22 @@ where
     if items.is_empty() {
         return Vec::new();
     }
-    let sem = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    // At most `limit` tasks exist at a time: 50,000 probes spawned at once
+    // held 64 MB of futures waiting for a permit.
+    let mut queue = items.into_iter().enumerate();
     let mut set = tokio::task::JoinSet::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let fut = f(item);
-        let sem = Arc::clone(&sem);
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            (i, fut.await)
-        });
+    let mut spawn_next = |set: &mut tokio::task::JoinSet<(usize, T)>| {
+        if let Some((i, item)) = queue.next() {
+            let fut = f(item);
+            set.spawn(async move { (i, fut.await) });
+        }
+    };
+    for _ in 0..limit.max(1) {
+        spawn_next(&mut set);
     }
     let mut out: Vec<(usize, T)> = Vec::new();
     while let Some(r) = set.join_next().await {
+        spawn_next(&mut set);
         if let Ok(x) = r {
             out.push(x);
         }

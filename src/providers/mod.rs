@@ -182,6 +182,13 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// Whether [`Provider::read_many`] reads any object of `type_name` itself
+    /// (the plan then gathers their arguments up front; otherwise it builds
+    /// each read's arguments only when the read starts).
+    fn reads_many(&self, _type_name: &str) -> bool {
+        false
+    }
+
     /// Reads many objects of one type at once, as plan's refresh does, in
     /// fewer calls than one each (a list per namespace); the results in the
     /// order of `items`, `None` for each the caller should [`Provider::read`]

@@ -290,7 +290,7 @@ fn rollback(out: &mut String, plan: &Plan, st: Style) {
         if e.action == RollbackAction::RunRollback {
             let attrs = nodes
                 .get(e.address.as_str())
-                .and_then(|n| n.rollback.as_ref());
+                .and_then(|n| n.rollback.as_deref());
             for (k, v) in attrs.into_iter().flatten() {
                 out.push_str(&assignment(13, k, v));
             }

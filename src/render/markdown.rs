@@ -394,7 +394,7 @@ fn rollback_statements(plan: &Plan, nodes: &HashMap<&str, &PlannedNode>) -> Opti
         .filter(|e| e.action == RollbackAction::RunRollback)
         .filter_map(|e| {
             let n = nodes.get(e.address.as_str())?;
-            Some((e.address.as_str(), n.rollback.as_ref()?))
+            Some((e.address.as_str(), n.rollback.as_deref()?))
         })
         .collect();
     if runs.is_empty() {

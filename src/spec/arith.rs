@@ -72,6 +72,13 @@ pub fn declare(ctx: &mut Context) {
     }
 }
 
+/// The checked operations and nothing else, declared once (many literals are
+/// evaluated while a large spec is checked).
+pub fn shared() -> &'static Context<'static> {
+    static CONTEXT: std::sync::LazyLock<Context<'static>> = std::sync::LazyLock::new(context);
+    &CONTEXT
+}
+
 /// A context with the checked operations and nothing else.
 pub fn context() -> Context<'static> {
     let mut ctx = Context::new();

@@ -78,7 +78,7 @@ impl Expr {
             return None;
         }
         use hcl::eval::Evaluate;
-        self.expr.evaluate(&super::arith::context()).ok()
+        self.expr.evaluate(super::arith::shared()).ok()
     }
 
     /// The source text of the expression.

@@ -60,13 +60,81 @@ pub fn load_dir(dir: &Path, diags: &mut Diagnostics) -> ModuleSource {
             ),
         ));
     }
-    for path in files {
-        match SourceFile::read(&path, "spec") {
-            Ok(file) => load_source(&file, &mut module, diags),
-            Err(d) => diags.push(*d),
-        }
+    for (part, part_diags) in load_files(&files) {
+        diags.extend(part_diags);
+        merge(&mut module, part, diags);
     }
     module
+}
+
+/// Reads and loads each file on its own, on up to two threads (a large
+/// migration's files are parsed side by side), in file order.
+fn load_files(files: &[std::path::PathBuf]) -> Vec<(ModuleSource, Diagnostics)> {
+    let load = |path: &std::path::PathBuf| {
+        let (mut part, mut diags) = (ModuleSource::default(), Diagnostics::default());
+        match SourceFile::read(path, "spec") {
+            Ok(file) => load_source(&file, &mut part, &mut diags),
+            Err(d) => diags.push(*d),
+        }
+        (part, diags)
+    };
+    if files.len() < 4 {
+        return files.iter().map(load).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(path) = files.get(i) else {
+                return done;
+            };
+            done.push((i, load(path)));
+        }
+    };
+    let mut all: Vec<(usize, (ModuleSource, Diagnostics))> = std::thread::scope(|s| {
+        let other = s.spawn(worker);
+        let mut mine = worker();
+        // A panic in the other thread is a bug: resume it here.
+        mine.extend(
+            other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        );
+        mine
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Adds one file's blocks to the module; a second `migration` block is an error.
+fn merge(module: &mut ModuleSource, part: ModuleSource, diags: &mut Diagnostics) {
+    module.files.extend(part.files);
+    if let Some(m) = part.migration {
+        match &module.migration {
+            Some(prev) => diags.push(duplicate_migration(prev, m.span)),
+            None => module.migration = Some(m),
+        }
+    }
+    module.variables.extend(part.variables);
+    module.locals.extend(part.locals);
+    module.providers.extend(part.providers);
+    module.nodes.extend(part.nodes);
+    module.rollouts.extend(part.rollouts);
+    module.modules.extend(part.modules);
+    module.outputs.extend(part.outputs);
+}
+
+fn duplicate_migration(prev: &MigrationDecl, span: SourceSpan) -> Diagnostic {
+    Diagnostic::error(
+        "Duplicate migration block",
+        format!(
+            "A migration has one `migration` block; another is declared at {}:{}.",
+            prev.span.path().display(),
+            prev.span.start().0
+        ),
+    )
+    .at(Some(span))
 }
 
 /// Parses one file and adds its blocks to `module`.
@@ -167,17 +235,7 @@ impl Cx<'_> {
                     return;
                 };
                 if let Some(prev) = &module.migration {
-                    diags.push(
-                        Diagnostic::error(
-                            "Duplicate migration block",
-                            format!(
-                                "A migration has one `migration` block; another is declared at {}:{}.",
-                                prev.span.path().display(),
-                                prev.span.start().0
-                            ),
-                        )
-                        .at(Some(span)),
-                    );
+                    diags.push(duplicate_migration(prev, span));
                     return;
                 }
                 module.migration = Some(MigrationDecl {
@@ -503,14 +561,24 @@ impl Cx<'_> {
                 }),
             }
         }
+        // Bodies are many and small: a pushed Vec's spare capacity would be most of them.
+        out.attrs.shrink_to_fit();
+        out.blocks.shrink_to_fit();
         out
     }
 
     fn attr(&self, a: &hcl::edit::structure::Attribute) -> Attr {
+        let name = a.key.as_str();
+        let mut value = self.expr(&a.value);
+        if name == "depends_on" && is_address_list(&a.value, &value) {
+            // Nothing evaluates a list of bare addresses: its references are
+            // all the graph reads (dropping the tree saves ~0.5 KB a node).
+            value.expr = hcl::Expression::Null;
+        }
         Attr {
-            name: a.key.as_str().to_string(),
+            name: name.to_string(),
             name_span: self.must_span(a.key.span()),
-            value: self.expr(&a.value),
+            value,
         }
     }
 
@@ -521,6 +589,7 @@ impl Cx<'_> {
             bound: Vec::new(),
         };
         finder.visit_expr(e);
+        finder.refs.shrink_to_fit();
         let mut checked = e.clone();
         super::arith::rewrite(&mut checked);
         Expr {
@@ -529,6 +598,17 @@ impl Cx<'_> {
             refs: finder.refs,
         }
     }
+}
+
+/// Whether `e` is a non-empty list of bare addresses (`[step.a, gate.b]`),
+/// one reference per element.
+fn is_address_list(e: &EExpr, loaded: &Expr) -> bool {
+    let EExpr::Array(items) = e else { return false };
+    !items.is_empty()
+        && items.len() == loaded.refs.len()
+        && items
+            .iter()
+            .all(|i| matches!(i, EExpr::Traversal(_) | EExpr::Variable(_)))
 }
 
 /// Collects the traversals rooted at a variable, skipping `for` iteration variables.

@@ -164,8 +164,9 @@ pub struct StageRef {
 /// What `each`, `count` and `stage` hold where an expression is written.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inst {
-    pub stage: Option<StageRef>,
-    pub each: Option<Each>,
+    /// Boxed: most nodes have neither, and every node holds an `Inst`.
+    pub stage: Option<Box<StageRef>>,
+    pub each: Option<Box<Each>>,
 }
 
 impl Inst {

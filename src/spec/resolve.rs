@@ -163,12 +163,12 @@ impl Spec {
                 r,
                 "`stage` is only available inside a rollout block, where it holds the current stage's value and index.",
             )),
-            "each" => match (&inst.each, r.attr(1)) {
+            "each" => match (inst.each.as_deref(), r.attr(1)) {
                 (Some(Each::ForEach { .. }), Some("key" | "value")) => Ok(Target::Each),
                 (Some(Each::ForEach { .. }), _) => Err(invalid(r, "`each` has two attributes: each.key and each.value.")),
                 _ => Err(invalid(r, "`each` is only available in a block with `for_each`, where it holds the instance's key and value.")),
             },
-            "count" => match (&inst.each, r.attr(1)) {
+            "count" => match (inst.each.as_deref(), r.attr(1)) {
                 (Some(Each::Count(_)), Some("index")) => Ok(Target::Count),
                 (Some(Each::Count(_)), _) => Err(invalid(r, "`count` has one attribute: count.index.")),
                 _ => Err(invalid(r, "`count.index` is only available in a block with `count`.")),

@@ -310,6 +310,27 @@ fn cases() -> Vec<Case> {
             expect: &["Error: Invalid depends_on", "must be a list of addresses", "--> main.hcl:6:16"],
         },
         Case {
+            name: "depends_on element not an address",
+            spec: "step \"exec\" \"backup\" {\n  shell = \"true\"\n}\nstep \"exec\" \"b\" {\n  shell = \"true\"\n  depends_on = [step.backup, \"gate.x\"]\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Invalid depends_on", "Each element of `depends_on` must be a bare address", "--> main.hcl:6:16"],
+        },
+        Case {
+            // Five files: they are loaded side by side, and the second
+            // migration block is still found, in the later file.
+            name: "migration block in two of many files",
+            spec: "migration \"one\" {}\n",
+            extra: &[
+                ("b.hcl", "step \"wait\" \"b\" {\n  duration = \"0s\"\n}\n"),
+                ("c.hcl", "step \"wait\" \"c\" {\n  duration = \"0s\"\n}\n"),
+                ("d.hcl", "step \"wait\" \"d\" {\n  duration = \"0s\"\n}\n"),
+                ("z.hcl", "\nmigration \"two\" {}\n"),
+            ],
+            args: &["validate"],
+            expect: &["Error: Duplicate migration block", "another is declared at ./main.hcl:1", "--> z.hcl:2:1"],
+        },
+        Case {
             name: "invalid on_failure",
             spec: "migration \"m\" {\n  on_failure = \"panic\"\n}\n",
             extra: &[],

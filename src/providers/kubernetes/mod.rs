@@ -267,6 +267,10 @@ impl Provider for KubernetesProvider {
         Ok(object.map(|o| read::observe(attrs, &ns, &n, o)))
     }
 
+    fn reads_many(&self, _: &str) -> bool {
+        true
+    }
+
     /// Many objects of one kind: one list per namespace where several are
     /// read there, instead of a request each; the others are left to `read`.
     async fn read_many(
