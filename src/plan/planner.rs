@@ -1309,10 +1309,13 @@ fn removed_blocks(
     if partial {
         return;
     }
+    // A set, not a search of the spec per lockfile entry (quadratic at 100,000 nodes).
+    let in_spec: std::collections::HashSet<&str> =
+        spec.nodes.iter().map(|n| n.address.as_str()).collect();
     for (address, st) in &lock.nodes {
         if st.kind.as_deref() != Some("resource")
             || st.status != NodeStatus::Done
-            || spec.node_by_address(address).is_some()
+            || in_spec.contains(address.as_str())
         {
             continue;
         }
