@@ -1,6 +1,6 @@
-//! Terraform's filesystem, CSV and UUID functions: `fileexists`, the
-//! `file*` hashes and encodings, `basename`/`dirname` (Go's lexical path
-//! rules), `csvdecode` and `uuidv5`. Relative paths are read from the
+//! Terraform's filesystem, CSV and UUID functions: `fileexists`, `fileset`,
+//! the `file*` hashes and encodings, `basename`/`dirname`/`abspath` (Go's
+//! lexical path rules), `pathexpand`, `csvdecode` and `uuidv5`. Relative paths are read from the
 //! migration's directory, like `file`.
 
 use base64::Engine as _;
@@ -53,6 +53,9 @@ pub fn declare(ctx: &mut Context<'static>) {
         s().params([String, Any]).build(templatefile),
     );
     f("uuidv5", s().params([String, String]).build(uuidv5));
+    f("fileset", s().params([String, String]).build(fileset));
+    f("abspath", s().param(String).build(abspath));
+    f("pathexpand", s().param(String).build(pathexpand));
 }
 
 fn text(a: &FuncArgs) -> &str {
@@ -124,6 +127,69 @@ fn base(path: &str) -> String {
 fn dir(path: &str) -> String {
     let cut = path.rfind('/').map_or(0, |i| i + 1);
     clean(&path[..cut])
+}
+
+/// The regular files under a directory whose paths relative to it match a
+/// glob (`*`, `?`, `**`, `[…]`, `{a,b}`), sorted, with forward slashes.
+fn fileset(a: FuncArgs) -> Result<Value, String> {
+    let root = clean(text(&a));
+    let pattern = clean(a[1].as_str().unwrap_or_default());
+    let glob = globset::GlobBuilder::new(&pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| format!("failed to glob pattern ({root}/{pattern}): {}", e.kind()))?
+        .compile_matcher();
+    let mut found = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(&root)];
+    while let Some(d) = dirs.pop() {
+        // Terraform's glob skips what it cannot read; so does this walk.
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.is_file() {
+                let rel = path.strip_prefix(&root).unwrap_or(&path);
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                if glob.is_match(&rel) {
+                    found.push(rel);
+                }
+            }
+        }
+    }
+    found.sort();
+    Ok(Value::Array(found.into_iter().map(Value::from).collect()))
+}
+
+/// Go's `filepath.Abs`: the path joined to the working directory (the
+/// migration's directory), cleaned.
+fn abspath(a: FuncArgs) -> Result<Value, String> {
+    let path = text(&a);
+    if path.starts_with('/') {
+        return Ok(clean(path).into());
+    }
+    let cwd = std::env::current_dir().map_err(|e| format!("getwd: {e}"))?;
+    Ok(clean(&format!("{}/{path}", cwd.to_string_lossy())).into())
+}
+
+/// `~` or `~/…` with the home directory; a path naming another user's home
+/// (`~bob/x`) is an error, as in Terraform.
+fn pathexpand(a: FuncArgs) -> Result<Value, String> {
+    let path = text(&a);
+    let Some(rest) = path.strip_prefix('~') else {
+        return Ok(path.into());
+    };
+    if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('\\')) {
+        return Err("cannot expand user-specific home dir".into());
+    }
+    let home = std::env::var("HOME").map_err(|_| "cannot find the home directory".to_string())?;
+    Ok(format!("{home}{rest}").into())
 }
 
 /// A file rendered as a template (`${…}`, `%{ if }`, `%{ for }`) with

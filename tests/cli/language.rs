@@ -44,13 +44,24 @@ fn evaluate(expr: &str) -> Result<Value, String> {
         &format!("output \"v\" {{\n  value = {expr}\n}}\n"),
     );
     // The files the file functions read, byte for byte as the generator gives them to Terraform.
-    let files = repo().join("tests/fixtures/terraform-language/files");
-    std::fs::create_dir_all(p.dir.join("files")).unwrap();
-    for f in std::fs::read_dir(files).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, p.dir.join("files").join(f.file_name().unwrap())).unwrap();
-    }
+    copy_tree(
+        &repo().join("tests/fixtures/terraform-language/files"),
+        &p.dir.join("files"),
+    );
     output(&p)
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in std::fs::read_dir(from).unwrap() {
+        let f = f.unwrap().path();
+        let dest = to.join(f.file_name().unwrap());
+        if f.is_dir() {
+            copy_tree(&f, &dest);
+        } else {
+            std::fs::copy(&f, dest).unwrap();
+        }
+    }
 }
 
 /// The value of output `v` of the migration in `p`, or the error planning it gave.
