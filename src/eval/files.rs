@@ -53,6 +53,10 @@ pub fn declare(ctx: &mut Context<'static>) {
         s().params([String, Any]).build(templatefile),
     );
     f("uuidv5", s().params([String, String]).build(uuidv5));
+    f(
+        "uuid",
+        s().build(|_| Ok(uuid::Uuid::new_v4().to_string().into())),
+    );
     f("fileset", s().params([String, String]).build(fileset));
     f("abspath", s().param(String).build(abspath));
     f("pathexpand", s().param(String).build(pathexpand));

@@ -81,6 +81,10 @@ pub fn declare(ctx: &mut Context<'static>) {
     );
     f("base64decode", s().param(String).build(base64decode));
     f(
+        "bcrypt",
+        s().param(String).variadic_param(Number).build(bcrypt),
+    );
+    f(
         "urlencode",
         s().param(String)
             .build(|a| Ok(urlencode(text(&a, 0)).into())),
@@ -259,4 +263,34 @@ fn urlencode(s: &str) -> std::string::String {
         }
     }
     out
+}
+
+/// A bcrypt hash (`$2a$`), a fresh salt each call; a cost below 4 means
+/// the default 10, as in Go's bcrypt. The errors are Terraform's, spelling included.
+fn bcrypt(a: FuncArgs) -> Result<Value, String> {
+    let password = text(&a, 0);
+    let cost = match a.get(1).and_then(Value::as_f64) {
+        None => 10.0,
+        Some(c) if c < 4.0 => 10.0,
+        Some(c) if c > 31.0 || c.fract() != 0.0 => {
+            return Err(format!(
+                "error occured generating password crypto/bcrypt: cost {c} is outside allowed range (4,31)"
+            ))
+        }
+        Some(c) => c,
+    };
+    if a.len() > 2 {
+        return Err(format!(
+            "bcrypt() takes no more than two arguments, but got {}",
+            a.len()
+        ));
+    }
+    if password.len() > 72 {
+        return Err(
+            "error occured generating password bcrypt: password length exceeds 72 bytes".into(),
+        );
+    }
+    bcrypt::hash_with_result(password, cost as u32)
+        .map(|h| h.format_for_version(bcrypt::Version::TwoA).into())
+        .map_err(|e| format!("error occured generating password {e}"))
 }

@@ -1,5 +1,6 @@
 //! Terraform's time functions beyond `timeadd`: `formatdate` (its own
-//! format verbs, not strftime) and `timecmp`.
+//! format verbs, not strftime), `timecmp`, `timestamp` (now, at each call)
+//! and `plantimestamp` (one instant for the whole run).
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
@@ -11,6 +12,23 @@ pub fn declare(ctx: &mut Context<'static>) {
     let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
     f("formatdate", s().params([String, String]).build(formatdate));
     f("timecmp", s().params([String, String]).build(timecmp));
+    f(
+        "timestamp",
+        s().build(|_| Ok(rfc3339(chrono::Utc::now()).into())),
+    );
+    f(
+        "plantimestamp",
+        s().build(|_| Ok(rfc3339(*PLAN_TIME).into())),
+    );
+}
+
+/// When this run started: `plantimestamp()` is the same everywhere in one plan.
+static PLAN_TIME: std::sync::LazyLock<DateTime<chrono::Utc>> =
+    std::sync::LazyLock::new(chrono::Utc::now);
+
+/// Terraform's timestamps: UTC, whole seconds, `Z`.
+fn rfc3339(t: DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// An RFC 3339 timestamp, as Terraform's functions take it.
