@@ -996,3 +996,31 @@ fn a_resource_left_started_that_already_matches_is_recorded_done() {
         "{out}"
     );
 }
+
+/// `timestamp()` changes at each evaluation: a saved plan using it is stale
+/// by the time it is applied, an apply without one runs, and the next plan
+/// says the step changed since it ran (not re-run).
+#[test]
+fn a_step_using_timestamp_runs_but_cannot_be_applied_from_a_saved_plan() {
+    let p = Project::new().file(
+        "main.hcl",
+        "step \"exec\" \"stamp\" {\n  shell = \"echo ${timestamp()} > stamp.txt\"\n}\n",
+    );
+    assert_eq!(p.run(&["plan", "-out", "a.plan"]).0, 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, _, err) = p.run(&["apply", "a.plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the saved plan a.plan is stale, so nothing was applied")
+            && err.contains("step.stamp evaluates differently"),
+        "{err}"
+    );
+    assert!(!p.dir.join("stamp.txt").exists());
+    let (code, out, err) = p.run(&["apply", "-auto-approve"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(p.read("stamp.txt").trim_end().ends_with('Z'));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, _) = p.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("! step.stamp"), "{out}");
+}
