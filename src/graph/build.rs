@@ -236,10 +236,27 @@ impl Builder<'_> {
         scope: ScopeId,
         inst: &Inst,
     ) -> Vec<(NodeId, SourceSpan)> {
-        let items: Vec<&hcl::Expression> = match &e.expr {
-            // The loader keeps only the references of a list of bare addresses.
-            hcl::Expression::Null if !e.refs.is_empty() => Vec::new(),
-            hcl::Expression::Array(items) => items.iter().collect(),
+        match &e.expr {
+            // The loader keeps only the references of a list of bare
+            // addresses, whose shape it checked.
+            hcl::Expression::Null if !e.refs.is_empty() => {}
+            hcl::Expression::Array(items) => {
+                let bare = |i: &hcl::Expression| {
+                    matches!(
+                        i,
+                        hcl::Expression::Traversal(_) | hcl::Expression::Variable(_)
+                    )
+                };
+                if items.len() != e.refs.len() || !items.iter().all(bare) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "Invalid depends_on",
+                            "Each element of `depends_on` must be a bare address such as step.backup, gate.health, module.db or rollout.traffic.",
+                        )
+                        .at(Some(e.span.clone())),
+                    );
+                }
+            }
             _ => {
                 self.diags.push(
                     Diagnostic::error(
@@ -250,23 +267,6 @@ impl Builder<'_> {
                 );
                 return Vec::new();
             }
-        };
-        let checked = matches!(e.expr, hcl::Expression::Null);
-        if !checked && items.len() != e.refs.len()
-            || items.iter().any(|i| {
-                !matches!(
-                    i,
-                    hcl::Expression::Traversal(_) | hcl::Expression::Variable(_)
-                )
-            })
-        {
-            self.diags.push(
-                Diagnostic::error(
-                    "Invalid depends_on",
-                    "Each element of `depends_on` must be a bare address such as step.backup, gate.health, module.db or rollout.traffic.",
-                )
-                .at(Some(e.span.clone())),
-            );
         }
         let spec = self.spec;
         let mut out = Vec::new();

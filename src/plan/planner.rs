@@ -271,17 +271,18 @@ impl<'a> Planning<'a> {
     ) {
         let mut by_type: BTreeMap<&str, Vec<(NodeId, Attrs)>> = BTreeMap::new();
         let mut rest = Vec::new();
+        let batched = |type_name: &str| {
+            self.registry
+                .provider(NodeKind::Resource, type_name)
+                .is_some_and(|p| p.reads_many(type_name))
+        };
         for (id, probe) in probes {
             let type_name = self.spec.nodes[id].decl.type_name.as_str();
-            let batched = self
-                .registry
-                .provider(NodeKind::Resource, type_name)
-                .is_some_and(|p| p.reads_many(type_name));
             match probe {
-                Probe::Identity if batched => match self.gathered(evals, id, probe) {
-                    Probe::Read(attrs) => by_type.entry(type_name).or_default().push((id, attrs)),
-                    other => rest.push((id, other)),
-                },
+                Probe::Identity if batched(type_name) => by_type
+                    .entry(type_name)
+                    .or_default()
+                    .push((id, self.identity(evals, id))),
                 other => rest.push((id, other)),
             }
         }
@@ -305,11 +306,16 @@ impl<'a> Planning<'a> {
         (found, rest)
     }
 
-    /// `probe` with a resource's identity gathered from its evaluation.
+    /// The identity attributes a resource is read by, from its evaluation.
+    fn identity(&self, evals: &[Option<NodeEval>], id: NodeId) -> Attrs {
+        identity_attrs(self.schemas[id], evals[id].as_ref().expect("evaluated"))
+    }
+
+    /// `probe`, a resource's identity gathered if it is one to read.
     fn gathered(&self, evals: &[Option<NodeEval>], id: NodeId, probe: Probe) -> Probe {
-        match (probe, &evals[id]) {
-            (Probe::Identity, Some(ne)) => Probe::Read(identity_attrs(self.schemas[id], ne)),
-            (probe, _) => probe,
+        match probe {
+            Probe::Identity => Probe::Read(self.identity(evals, id)),
+            probe => probe,
         }
     }
 
@@ -955,8 +961,11 @@ impl Probe {
     ) -> Result<Found, ProviderError> {
         match self {
             Probe::Read(attrs) => p.read(kind, t, &attrs).await.map(Found::Object),
-            // Gathered before any probe runs: only a node never evaluated stays so.
-            Probe::Identity => Ok(Found::Object(None)),
+            // `Planning::gathered` turns every one into a read before it runs;
+            // never answer "absent" for an object nobody read.
+            Probe::Identity => Err(ProviderError::failed(
+                "internal error: a read ran before its identity was gathered",
+            )),
             Probe::DoneWhen(attrs, dw) => p.step_done(t, &attrs, &dw).await.map(Found::Check),
             Probe::Interrupted(attrs, run) => {
                 p.interrupted(t, &attrs, &run).await.map(Found::Interrupted)
