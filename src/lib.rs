@@ -10,7 +10,8 @@
 //!
 //! [`spec`] reads a directory, [`expand`] turns its blocks into node
 //! instances (named by [`addr`]), [`graph`] orders them,
-//! [`eval`] evaluates expressions, [`plan`] refreshes through [`providers`]
+//! [`eval`] evaluates expressions (in [`lang`], Terraform's expression
+//! language), [`plan`] refreshes through [`providers`]
 //! and diffs, [`render`] prints, [`apply`] executes and [`state`] records.
 
 pub mod addr;
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod eval;
 pub mod expand;
 pub mod graph;
+pub mod lang;
 pub mod plan;
 pub mod providers;
 pub mod render;

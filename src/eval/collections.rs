@@ -3,12 +3,12 @@
 //! semantics where the value model allows (a set is a list without
 //! duplicates, ordered as Terraform orders sets of strings and numbers).
 
-use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{FuncArgs, ParamType};
 use hcl::Value;
 
-pub fn declare(ctx: &mut Context<'static>) {
+pub(super) fn declare(ctx: &mut super::functions::Registry) {
     use ParamType::Any;
-    let s = || FuncDef::builder();
+    let s = super::functions::Builder::new;
     ctx.declare_func("toset", s().param(Any).build(toset));
     ctx.declare_func("tolist", s().param(Any).build(tolist));
     ctx.declare_func("tomap", s().param(Any).build(tomap));
@@ -165,13 +165,13 @@ fn zipmap(a: FuncArgs) -> Result<Value, String> {
 
 #[cfg(test)]
 mod tests {
-    use hcl::eval::Evaluate;
     use hcl::Value;
 
     fn eval(src: &str) -> Result<Value, String> {
-        let ctx = crate::eval::functions::context();
         let e: hcl::Expression = src.parse().map_err(|e: hcl::Error| e.to_string())?;
-        e.evaluate(&ctx).map_err(|e| e.to_string())
+        let none: hcl::Map<String, Value> = hcl::Map::new();
+        crate::lang::evaluate(&e, &none, &crate::eval::functions::Library::new())
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! migration's directory, like `file`.
 
 use base64::Engine as _;
-use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{FuncArgs, ParamType};
 use hcl::Value;
 use sha2::Digest as _;
 
-pub fn declare(ctx: &mut Context<'static>) {
+pub(super) fn declare(ctx: &mut super::functions::Registry) {
     use ParamType::*;
-    let s = FuncDef::builder;
-    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
+    let s = super::functions::Builder::new;
+    let mut f = |name: &str, def: super::functions::Def| ctx.declare_func(name, def);
     f("fileexists", s().param(String).build(fileexists));
     let file = || s().param(String);
     f("filebase64", file().build(|a| hashed(&a, b64)));
@@ -208,44 +208,11 @@ fn templatefile(a: FuncArgs) -> Result<Value, String> {
     let Value::Object(vars) = &a[1] else {
         return Err("invalid vars value: must be a map".into());
     };
-    let template: hcl::Template = source
-        .parse()
-        .map_err(|e| format!("failed to parse {path}: {e}"))?;
-    let mut ctx = super::functions::context();
-    for (k, v) in vars {
-        ctx.declare_var(k.as_str(), lexical(v.clone()));
-    }
     // Terraform forbids a template from rendering templates itself.
-    ctx.declare_func(
-        "templatefile",
-        FuncDef::builder()
-            .params([ParamType::String, ParamType::Any])
-            .build(|_| {
-                Err(
-                    "cannot recursively call templatefile from inside another template function"
-                        .into(),
-                )
-            }),
-    );
-    use hcl::eval::Evaluate as _;
-    template
-        .evaluate(&ctx)
+    let library = super::functions::Library::without("templatefile");
+    crate::lang::render(&source, vars, &library)
         .map(Value::from)
         .map_err(|e| format!("{path}: {e}"))
-}
-
-/// Maps with their keys in lexical order, as Terraform iterates them
-/// (`%{ for k, v in map }`).
-fn lexical(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, lexical(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(lexical).collect()),
-        other => other,
-    }
 }
 
 /// Rows of a CSV text with a header line, as maps of strings.

@@ -7,13 +7,166 @@ use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 use hcl::{Number, Value};
 use sha2::Digest;
 
-/// A context holding every function and no variables.
-pub fn context() -> Context<'static> {
+/// The function library as the evaluator calls it.
+pub struct Library {
+    reg: Registry,
+    refused: Option<&'static str>,
+}
+
+impl Library {
+    pub fn new() -> Library {
+        Library {
+            reg: registry(),
+            refused: None,
+        }
+    }
+
+    /// The library, where calling `name` is an error (a template may not render templates).
+    pub fn without(name: &'static str) -> Library {
+        Library {
+            refused: Some(name),
+            ..Library::new()
+        }
+    }
+}
+
+impl Default for Library {
+    fn default() -> Library {
+        Library::new()
+    }
+}
+
+impl crate::lang::Functions for Library {
+    fn call(&self, name: &str, mut args: Vec<Value>) -> Option<Result<Value, String>> {
+        use hcl::eval::{ErrorKind, Evaluate};
+        if self.refused == Some(name) {
+            return Some(Err(format!(
+                "cannot recursively call {name} from inside another template function"
+            )));
+        }
+        let sig = self.reg.sigs.get(name)?;
+        for (i, a) in args.iter_mut().enumerate() {
+            if let Some(t) = sig.params.get(i).or(sig.variadic.as_ref()) {
+                convert_arg(a, t);
+            }
+        }
+        // The definitions are hcl-rs's: called through a call of literal arguments.
+        let call = args
+            .into_iter()
+            .fold(hcl::expr::FuncCall::builder(name), |c, a| c.arg(a))
+            .build();
+        match hcl::Expression::from(call).evaluate(&self.reg.ctx) {
+            Ok(v) => Some(Ok(v)),
+            Err(e) => match e.kind() {
+                ErrorKind::UndefinedFunc(_) => None,
+                ErrorKind::FuncCall(_, msg) => Some(Err(msg.clone())),
+                other => Some(Err(other.to_string())),
+            },
+        }
+    }
+}
+
+/// Converts a primitive argument to its parameter's type where Terraform
+/// would (`upper(1)`, `max("3", "10")`); what does not convert is left for
+/// the function's own type check to refuse.
+fn convert_arg(v: &mut Value, t: &ParamType) {
+    use crate::lang::convert;
+    let converted = match (t, &*v) {
+        (ParamType::String, Value::Number(_) | Value::Bool(_)) => {
+            convert::to_string(v).ok().map(Value::String)
+        }
+        (ParamType::Number, Value::String(_)) => convert::to_number(v).ok().map(Value::Number),
+        (ParamType::Bool, Value::String(_)) => convert::to_bool(v).ok().map(Value::Bool),
+        (ParamType::Nullable(inner), _) => {
+            return convert_arg(v, inner);
+        }
+        (ParamType::Array(inner), Value::Array(_)) => {
+            if let Value::Array(items) = v {
+                items.iter_mut().for_each(|i| convert_arg(i, inner));
+            }
+            None
+        }
+        (ParamType::Object(inner), Value::Object(_)) => {
+            if let Value::Object(m) = v {
+                m.values_mut().for_each(|i| convert_arg(i, inner));
+            }
+            None
+        }
+        _ => None,
+    };
+    if let Some(c) = converted {
+        *v = c;
+    }
+}
+
+/// Parameter types as declared, kept beside hcl-rs's definitions (which hide them).
+pub(super) struct Sig {
+    params: Vec<ParamType>,
+    variadic: Option<ParamType>,
+}
+
+/// A function definition with its signature: [`Builder`] makes one.
+pub(super) struct Def(FuncDef, Sig);
+
+/// `FuncDef::builder()`, also recording the parameter types.
+pub(super) struct Builder {
+    def: hcl::eval::FuncDefBuilder,
+    sig: Sig,
+}
+
+impl Builder {
+    pub(super) fn new() -> Builder {
+        Builder {
+            def: FuncDef::builder(),
+            sig: Sig {
+                params: Vec::new(),
+                variadic: None,
+            },
+        }
+    }
+
+    pub(super) fn param(mut self, t: ParamType) -> Builder {
+        self.sig.params.push(t.clone());
+        self.def = self.def.param(t);
+        self
+    }
+
+    pub(super) fn params<const N: usize>(self, ts: [ParamType; N]) -> Builder {
+        ts.into_iter().fold(self, Builder::param)
+    }
+
+    pub(super) fn variadic_param(mut self, t: ParamType) -> Builder {
+        self.sig.variadic = Some(t.clone());
+        self.def = self.def.variadic_param(t);
+        self
+    }
+
+    pub(super) fn build(self, func: hcl::eval::Func) -> Def {
+        Def(self.def.build(func), self.sig)
+    }
+}
+
+/// Every function: hcl-rs's definitions and their signatures.
+pub(super) struct Registry {
+    ctx: Context<'static>,
+    sigs: std::collections::HashMap<String, Sig>,
+}
+
+impl Registry {
+    pub(super) fn declare_func(&mut self, name: &str, Def(def, sig): Def) {
+        self.ctx.declare_func(name, def);
+        self.sigs.insert(name.to_string(), sig);
+    }
+}
+
+fn registry() -> Registry {
     use ParamType::*;
-    let mut ctx = Context::new();
-    crate::spec::arith::declare(&mut ctx);
-    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
-    let s = || FuncDef::builder();
+    let mut ctx = Registry {
+        ctx: Context::new(),
+        sigs: Default::default(),
+    };
+    let mut f = |name: &str, def: Def| ctx.declare_func(name, def);
+    let s = Builder::new;
     f(
         "format",
         s().param(String).variadic_param(Any).build(format),
@@ -116,9 +269,9 @@ pub(super) fn num(n: f64) -> Result<Value, String> {
 /// The string form of a primitive value, as `tostring` and templates give it.
 fn display(v: &Value) -> Result<String, String> {
     match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+            crate::lang::convert::to_string(v).map_err(|e| e.to_string())
+        }
         Value::Null => Err("null cannot be converted to a string".into()),
         _ => Err("a collection cannot be converted to a string; use jsonencode".into()),
     }
@@ -278,11 +431,9 @@ fn tonumber(a: FuncArgs) -> Result<Value, String> {
     match &a[0] {
         Value::Null => Ok(Value::Null),
         Value::Number(n) => Ok(Value::Number(*n)),
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| format!("cannot convert \"{s}\" to number; given string must be a decimal representation of a number"))
-            .and_then(num),
+        v @ Value::String(_) => crate::lang::convert::to_number(v)
+            .map(Value::Number)
+            .map_err(|e| e.to_string()),
         _ => Err("tonumber takes a number or a string".into()),
     }
 }
@@ -426,11 +577,11 @@ fn range(a: FuncArgs) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hcl::eval::Evaluate;
 
     fn eval(src: &str) -> Result<Value, String> {
         let e: hcl::Expression = src.parse().map_err(|e: hcl::Error| e.to_string())?;
-        e.evaluate(&context()).map_err(|e| e.to_string())
+        let none: hcl::Map<String, Value> = hcl::Map::new();
+        crate::lang::evaluate(&e, &none, &Library::new()).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -6,13 +6,13 @@
 
 use super::collections::set;
 use super::functions::num as number;
-use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{FuncArgs, ParamType};
 use hcl::Value;
 
-pub fn declare(ctx: &mut Context<'static>) {
+pub(super) fn declare(ctx: &mut super::functions::Registry) {
     use ParamType::*;
-    let s = FuncDef::builder;
-    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
+    let s = super::functions::Builder::new;
+    let mut f = |name: &str, def: super::functions::Def| ctx.declare_func(name, def);
     f("alltrue", s().param(Any).build(|a| truth(&a, true)));
     f("anytrue", s().param(Any).build(|a| truth(&a, false)));
     f("chunklist", s().params([Any, Number]).build(chunklist));

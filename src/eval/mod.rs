@@ -18,10 +18,10 @@ mod strings;
 mod time;
 pub mod window;
 
+use crate::lang::marks::Step;
 use crate::spec::ast::{Expr, RefPart};
 use crate::spec::resolve::Target;
 use crate::spec::{Diagnostic, Each, Inst, Instances, NodeId, ScopeId, Spec};
-use hcl::eval::Evaluate;
 use hcl::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -83,10 +83,9 @@ enum MemoKey {
 /// Evaluates expressions of one spec against one source of node values.
 pub struct Evaluator<'s> {
     spec: &'s Spec,
-    /// The function library, declared once; each evaluation declares its
-    /// roots here and clears them after (cloning ~100 function definitions
-    /// per expression was most of a large plan's allocations).
-    ctx: RefCell<hcl::eval::Context<'static>>,
+    /// The function library, built once (building it per expression was
+    /// most of a large plan's allocations).
+    library: functions::Library,
     memo: RefCell<HashMap<MemoKey, Result<Evaluated, Diagnostic>>>,
     in_progress: RefCell<Vec<MemoKey>>,
 }
@@ -98,7 +97,7 @@ impl<'s> Evaluator<'s> {
         }
         Evaluator {
             spec,
-            ctx: RefCell::new(functions::context()),
+            library: functions::Library::new(),
             memo: RefCell::default(),
             in_progress: RefCell::default(),
         }
@@ -114,6 +113,7 @@ impl<'s> Evaluator<'s> {
     ) -> Result<Evaluated, Diagnostic> {
         let mut roots: HashMap<String, Value> = HashMap::new();
         let mut sensitive = false;
+        let mut secrets = Vec::new();
         for r in &e.refs {
             let target = self.spec.resolve(r, scope, inst)?;
             let (key_len, ev) = self.target_value(&target, r, scope, inst, nodes)?;
@@ -127,10 +127,10 @@ impl<'s> Evaluator<'s> {
             let mut keys = Vec::new();
             for p in &r.parts[..key_len.min(r.parts.len())] {
                 keys.push(match p {
-                    RefPart::Attr(a) => Key::Name(a.clone()),
-                    RefPart::Index(i) if i.is_string() => Key::Name(i.as_str().unwrap_or_default().to_string()),
+                    RefPart::Attr(a) => Step::Name(a.clone()),
+                    RefPart::Index(i) if i.is_string() => Step::Name(i.as_str().unwrap_or_default().to_string()),
                     RefPart::Index(i) => match i.as_u64() {
-                        Some(n) if n < 100_000 => Key::Pos(n as usize),
+                        Some(n) if n < 100_000 => Step::Pos(n as usize),
                         _ => {
                             return Err(Diagnostic::error(
                                 "Invalid reference",
@@ -139,25 +139,21 @@ impl<'s> Evaluator<'s> {
                             .at(Some(r.span.clone())))
                         }
                     },
-                    RefPart::Dynamic => Key::Name(String::new()),
+                    RefPart::Dynamic => Step::Name(String::new()),
                 });
+            }
+            if ev.sensitive {
+                secrets.push(keys.clone());
             }
             insert_path(&mut roots, &keys, v);
         }
-        // Every root `e` reads is in `roots` (the loader found each free
-        // variable), so a root left as null by an earlier evaluation is never read.
-        let result = {
-            let mut ctx = self.ctx.borrow_mut();
-            let names: Vec<String> = roots.keys().cloned().collect();
-            for (k, v) in roots {
-                ctx.declare_var(k, v);
-            }
-            let result = e.expr.evaluate(&ctx);
-            for k in names {
-                ctx.declare_var(k, Value::Null);
-            }
-            result
-        };
+        // `sensitive()`, `nonsensitive()` and `issensitive()` decide for
+        // themselves; otherwise reading any sensitive value makes the result sensitive.
+        if e.source().contains("sensitive") && crate::lang::marks::uses_marks(&e.expr) {
+            sensitive = crate::lang::marks::reads_sensitive(&e.expr, &secrets);
+        }
+        // Every root `e` reads is in `roots`: the loader found each free variable.
+        let result = crate::lang::evaluate_marked(&e.expr, &roots, &self.library, &secrets);
         match result {
             Ok(v) => {
                 if sensitive {
@@ -170,11 +166,7 @@ impl<'s> Evaluator<'s> {
             }
             Err(err) => Err(Diagnostic::error(
                 "Invalid expression",
-                format!(
-                    "Evaluating `{}` failed: {}.",
-                    e.source(),
-                    eval_error_text(&err)
-                ),
+                format!("Evaluating `{}` failed: {err}.", e.source()),
             )
             .at(Some(e.span.clone()))),
         }
@@ -438,28 +430,22 @@ fn cycle(what: &str, name: &str, e: &Expr) -> Diagnostic {
     .at(Some(e.span.clone()))
 }
 
-enum Key {
-    Name(String),
-    /// A numeric index: the context holds an array there.
-    Pos(usize),
-}
-
 /// Puts `v` at `keys` inside the context roots, creating objects and arrays on the way.
-fn insert_path(roots: &mut HashMap<String, Value>, keys: &[Key], v: Value) {
-    let Some((Key::Name(first), rest)) = keys.split_first() else {
+fn insert_path(roots: &mut HashMap<String, Value>, keys: &[Step], v: Value) {
+    let Some((Step::Name(first), rest)) = keys.split_first() else {
         return;
     };
     let mut cur = roots.entry(first.clone()).or_insert(Value::Null);
     for k in rest {
         cur = match k {
-            Key::Name(name) => {
+            Step::Name(name) => {
                 if !cur.is_object() {
                     *cur = Value::Object(hcl::Map::new());
                 }
                 let Value::Object(m) = cur else { return };
                 m.entry(name.clone()).or_insert(Value::Null)
             }
-            Key::Pos(i) => {
+            Step::Pos(i) => {
                 if !cur.is_array() {
                     *cur = Value::Array(Vec::new());
                 }
@@ -472,18 +458,6 @@ fn insert_path(roots: &mut HashMap<String, Value>, keys: &[Key], v: Value) {
         };
     }
     *cur = v;
-}
-
-fn eval_error_text(err: &hcl::eval::Error) -> String {
-    match err.kind() {
-        // Arithmetic is checked by functions of the loader's (see spec::arith).
-        hcl::eval::ErrorKind::FuncCall(name, msg)
-            if name.to_string().starts_with(crate::spec::arith::PREFIX) =>
-        {
-            format!("arithmetic: {msg}")
-        }
-        kind => kind.to_string(),
-    }
 }
 
 /// Converts an HCL value to JSON (the plan's and lockfile's value model).

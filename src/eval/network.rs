@@ -2,14 +2,14 @@
 //! and `cidrsubnets`, on IPv4 and IPv6 prefixes, with Terraform's errors.
 //! Addresses are numbers (`u128`) of 32 or 128 bits.
 
-use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{FuncArgs, ParamType};
 use hcl::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub fn declare(ctx: &mut Context<'static>) {
+pub(super) fn declare(ctx: &mut super::functions::Registry) {
     use ParamType::*;
-    let s = FuncDef::builder;
-    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
+    let s = super::functions::Builder::new;
+    let mut f = |name: &str, def: super::functions::Def| ctx.declare_func(name, def);
     f("cidrhost", s().params([String, Number]).build(cidrhost));
     f("cidrnetmask", s().param(String).build(cidrnetmask));
     f(

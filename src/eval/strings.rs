@@ -3,15 +3,15 @@
 //! does; regular expressions are RE2's syntax (the `regex` crate's).
 
 use base64::Engine as _;
-use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{FuncArgs, ParamType};
 use hcl::Value;
 use sha2::Digest as _;
 use unicode_segmentation::UnicodeSegmentation;
 
-pub fn declare(ctx: &mut Context<'static>) {
+pub(super) fn declare(ctx: &mut super::functions::Registry) {
     use ParamType::*;
-    let s = FuncDef::builder;
-    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
+    let s = super::functions::Builder::new;
+    let mut f = |name: &str, def: super::functions::Def| ctx.declare_func(name, def);
     f(
         "chomp",
         s().param(String).build(|a| Ok(chomp(text(&a, 0)).into())),

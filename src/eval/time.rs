@@ -3,13 +3,13 @@
 //! and `plantimestamp` (one instant for the whole run).
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
-use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{FuncArgs, ParamType};
 use hcl::Value;
 
-pub fn declare(ctx: &mut Context<'static>) {
+pub(super) fn declare(ctx: &mut super::functions::Registry) {
     use ParamType::*;
-    let s = FuncDef::builder;
-    let mut f = |name: &str, def: FuncDef| ctx.declare_func(name, def);
+    let s = super::functions::Builder::new;
+    let mut f = |name: &str, def: super::functions::Def| ctx.declare_func(name, def);
     f("formatdate", s().params([String, String]).build(formatdate));
     f("timecmp", s().params([String, String]).build(timecmp));
     f(

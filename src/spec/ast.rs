@@ -77,8 +77,7 @@ impl Expr {
         if !self.refs.is_empty() {
             return None;
         }
-        use hcl::eval::Evaluate;
-        self.expr.evaluate(super::arith::shared()).ok()
+        constant(&self.expr).ok()
     }
 
     /// The source text of the expression.
@@ -310,4 +309,11 @@ pub struct ModuleSource {
     pub rollouts: Vec<RolloutDecl>,
     pub modules: Vec<Arc<ModuleCall>>,
     pub outputs: Vec<OutputDecl>,
+}
+
+/// The value of an expression that reads no names and calls no functions
+/// (a literal, a `-var` value, a variable file's value).
+pub fn constant(e: &hcl::Expression) -> Result<hcl::Value, crate::lang::Error> {
+    let none: hcl::Map<String, hcl::Value> = hcl::Map::new();
+    crate::lang::evaluate(e, &none, &crate::lang::NoFunctions)
 }

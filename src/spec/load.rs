@@ -590,10 +590,8 @@ impl Cx<'_> {
         };
         finder.visit_expr(e);
         finder.refs.shrink_to_fit();
-        let mut checked = e.clone();
-        super::arith::rewrite(&mut checked);
         Expr {
-            expr: hcl::Expression::from(checked),
+            expr: hcl::Expression::from(e.clone()),
             span: self.must_span(e.span()),
             refs: finder.refs,
         }

@@ -8,7 +8,6 @@
 //! resolves a reference written in some scope to what it names ([`resolve`]).
 //! It performs no network I/O and evaluates nothing: that is `eval`'s job.
 
-pub mod arith;
 pub mod ast;
 pub mod diagnostic;
 pub mod format;

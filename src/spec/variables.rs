@@ -7,7 +7,6 @@
 use super::ast::{Expr, ModuleSource, VariableDecl};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceFile, SourceSpan};
 use super::VarValue;
-use hcl::eval::Evaluate;
 use hcl::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -156,7 +155,7 @@ fn parse_raw(raw: &str, t: &VarType) -> Result<Value, String> {
     let parsed = raw
         .parse::<hcl::edit::expr::Expression>()
         .ok()
-        .and_then(|e| super::arith::eval_constant(e).ok());
+        .and_then(|e| super::ast::constant(&e.into()).ok());
     Ok(parsed.unwrap_or_else(|| Value::from(raw)))
 }
 
@@ -330,7 +329,7 @@ fn load_var_file(
             );
             continue;
         }
-        let v = super::arith::eval_constant(a.value.clone()).map_err(|e| e.to_string());
+        let v = super::ast::constant(&a.value.clone().into()).map_err(|e| e.to_string());
         raw.insert(
             name.to_string(),
             (
@@ -342,12 +341,13 @@ fn load_var_file(
 }
 
 fn check_validations(v: &VariableDecl, value: &Value, diags: &mut Diagnostics) {
+    let library = crate::eval::functions::Library::new();
     for rule in &v.validations {
-        let mut ctx = super::super::eval::functions::context();
         let mut m = hcl::Map::new();
         m.insert(v.name.clone(), value.clone());
-        ctx.declare_var("var", Value::Object(m));
-        match rule.condition.expr.evaluate(&ctx) {
+        let mut roots = hcl::Map::new();
+        roots.insert("var".to_string(), Value::Object(m));
+        match crate::lang::evaluate(&rule.condition.expr, &roots, &library) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => diags.push(
                 Diagnostic::error(

@@ -38,11 +38,15 @@ fn kept_answers_are_terraforms(name: &str) {
 }
 
 /// What cutover makes of `expr`: its value, or the error it reports.
-fn evaluate(expr: &str) -> Result<Value, String> {
-    let p = Project::new().file(
+/// `locals` are the values the corpus refers to, given to Terraform as `NAME.tf`.
+fn evaluate(expr: &str, locals: Option<&str>) -> Result<Value, String> {
+    let mut p = Project::new().file(
         "main.hcl",
         &format!("output \"v\" {{\n  value = {expr}\n}}\n"),
     );
+    if let Some(locals) = locals {
+        p = p.file("locals.hcl", locals);
+    }
     // The files the file functions read, byte for byte as the generator gives them to Terraform.
     copy_tree(
         &repo().join("tests/fixtures/terraform-language/files"),
@@ -76,10 +80,18 @@ fn output(p: &Project) -> Result<Value, String> {
 
 fn differential(name: &str) {
     kept_answers_are_terraforms(name);
+    let locals = std::fs::read_to_string(
+        repo().join(format!("tests/fixtures/terraform-language/{name}.tf")),
+    )
+    .ok();
     let mut wrong = Vec::new();
     for case in answers(name)["cases"].as_array().unwrap() {
         let expr = case["expr"].as_str().unwrap();
-        match (evaluate(expr), case.get("value"), case.get("error")) {
+        match (
+            evaluate(expr, locals.as_deref()),
+            case.get("value"),
+            case.get("error"),
+        ) {
             (Ok(got), Some(want), _) if &got == want => {}
             // The error, up to its first colon: what went wrong, if not every detail.
             (Err(err), _, Some(Value::String(want)))
@@ -134,6 +146,16 @@ fn file_path_csv_and_uuid_functions_give_terraforms_values_and_errors() {
 }
 
 #[test]
+fn operators_conversions_conditionals_for_and_try_give_terraforms_values_and_errors() {
+    differential("language");
+}
+
+#[test]
+fn templates_and_templatestring_give_terraforms_values_and_errors() {
+    differential("templates");
+}
+
+#[test]
 fn a_template_for_directive_binds_its_variables_and_checks_its_collection() {
     let spec = "variable \"hosts\" {\n  default = [\"a\", \"b\"]\n}\n\noutput \"v\" {\n  value = \"%{ for i, h in var.hosts }${i}=${h};%{ endfor }\"\n}\n";
     assert_eq!(
@@ -152,4 +174,42 @@ fn a_template_for_directive_binds_its_variables_and_checks_its_collection() {
 /// What cutover makes of a whole spec's output `v`.
 fn evaluate_spec(spec: &str) -> Result<Value, String> {
     output(&Project::new().file("main.hcl", spec))
+}
+
+/// `sensitive()` marks a value, `nonsensitive()` lifts the mark, `issensitive()`
+/// asks; without them anything read from a sensitive value stays sensitive.
+#[test]
+fn sensitivity_functions_mark_and_unmark_values() {
+    let p = Project::new().file(
+        "main.hcl",
+        r#"variable "token" {
+  default   = "canary-7f3a9c"
+  sensitive = true
+}
+output "marked" {
+  value = sensitive("plain")
+}
+output "derived" {
+  value = upper(var.token)
+}
+output "unmarked" {
+  value = nonsensitive(length(var.token))
+}
+output "asked" {
+  value = [issensitive(var.token), issensitive("a"), issensitive(sensitive(1)), issensitive(nonsensitive(var.token))]
+}
+output "mixed" {
+  value = "${nonsensitive(length(var.token))}-${var.token}"
+}
+"#,
+    );
+    let (code, out, err) = p.run(&["plan", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("canary-7f3a9c") && !err.contains("canary-7f3a9c"));
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let shown: Vec<(String, Value)> = ["marked", "derived", "unmarked", "asked", "mixed"]
+        .iter()
+        .map(|n| (n.to_string(), plan["outputs"][n].clone()))
+        .collect();
+    insta::assert_json_snapshot!(shown);
 }
