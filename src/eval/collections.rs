@@ -45,16 +45,13 @@ fn toset(a: FuncArgs) -> Result<Value, String> {
 /// `items` as a Terraform set: duplicates dropped, in set order, mixed
 /// primitives unified to strings.
 pub(super) fn set(items: &[Value]) -> Result<Vec<Value>, String> {
-    let strings = items.iter().any(Value::is_string);
+    if items.iter().any(Value::is_null) {
+        return Err("toset: a set cannot contain null".into());
+    }
+    let mut items = items.to_vec();
+    unify(items.iter_mut(), "tuple to set")?;
     let mut out: Vec<Value> = Vec::with_capacity(items.len());
     for v in items {
-        // A set of mixed primitives is a set of strings, as Terraform unifies it.
-        let v = match v {
-            Value::Number(n) if strings => Value::from(n.to_string()),
-            Value::Bool(b) if strings => Value::from(b.to_string()),
-            Value::Null => return Err("toset: a set cannot contain null".into()),
-            other => other.clone(),
-        };
         if !out.contains(&v) {
             out.push(v);
         }
@@ -64,18 +61,29 @@ pub(super) fn set(items: &[Value]) -> Result<Vec<Value>, String> {
 }
 
 fn tolist(a: FuncArgs) -> Result<Value, String> {
-    list(&a[0], "tolist").map(|l| Value::Array(l.clone()))
+    let mut items = list(&a[0], "tolist")?.clone();
+    unify(items.iter_mut(), "tuple to list")?;
+    Ok(Value::Array(items))
 }
 
 fn tomap(a: FuncArgs) -> Result<Value, String> {
     match &a[0] {
         Value::Object(m) => {
             let mut m = m.clone();
+            unify(m.values_mut(), "object to map")?;
             m.sort_keys();
             Ok(Value::Object(m))
         }
         _ => Err("tomap takes an object or map".into()),
     }
+}
+
+/// Elements given one type (see [`crate::lang::convert::unify_elements`]).
+pub(super) fn unify<'v>(
+    items: impl Iterator<Item = &'v mut Value>,
+    what: &str,
+) -> Result<(), String> {
+    crate::lang::convert::unify_elements(items, what).map_err(|e| e.to_string())
 }
 
 fn values(a: FuncArgs) -> Result<Value, String> {

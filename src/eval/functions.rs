@@ -545,9 +545,11 @@ fn keys(a: FuncArgs) -> Result<Value, String> {
 }
 
 fn coalesce(a: FuncArgs) -> Result<Value, String> {
-    a.variadic_args()
+    // Terraform gives all the arguments one type first (`coalesce(1, "a")` is "1").
+    let mut args: Vec<Value> = a.variadic_args().cloned().collect();
+    super::collections::unify(args.iter_mut(), "arguments to a value")?;
+    args.into_iter()
         .find(|v| !v.is_null() && v.as_str() != Some(""))
-        .cloned()
         .ok_or_else(|| "no non-null, non-empty argument".into())
 }
 

@@ -94,3 +94,26 @@ pub fn unify(chosen: Value, other: &Value, chose_true: bool) -> Result<Value> {
         _ => Ok(chosen),
     }
 }
+
+/// Gives a collection's elements one type, as Terraform does when it makes
+/// a list, set or map of them: primitives beside a string become strings;
+/// a number beside a bool, or a primitive beside a collection, has no common
+/// type (`what` names the collection for the message). Nulls stay null.
+pub fn unify_elements<'v>(items: impl Iterator<Item = &'v mut Value>, what: &str) -> Result<()> {
+    let mut items: Vec<&mut Value> = items.filter(|v| !v.is_null()).collect();
+    let has = |f: fn(&Value) -> bool, items: &[&mut Value]| items.iter().any(|v| f(v));
+    let strings = has(Value::is_string, &items);
+    let numbers = has(Value::is_number, &items);
+    let bools = has(Value::is_boolean, &items);
+    let collections = has(|v| v.is_array() || v.is_object(), &items);
+    let primitives = strings || numbers || bools;
+    if (collections && primitives) || (numbers && bools && !strings) {
+        return Err(Error(format!("cannot convert {what} of any single type")));
+    }
+    if strings && (numbers || bools) {
+        for v in items.iter_mut() {
+            **v = Value::String(to_string(v)?);
+        }
+    }
+    Ok(())
+}
