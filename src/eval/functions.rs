@@ -216,6 +216,16 @@ fn registry() -> Registry {
     f("tobool", s().param(Any).build(tobool));
     f("jsonencode", s().param(Any).build(jsonencode));
     f("jsondecode", s().param(String).build(jsondecode));
+    f(
+        "yamldecode",
+        s().param(String)
+            .build(|a| super::yaml::decode(str_arg(&a, 0))),
+    );
+    f(
+        "yamlencode",
+        s().param(Any)
+            .build(|a| Ok(super::yaml::encode(&a[0]).into())),
+    );
     f("file", s().param(String).build(file));
     f(
         "sha256",

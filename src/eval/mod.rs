@@ -17,6 +17,7 @@ pub mod redact;
 mod strings;
 mod time;
 pub mod window;
+mod yaml;
 
 use crate::lang::marks::Step;
 use crate::spec::ast::{Expr, RefPart};

@@ -88,11 +88,21 @@ pub fn text(n: &Number) -> String {
         return u.to_string();
     }
     let f = float(n);
-    if f.fract() == 0.0 {
-        format!("{f:.0}")
-    } else {
-        format!("{f}")
+    if f.fract() != 0.0 || f.abs() < 1e21 {
+        return format!("{f}");
     }
+    // Beyond 2^53 a float's binary digits are not the ones written: expand
+    // its shortest decimal form (`1.5e300`) instead, as Terraform's decimals do.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let zeros = exp.parse::<usize>().unwrap_or(0) + 1
+        - digits.len().min(1 + exp.parse::<usize>().unwrap_or(0));
+    format!("{sign}{digits}{}", "0".repeat(zeros))
 }
 
 /// Parses a number the way Terraform converts a string to one: decimal
@@ -186,6 +196,8 @@ mod tests {
     fn numbers_as_text_and_back() {
         assert_eq!(text(&n(1.5)), "1.5");
         assert_eq!(text(&n(1e20)), "100000000000000000000");
+        assert_eq!(text(&n(1.5e30)), "1500000000000000000000000000000");
+        assert_eq!(text(&n(-2e21)), "-2000000000000000000000");
         assert_eq!(parse("12"), Some(Number::from(12)));
         assert_eq!(parse("-1.5e2"), Some(Number::from(-150)));
         for bad in ["", "abc", " 1", "1 ", "0x10", "inf", "NaN", "-"] {

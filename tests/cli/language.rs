@@ -156,6 +156,11 @@ fn templates_and_templatestring_give_terraforms_values_and_errors() {
 }
 
 #[test]
+fn yaml_functions_give_terraforms_values_layout_and_errors() {
+    differential("yaml");
+}
+
+#[test]
 fn a_template_for_directive_binds_its_variables_and_checks_its_collection() {
     let spec = "variable \"hosts\" {\n  default = [\"a\", \"b\"]\n}\n\noutput \"v\" {\n  value = \"%{ for i, h in var.hosts }${i}=${h};%{ endfor }\"\n}\n";
     assert_eq!(
