@@ -17,7 +17,7 @@ pub mod redact;
 mod strings;
 mod time;
 pub mod window;
-mod yaml;
+pub mod yaml;
 
 use crate::lang::marks::Step;
 use crate::spec::ast::{Expr, RefPart};

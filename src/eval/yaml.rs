@@ -15,7 +15,7 @@ const MAX_DEPTH: usize = 64;
 const MAX_NODES: usize = 1_000_000;
 
 mod encode;
-pub(super) use encode::encode;
+pub use encode::encode;
 
 enum Open {
     Seq(Vec<Value>, usize),
@@ -23,7 +23,7 @@ enum Open {
 }
 
 /// The value of a YAML document with exactly one document in it.
-pub(super) fn decode(src: &str) -> Result<Value, String> {
+pub fn decode(src: &str) -> Result<Value, String> {
     let mut parser = Parser::new_from_str(src);
     let mut stack: Vec<Open> = Vec::new();
     let mut anchors: std::collections::HashMap<usize, Value> = Default::default();
@@ -262,6 +262,17 @@ mod tests {
         assert!(decode("? [1]\n: 2\n").is_err());
         assert!(decode("a: .nan").is_err());
         assert!(decode(&"[".repeat(100)).is_err());
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        // The fuzzer's find: a lone line break needs `|2+`, not `|`.
+        for s in [
+            "\n", "\n\n", "\nabc", " a\nb", "a\n b", "x\u{1}\n", "yes", "1.5", "",
+        ] {
+            let v = hcl::value!({ a = (s), (s) = [(s)] });
+            assert_eq!(decode(&encode(&v)), Ok(v), "{s:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use hcl::{Map, Value};
 const WIDTH: usize = 80;
 
 /// `v` as a YAML document.
-pub(crate) fn encode(v: &Value) -> String {
+pub fn encode(v: &Value) -> String {
     let mut out = String::new();
     match v {
         Value::Object(m) if !m.is_empty() => map(&mut out, m, 0, false),
@@ -119,23 +119,21 @@ fn block_allowed(s: &str) -> bool {
             .all(|c| printable(c) && !matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\r'))
 }
 
-/// `|`, `|-` or `|+` and the lines, indented to `indent`.
+/// `|`, `|-` or `|+` and the lines, indented to `indent` (with an
+/// indentation hint when the text starts with a space or a line break).
 fn literal(out: &mut String, s: &str, indent: usize) {
-    let trailing = s.len() - s.trim_end_matches('\n').len();
     out.push('|');
-    if s.starts_with(' ') {
+    if s.starts_with([' ', '\n']) {
         out.push('2');
     }
-    let body = match trailing {
-        0 => {
-            out.push('-');
-            s
-        }
-        1 => &s[..s.len() - 1],
-        _ => {
+    let body = if !s.ends_with('\n') {
+        out.push('-');
+        s
+    } else {
+        if s == "\n" || s.ends_with("\n\n") {
             out.push('+');
-            &s[..s.len() - 1]
         }
+        &s[..s.len() - 1]
     };
     for line in body.split('\n') {
         out.push('\n');
