@@ -17,7 +17,9 @@ pub mod aws;
 pub mod http;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
-#[cfg(feature = "local")]
+/// Compiled always: its file and process helpers (`write_atomic`,
+/// `run_command`) serve the whole crate; the `local` feature only registers
+/// its provider.
 pub mod local;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -333,6 +335,7 @@ pub(crate) const COMPARISONS: [&str; 4] = ["below", "above", "at_most", "at_leas
 
 /// Whether `value` satisfies comparison `op` (one of [`COMPARISONS`])
 /// against `limit`; `None` when `op` is not one of them.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn compare(op: &str, value: f64, limit: f64) -> Option<bool> {
     Some(match op {
         "below" => value < limit,
