@@ -1,6 +1,7 @@
 //! The spec front end on arbitrary bytes: loading, checking, building the
 //! graph, evaluating every node and formatting must end in values or
-//! located diagnostics, never in a panic or a hang.
+//! located diagnostics, never in a panic or a hang; and `fmt` of a
+//! well-formed file must parse back to the same syntax tree.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,6 +10,10 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(dir.path().join("main.hcl"), data).expect("the spec file");
     let _ = cutover::validate(dir.path());
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = cutover::spec::format::format(text);
+        // A well-formed file's layout must never change what it means.
+        use cutover::spec::format;
+        if format::parses(text) {
+            assert!(format::format_checked(text).is_some(), "fmt changed the meaning");
+        }
     }
 });

@@ -51,8 +51,19 @@ pub fn run(paths: &[PathBuf], check: bool, diff: bool) -> Result<i32> {
             );
             continue;
         }
-        let formatted = crate::spec::format::format(&text);
-        if formatted != text {
+        let Some(formatted) = crate::spec::format::format_checked(&text) else {
+            diags.push(
+                Diagnostic::error(
+                    "Formatting failed",
+                    "cutover's layout of this file would change what it means, so the file is left as it is (a bug in cutover fmt: please report it with the file).",
+                )
+                .at(Some(SourceSpan::new(&file, 0..0))),
+            );
+            continue;
+        };
+        // The loaded text has no byte order mark; the file may (fmt drops it).
+        let bom = std::fs::read(&path).is_ok_and(|b| b.starts_with("\u{feff}".as_bytes()));
+        if formatted != text || bom {
             changed.push((path, text, formatted));
         }
     }

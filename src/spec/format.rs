@@ -100,7 +100,7 @@ impl Scan {
                         }
                         b'=' if self.depth == start_depth
                             && assign_at.is_none()
-                            && next != Some(b'=')
+                            && !matches!(next, Some(b'=' | b'>'))
                             && i > 0
                             && !matches!(bytes[i - 1], b'!' | b'<' | b'>' | b'=') =>
                         {
@@ -120,12 +120,40 @@ impl Scan {
     }
 }
 
+/// Formats `src` and proves that only the layout changed: the result parses
+/// to the same syntax tree. `None` when it would not (a formatter bug,
+/// which must never reach a user's file).
+pub fn format_checked(src: &str) -> Option<String> {
+    let out = format(src);
+    match (hcl::parse(src), hcl::parse(&out)) {
+        (Ok(before), Ok(after)) if before == after => Some(out),
+        _ => None,
+    }
+}
+
+/// Whether `src` is well-formed HCL (what [`format_checked`] can prove a layout of).
+pub fn parses(src: &str) -> bool {
+    hcl::parse(src).is_ok()
+}
+
 /// Formats a spec file's text. The text must parse; callers check that first.
 pub fn format(src: &str) -> String {
+    // A byte order mark goes, as `terraform fmt` drops it.
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let mut scan = Scan::default();
     // (indent, text, assignment offset in text, net depth change, verbatim)
     let mut lines: Vec<(usize, String, Option<usize>, i64, bool)> = Vec::new();
-    for raw in src.lines() {
+    // Each line keeps its own ending (`\r\n` stays `\r\n`); the last gets one.
+    let mut eols: Vec<&str> = Vec::new();
+    for piece in src.split_inclusive('\n') {
+        let (raw, eol) = match piece.strip_suffix('\n') {
+            Some(r) => match r.strip_suffix('\r') {
+                Some(r) => (r, "\r\n"),
+                None => (r, "\n"),
+            },
+            None => (piece, "\n"),
+        };
+        eols.push(eol);
         if let Some(marker) = &scan.heredoc {
             let end = raw.trim() == marker.as_str();
             lines.push((0, raw.to_string(), None, 0, true));
@@ -135,18 +163,30 @@ pub fn format(src: &str) -> String {
             continue;
         }
         if scan.block_comment || !scan.stack.is_empty() {
+            // Inside a string every character is the string's; a comment's trailing spaces are not.
+            let kept = match scan.block_comment {
+                true => raw.trim_end(),
+                false => raw,
+            };
             let _ = scan.line(raw);
-            lines.push((0, raw.trim_end().to_string(), None, 0, true));
+            lines.push((0, kept.to_string(), None, 0, true));
             continue;
         }
-        let text = raw.trim();
         let depth_before = scan.depth;
-        let info = scan.line(text);
+        let info = scan.line(raw.trim_start());
+        // A line that ends inside a string keeps its trailing spaces: they are the string's.
+        let text = match scan.stack.is_empty() {
+            true => raw.trim(),
+            false => raw.trim_start(),
+        };
         let indent = (depth_before - info.leading_closers).max(0) as usize;
-        let key_ok = info
-            .assign_at
-            .map(|at| crate::spec::load::is_identifier(text[..at].trim()))
-            .unwrap_or(false);
+        // A key: a name, a quoted string or a parenthesised expression.
+        let key_ok = info.assign_at.is_some_and(|at| {
+            let key = text[..at].trim();
+            crate::spec::load::is_identifier(key)
+                || (key.len() > 1 && key.starts_with('"') && key.ends_with('"'))
+                || (key.starts_with('(') && key.ends_with(')'))
+        });
         lines.push((
             indent,
             text.to_string(),
@@ -158,10 +198,10 @@ pub fn format(src: &str) -> String {
     align(&mut lines);
     let mut out = String::new();
     let mut blank_run = 0;
-    for (indent, text, _, _, verbatim) in &lines {
+    for ((indent, text, _, _, verbatim), eol) in lines.iter().zip(eols) {
         if *verbatim {
             out.push_str(text);
-            out.push('\n');
+            out.push_str(eol);
             blank_run = 0;
             continue;
         }
@@ -170,35 +210,46 @@ pub fn format(src: &str) -> String {
             if blank_run > 1 || out.is_empty() {
                 continue;
             }
-            out.push('\n');
+            out.push_str(eol);
             continue;
         }
         blank_run = 0;
         out.push_str(&"  ".repeat(*indent));
         out.push_str(text);
-        out.push('\n');
+        out.push_str(eol);
     }
-    while out.ends_with("\n\n") {
-        out.pop();
+    // No blank lines at the end.
+    loop {
+        let trimmed = out.trim_end_matches(['\r', '\n']);
+        let last_eol = out[trimmed.len()..]
+            .find('\n')
+            .map(|i| trimmed.len() + i + 1);
+        match last_eol {
+            Some(end) if end < out.len() => out.truncate(end),
+            _ => break,
+        }
     }
     out
 }
 
-/// Aligns `=` across runs of consecutive attribute lines at one indent.
+/// Aligns `=` across runs of consecutive attribute lines, as `terraform fmt`
+/// does: a line whose value opens a bracket it does not close (`tags = {`)
+/// is not in a run and ends the one before it; its `=` gets one space each side.
 fn align(lines: &mut [(usize, String, Option<usize>, i64, bool)]) {
+    let in_run = |l: &(usize, String, Option<usize>, i64, bool)| l.2.is_some() && l.3 == 0 && !l.4;
     let mut i = 0;
     while i < lines.len() {
-        if lines[i].2.is_none() || lines[i].4 {
+        if !in_run(&lines[i]) {
+            if lines[i].2.is_some() && !lines[i].4 {
+                space_assignment(&mut lines[i], 0);
+            }
             i += 1;
             continue;
         }
         let indent = lines[i].0;
         let mut j = i;
-        while j < lines.len() && lines[j].2.is_some() && lines[j].0 == indent && !lines[j].4 {
+        while j < lines.len() && in_run(&lines[j]) && lines[j].0 == indent {
             j += 1;
-            if lines[j - 1].3 != 0 {
-                break;
-            }
         }
         let width = lines[i..j]
             .iter()
@@ -206,17 +257,22 @@ fn align(lines: &mut [(usize, String, Option<usize>, i64, bool)]) {
             .max()
             .unwrap_or(0);
         for l in &mut lines[i..j] {
-            let at = l.2.unwrap_or(0);
-            let key = l.1[..at].trim_end().to_string();
-            let value = l.1[at + 1..].trim_start().to_string();
-            l.1 = if value.is_empty() {
-                format!("{key:<width$} =")
-            } else {
-                format!("{key:<width$} = {value}")
-            };
+            space_assignment(l, width);
         }
         i = j.max(i + 1);
     }
+}
+
+/// `key = value`, the key padded to `width`.
+fn space_assignment(l: &mut (usize, String, Option<usize>, i64, bool), width: usize) {
+    let at = l.2.unwrap_or(0);
+    let key = l.1[..at].trim_end().to_string();
+    let value = l.1[at + 1..].trim_start().to_string();
+    l.1 = if value.is_empty() {
+        format!("{key:<width$} =")
+    } else {
+        format!("{key:<width$} = {value}")
+    };
 }
 
 #[cfg(test)]
@@ -229,6 +285,28 @@ mod tests {
         let want = "step \"exec\" \"a\" {\n  # why\n  command = [\"true\"]\n  timeout = \"1m\"\n\n  env = {\n    X = \"${upper(\"}\")}\"\n  }\n}\n";
         assert_eq!(format(src), want);
         assert_eq!(format(want), want, "formatting is idempotent");
+    }
+
+    #[test]
+    fn a_value_opening_a_bracket_is_not_aligned_and_ends_the_run() {
+        let src = "gate \"http\" \"x\" {\n  url = \"u\"\n  json = {\n    a      = 1\n    \"/b\" = 2\n  }\n  timeout  =  \"1m\"\n  every = \"5s\"\n}\n";
+        let want = "gate \"http\" \"x\" {\n  url = \"u\"\n  json = {\n    a    = 1\n    \"/b\" = 2\n  }\n  timeout = \"1m\"\n  every   = \"5s\"\n}\n";
+        assert_eq!(format(src), want);
+    }
+
+    #[test]
+    fn a_for_arrow_is_not_an_assignment() {
+        let src = "locals {\n  m = {\n    for name, v in var.x :\n    name => {\n      a = 1\n    }\n  }\n}\n";
+        assert_eq!(super::format_checked(src).as_deref(), Some(src));
+    }
+
+    #[test]
+    fn line_endings_and_strings_are_kept() {
+        let src = "a   = 1\r\nb = \"x  \r\n  y\"\r\n\r\n\r\n";
+        assert_eq!(
+            super::format_checked(src).as_deref(),
+            Some("a = 1\r\nb = \"x  \r\n  y\"\r\n")
+        );
     }
 
     #[test]
