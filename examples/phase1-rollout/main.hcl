@@ -26,7 +26,7 @@ variable "release" {
 variable "monitoring_windows" {
   type        = map(string)
   description = "How long each rollout percentage must stay healthy (the runbook's monitoring windows)."
-  default     = {
+  default = {
     "0"   = "0s"
     "10"  = "15m"
     "50"  = "30m"
@@ -143,7 +143,7 @@ rollout "phase1_flag" {
   }
 
   gate "http" "monitoring_window" {
-    url  = "${local.app}/metrics"
+    url = "${local.app}/metrics"
     json = {
       "/rollout_percentage" = stage.value
       "/error_rate"         = { below = var.error_rate_limit }
@@ -157,7 +157,7 @@ rollout "phase1_flag" {
 
 # Post-deployment validation.
 gate "http" "post_deploy_validation" {
-  url  = "${local.app}/metrics"
+  url = "${local.app}/metrics"
   json = {
     "/error_rate"     = { below = var.error_rate_limit }
     "/p95_latency_ms" = { below = 100 }

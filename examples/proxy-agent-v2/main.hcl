@@ -221,7 +221,7 @@ module "canary" {
   stages             = var.stages
   metrics_url        = "${local.app}/metrics"
   percentage_pointer = "/v2_traffic_percentage"
-  thresholds         = {
+  thresholds = {
     "/v2/error_rate"     = { below = 5 }
     "/v2/latency_p95_ms" = { below = 500 }
   }
@@ -240,7 +240,7 @@ module "canary" {
 # 02:05–03:00 — monitor, smoke test, validate data consistency, then keep v1
 # on standby.
 gate "http" "error_rates_after_cutover" {
-  url  = "${local.app}/metrics"
+  url = "${local.app}/metrics"
   json = {
     "/v2_traffic_percentage" = 100
     "/v2/error_rate"         = { ratio_to = "/baseline/error_rate", below = 2 }
