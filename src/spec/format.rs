@@ -17,6 +17,8 @@ struct Scan {
     depth: i64,
     block_comment: bool,
     heredoc: Option<String>,
+    /// The heredoc began on the line just scanned: the next line is its first.
+    heredoc_fresh: bool,
 }
 
 struct LineInfo {
@@ -95,6 +97,7 @@ impl Scan {
                                 .collect();
                             if !marker.is_empty() {
                                 self.heredoc = Some(marker);
+                                self.heredoc_fresh = true;
                                 break;
                             }
                         }
@@ -125,10 +128,63 @@ impl Scan {
 /// which must never reach a user's file).
 pub fn format_checked(src: &str) -> Option<String> {
     let out = format(src);
-    match (hcl::parse(src), hcl::parse(&out)) {
-        (Ok(before), Ok(after)) if before == after => Some(out),
+    match (tree(src), tree(&out)) {
+        (Some(before), Some(after)) if before == after => Some(out),
         _ => None,
     }
+}
+
+/// The syntax tree of `src`, with `"${x}"` read as `x` (the same value:
+/// `fmt` writes it so).
+fn tree(src: &str) -> Option<hcl::Body> {
+    use hcl::edit::visit_mut::{visit_expr_mut, VisitMut};
+    struct Unwrap;
+    impl VisitMut for Unwrap {
+        fn visit_expr_mut(&mut self, e: &mut hcl::edit::expr::Expression) {
+            visit_expr_mut(self, e);
+            if let Some(inner) = sole_interpolation(e) {
+                *e = inner.clone();
+            }
+        }
+    }
+    let mut body = hcl::edit::parser::parse_body(src).ok()?;
+    Unwrap.visit_body_mut(&mut body);
+    Some(hcl::Body::from(body))
+}
+
+/// The expression of a string that is one interpolation and nothing else
+/// (`"${x}"`; a strip marker there has nothing to strip).
+fn sole_interpolation(e: &hcl::edit::expr::Expression) -> Option<&hcl::edit::expr::Expression> {
+    use hcl::edit::template::Element;
+    let hcl::edit::expr::Expression::StringTemplate(t) = e else {
+        return None;
+    };
+    match (t.len(), t.get(0)) {
+        (1, Some(Element::Interpolation(i))) => Some(&i.expr),
+        _ => None,
+    }
+}
+
+/// An attribute's value written `"${x}"`, as `x` (what `terraform fmt` does
+/// to a block's attributes); `None` for any other value.
+fn unwrapped(value: &str) -> Option<&str> {
+    let e: hcl::edit::expr::Expression = value.parse().ok()?;
+    sole_interpolation(&e)?;
+    let inner = value.strip_prefix("\"${")?.strip_suffix("}\"")?;
+    let inner = inner
+        .trim()
+        .trim_start_matches('~')
+        .trim_end_matches('~')
+        .trim();
+    (!inner.is_empty()).then_some(inner)
+}
+
+/// What follows a heredoc's closing `marker` on `line` (`EOT )`, a comment),
+/// when the line closes it.
+fn closing<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    line.trim_start()
+        .strip_prefix(marker)
+        .filter(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '-'))
 }
 
 /// Whether `src` is well-formed HCL (what [`format_checked`] can prove a layout of).
@@ -141,11 +197,15 @@ pub fn format(src: &str) -> String {
     // A byte order mark goes, as `terraform fmt` drops it.
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let mut scan = Scan::default();
+    // For each open bracket: whether it opened a block's body (not an expression).
+    let mut bodies: Vec<bool> = Vec::new();
     // (indent, text, assignment offset in text, net depth change, verbatim)
     let mut lines: Vec<(usize, String, Option<usize>, i64, bool)> = Vec::new();
     // Each line keeps its own ending (`\r\n` stays `\r\n`); the last gets one.
     let mut eols: Vec<&str> = Vec::new();
-    for piece in src.split_inclusive('\n') {
+    let pieces: Vec<&str> = src.split_inclusive('\n').collect();
+    for (n, piece) in pieces.iter().enumerate() {
+        let piece = *piece;
         let (raw, eol) = match piece.strip_suffix('\n') {
             Some(r) => match r.strip_suffix('\r') {
                 Some(r) => (r, "\r\n"),
@@ -155,10 +215,21 @@ pub fn format(src: &str) -> String {
         };
         eols.push(eol);
         if let Some(marker) = &scan.heredoc {
-            let end = raw.trim() == marker.as_str();
+            let first = std::mem::take(&mut scan.heredoc_fresh);
+            let mut rest = closing(raw, marker);
+            // The parser cutover reads specs with takes a marker on the body's
+            // first line as text when the marker closes a later line too.
+            if first
+                && pieces[n + 1..]
+                    .iter()
+                    .any(|p| closing(p.trim_end(), marker).is_some())
+            {
+                rest = None;
+            }
             lines.push((0, raw.to_string(), None, 0, true));
-            if end {
+            if let Some(rest) = rest {
                 scan.heredoc = None;
+                let _ = scan.line(rest);
             }
             continue;
         }
@@ -187,13 +258,26 @@ pub fn format(src: &str) -> String {
                 || (key.len() > 1 && key.starts_with('"') && key.ends_with('"'))
                 || (key.starts_with('(') && key.ends_with(')'))
         });
-        lines.push((
-            indent,
-            text.to_string(),
-            if key_ok { info.assign_at } else { None },
-            info.net,
-            false,
-        ));
+        let mut text = text.to_string();
+        let mut assign_at = info.assign_at.filter(|_| key_ok);
+        if let Some(at) = assign_at.filter(|_| info.net == 0 && bodies.iter().all(|b| *b)) {
+            let key = text[..at].trim().to_string();
+            if crate::spec::load::is_identifier(&key) {
+                if let Some(inner) = unwrapped(text[at + 1..].trim()) {
+                    text = format!("{key} = {inner}");
+                    assign_at = Some(key.len() + 1);
+                }
+            }
+        }
+        let opens_body = info.assign_at.is_none() && text.ends_with('{');
+        match info.net {
+            n if n > 0 => {
+                bodies.extend(std::iter::repeat_n(false, n as usize - 1));
+                bodies.push(opens_body);
+            }
+            n => bodies.truncate(bodies.len().saturating_sub(n.unsigned_abs() as usize)),
+        }
+        lines.push((indent, text, assign_at, info.net, false));
     }
     align(&mut lines);
     let mut out = String::new();
@@ -307,6 +391,13 @@ mod tests {
             super::format_checked(src).as_deref(),
             Some("a = 1\r\nb = \"x  \r\n  y\"\r\n")
         );
+    }
+
+    #[test]
+    fn a_lone_interpolation_in_a_block_is_unwrapped() {
+        let src = "step \"exec\" \"a\" {\n  x = \"${var.a}\"\n  y = \"${f(\"${b}\")}\"\n  z = \"a${b}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n";
+        let want = "step \"exec\" \"a\" {\n  x = var.a\n  y = f(\"${b}\")\n  z = \"a${b}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n";
+        assert_eq!(super::format_checked(src).as_deref(), Some(want));
     }
 
     #[test]

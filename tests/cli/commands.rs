@@ -70,22 +70,31 @@ fn fmt_rewrites_checks_and_diffs() {
 
 /// The layout `terraform fmt` gives (checked with it by hand): alignment
 /// runs end at a value that opens a bracket, quoted and parenthesised keys
-/// align, a `for` arrow stays an arrow, the byte order mark goes, and a
-/// CRLF file stays CRLF.
+/// align, a `for` arrow stays an arrow, the byte order mark goes, a CRLF
+/// file stays CRLF, and `"${x}"` as a block's attribute becomes `x`.
 #[test]
 fn fmt_lays_out_as_terraform_fmt_does() {
     let ugly = "\u{feff}gate \"http\" \"x\" {\n  url = \"u\"\n  json = {\n    a      = 1\n    \"/b\" = 2\n    (var.k) = 3\n  }\n  timeout  =  \"1m\"\n  every = \"5s\"\n}\nlocals {\n  m = {\n    for name, v in var.x :\n    name => {\n      a = 1\n    }\n  }\n}\n";
     let pretty = "gate \"http\" \"x\" {\n  url = \"u\"\n  json = {\n    a       = 1\n    \"/b\"    = 2\n    (var.k) = 3\n  }\n  timeout = \"1m\"\n  every   = \"5s\"\n}\nlocals {\n  m = {\n    for name, v in var.x :\n    name => {\n      a = 1\n    }\n  }\n}\n";
     let p = Project::new()
         .file("main.hcl", ugly)
-        .file("crlf.hcl", "locals {\r\nx=1\r\n}\r\n");
+        .file("crlf.hcl", "locals {\r\nx=1\r\n}\r\n")
+        .file(
+            "unwrap.hcl",
+            "locals {\n  a = \"${var.a}\"\n  b = \"${~ var.b}\"\n  c = \"x${var.c}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n",
+        );
     let (code, out, err) = p.run(&["fmt"]);
     assert_eq!(
         (code, out.as_str(), err.as_str()),
-        (0, "crlf.hcl\nmain.hcl\n", "")
+        (0, "crlf.hcl\nmain.hcl\nunwrap.hcl\n", "")
     );
     assert_eq!(p.read("main.hcl"), pretty);
     assert_eq!(p.read("crlf.hcl"), "locals {\r\n  x = 1\r\n}\r\n");
+    // A block's attribute that is one interpolation loses its quotes; an object's keeps them.
+    assert_eq!(
+        p.read("unwrap.hcl"),
+        "locals {\n  a = var.a\n  b = var.b\n  c = \"x${var.c}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n"
+    );
     assert_eq!(p.run(&["fmt", "-check"]), (0, String::new(), String::new()));
 }
 
