@@ -146,6 +146,16 @@ fn tree(src: &str) -> Option<hcl::Body> {
                 *e = inner.clone();
             }
         }
+        // A bare label and the same label quoted are one label.
+        fn visit_block_mut(&mut self, b: &mut hcl::edit::structure::Block) {
+            use hcl::edit::structure::BlockLabel;
+            for l in b.labels.iter_mut() {
+                if let BlockLabel::Ident(i) = l {
+                    *l = BlockLabel::String(hcl::edit::Decorated::new(i.as_str().to_string()));
+                }
+            }
+            hcl::edit::visit_mut::visit_block_mut(self, b);
+        }
     }
     let mut body = hcl::edit::parser::parse_body(src).ok()?;
     Unwrap.visit_body_mut(&mut body);
@@ -163,6 +173,56 @@ fn sole_interpolation(e: &hcl::edit::expr::Expression) -> Option<&hcl::edit::exp
         (1, Some(Element::Interpolation(i))) => Some(&i.expr),
         _ => None,
     }
+}
+
+/// A block header (`resource aws_instance web`, without its `{`) as
+/// `terraform fmt` writes it: labels quoted, one space apart; `None` when
+/// the line is not a block header.
+fn quote_labels(header: &str) -> Option<String> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let mut words: Vec<(bool, &str)> = Vec::new();
+    let mut rest = header.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('"') {
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in after.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let end = end? + 2;
+            words.push((true, &rest[..end]));
+            rest = rest[end..].trim_start();
+        } else {
+            let end = rest.find(|c: char| !ident(c)).unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            words.push((false, &rest[..end]));
+            rest = rest[end..].trim_start();
+        }
+    }
+    let (first, labels) = words.split_first()?;
+    if first.0 {
+        return None;
+    }
+    let mut out = first.1.to_string();
+    for (quoted, w) in labels {
+        out.push(' ');
+        match quoted {
+            true => out.push_str(w),
+            false => out.push_str(&format!("\"{w}\"")),
+        }
+    }
+    out.push_str(" {");
+    Some(out)
 }
 
 /// An attribute's value written `"${x}"`, as `x` (what `terraform fmt` does
@@ -270,6 +330,11 @@ pub fn format(src: &str) -> String {
             }
         }
         let opens_body = info.assign_at.is_none() && text.ends_with('{');
+        if opens_body && info.net == 1 && bodies.iter().all(|b| *b) {
+            if let Some(quoted) = quote_labels(&text[..text.len() - 1]) {
+                text = quoted;
+            }
+        }
         match info.net {
             n if n > 0 => {
                 bodies.extend(std::iter::repeat_n(false, n as usize - 1));
@@ -397,6 +462,13 @@ mod tests {
     fn a_lone_interpolation_in_a_block_is_unwrapped() {
         let src = "step \"exec\" \"a\" {\n  x = \"${var.a}\"\n  y = \"${f(\"${b}\")}\"\n  z = \"a${b}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n";
         let want = "step \"exec\" \"a\" {\n  x = var.a\n  y = f(\"${b}\")\n  z = \"a${b}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n";
+        assert_eq!(super::format_checked(src).as_deref(), Some(want));
+    }
+
+    #[test]
+    fn bare_block_labels_are_quoted() {
+        let src = "resource aws_instance web {\n  a = 1\n}\nstep  \"exec\"   x-y {\n}\nlocals {\n  m = {\n    k = 1\n  }\n}\n";
+        let want = "resource \"aws_instance\" \"web\" {\n  a = 1\n}\nstep \"exec\" \"x-y\" {\n}\nlocals {\n  m = {\n    k = 1\n  }\n}\n";
         assert_eq!(super::format_checked(src).as_deref(), Some(want));
     }
 

@@ -47,7 +47,7 @@ fn validate_does_not_need_variable_values() {
 }
 
 const UGLY: &str = "step \"exec\"   \"a\" {\n# keep me\ncommand=[\"true\"]\n      timeout = \"1m\"\n\n\n\nretry {\nattempts = 3\n}\n}\n";
-const PRETTY: &str = "step \"exec\"   \"a\" {\n  # keep me\n  command = [\"true\"]\n  timeout = \"1m\"\n\n  retry {\n    attempts = 3\n  }\n}\n";
+const PRETTY: &str = "step \"exec\" \"a\" {\n  # keep me\n  command = [\"true\"]\n  timeout = \"1m\"\n\n  retry {\n    attempts = 3\n  }\n}\n";
 
 #[test]
 fn fmt_rewrites_checks_and_diffs() {
@@ -71,7 +71,8 @@ fn fmt_rewrites_checks_and_diffs() {
 /// The layout `terraform fmt` gives (checked with it by hand): alignment
 /// runs end at a value that opens a bracket, quoted and parenthesised keys
 /// align, a `for` arrow stays an arrow, the byte order mark goes, a CRLF
-/// file stays CRLF, and `"${x}"` as a block's attribute becomes `x`.
+/// file stays CRLF, `"${x}"` as a block's attribute becomes `x`, and a
+/// block's labels are quoted.
 #[test]
 fn fmt_lays_out_as_terraform_fmt_does() {
     let ugly = "\u{feff}gate \"http\" \"x\" {\n  url = \"u\"\n  json = {\n    a      = 1\n    \"/b\" = 2\n    (var.k) = 3\n  }\n  timeout  =  \"1m\"\n  every = \"5s\"\n}\nlocals {\n  m = {\n    for name, v in var.x :\n    name => {\n      a = 1\n    }\n  }\n}\n";
@@ -81,7 +82,7 @@ fn fmt_lays_out_as_terraform_fmt_does() {
         .file("crlf.hcl", "locals {\r\nx=1\r\n}\r\n")
         .file(
             "unwrap.hcl",
-            "locals {\n  a = \"${var.a}\"\n  b = \"${~ var.b}\"\n  c = \"x${var.c}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n",
+            "locals {\n  a = \"${var.a}\"\n  b = \"${~ var.b}\"\n  c = \"x${var.c}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\nstep   exec  \"x\" {\n}\n",
         );
     let (code, out, err) = p.run(&["fmt"]);
     assert_eq!(
@@ -93,7 +94,7 @@ fn fmt_lays_out_as_terraform_fmt_does() {
     // A block's attribute that is one interpolation loses its quotes; an object's keeps them.
     assert_eq!(
         p.read("unwrap.hcl"),
-        "locals {\n  a = var.a\n  b = var.b\n  c = \"x${var.c}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\n"
+        "locals {\n  a = var.a\n  b = var.b\n  c = \"x${var.c}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\nstep \"exec\" \"x\" {\n}\n"
     );
     assert_eq!(p.run(&["fmt", "-check"]), (0, String::new(), String::new()));
 }
