@@ -4,7 +4,7 @@
 //! same names closely enough that a Terraform user's expectations hold.
 
 use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
-use hcl::{Number, Value};
+use hcl::Value;
 use sha2::Digest;
 
 /// The function library as the evaluator calls it.
@@ -268,12 +268,7 @@ fn num_arg(a: &FuncArgs, i: usize) -> f64 {
 
 /// A number as a value: whole numbers as integers; not finite: an error.
 pub(super) fn num(n: f64) -> Result<Value, String> {
-    if n.fract() == 0.0 && n.abs() < 9e15 {
-        return Ok(Value::from(n as i64));
-    }
-    Number::from_f64(n)
-        .map(Value::Number)
-        .ok_or_else(|| format!("{n} is not a finite number"))
+    crate::lang::number::finite(n).map_err(|_| format!("{n} is not a finite number"))
 }
 
 /// The string form of a primitive value, as `tostring` and templates give it.

@@ -249,7 +249,7 @@ fn closing<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
 
 /// Whether `src` is well-formed HCL (what [`format_checked`] can prove a layout of).
 pub fn parses(src: &str) -> bool {
-    hcl::parse(src).is_ok()
+    tree(src).is_some()
 }
 
 /// Formats a spec file's text. The text must parse; callers check that first.
