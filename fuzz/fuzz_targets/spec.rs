@@ -1,7 +1,8 @@
 //! The spec front end on arbitrary bytes: loading, checking, building the
 //! graph, evaluating every node and formatting must end in values or
 //! located diagnostics, never in a panic or a hang; and `fmt` of a
-//! well-formed file must parse back to the same syntax tree.
+//! well-formed file must parse back to the same syntax tree, and
+//! formatting it again must change nothing.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,7 +14,8 @@ fuzz_target!(|data: &[u8]| {
         // A well-formed file's layout must never change what it means.
         use cutover::spec::format;
         if format::parses(text) {
-            assert!(format::format_checked(text).is_some(), "fmt changed the meaning");
+            let formatted = format::format_checked(text).expect("fmt changed the meaning");
+            assert_eq!(format::format(&formatted), formatted, "fmt is not idempotent");
         }
     }
 });

@@ -214,6 +214,10 @@ pub enum Command {
         /// Print the changes as a unified diff.
         #[arg(long)]
         diff: bool,
+        /// Also format the directories inside (the local modules a migration
+        /// calls), as `terraform fmt -recursive`.
+        #[arg(long)]
+        recursive: bool,
         /// Files or directories (default: the current directory).
         paths: Vec<PathBuf>,
     },

@@ -5,7 +5,7 @@ use crate::spec::diagnostic::{Diagnostic, Diagnostics, SourceFile, SourceSpan};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 
-fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+fn files(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
     let roots: Vec<PathBuf> = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -13,25 +13,45 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     };
     let mut out = Vec::new();
     for r in roots {
-        if r.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(&r)
-                .with_context(|| format!("cannot read {}", r.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "hcl"))
-                .collect();
-            v.sort();
-            out.extend(v);
-        } else {
-            out.push(r);
+        match r.is_dir() {
+            true => in_dir(&r, recursive, &mut out)?,
+            false => out.push(r),
         }
     }
     Ok(out)
 }
 
-pub fn run(paths: &[PathBuf], check: bool, diff: bool) -> Result<i32> {
+/// The spec files in `dir`, and with `recursive` in the directories inside;
+/// names Terraform ignores (`.hidden`, `backup~`) are skipped.
+fn in_dir(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            !name.starts_with('.') && !name.ends_with('~')
+        })
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if recursive {
+                in_dir(&p, recursive, out)?;
+            }
+        } else if p.is_file() && p.extension().is_some_and(|x| x == "hcl") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+pub fn run(paths: &[PathBuf], check: bool, diff: bool, recursive: bool) -> Result<i32> {
     let mut diags = Diagnostics::default();
     let mut changed = Vec::new();
-    for path in files(paths)? {
+    for path in files(paths, recursive)? {
         let file = match SourceFile::read(&path, "spec") {
             Ok(f) => f,
             Err(d) => {
@@ -40,15 +60,8 @@ pub fn run(paths: &[PathBuf], check: bool, diff: bool) -> Result<i32> {
             }
         };
         let text = file.text.clone();
-        if let Err(e) = hcl::edit::parser::parse_body(&text) {
-            let o = e.location().offset();
-            diags.push(
-                Diagnostic::error(
-                    "Malformed HCL",
-                    format!("The file could not be parsed: {}.", e.message()),
-                )
-                .at(Some(SourceSpan::new(&file, o..o + 1))),
-            );
+        if let Err(d) = crate::spec::load::parse(&file, "file") {
+            diags.push(*d);
             continue;
         }
         let Some(formatted) = crate::spec::format::format_checked(&text) else {

@@ -86,7 +86,12 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Init { dir } => init::run(dir.as_deref().unwrap_or(Path::new("."))),
         Command::Validate { vars } => validate(&vars),
-        Command::Fmt { check, diff, paths } => fmt::run(&paths, check, diff),
+        Command::Fmt {
+            check,
+            diff,
+            recursive,
+            paths,
+        } => fmt::run(&paths, check, diff, recursive),
         Command::Graph { format, vars } => graph(format, &vars),
         Command::Plan(args) => plan(&args, color),
         Command::Show {

@@ -9,8 +9,10 @@
 //! and bools follow Terraform's ([`convert`]).
 
 pub mod convert;
+pub mod lex;
 pub mod marks;
 pub mod number;
+pub mod strip;
 mod template;
 mod traverse;
 
@@ -85,7 +87,7 @@ pub fn evaluate_marked(
 
 /// Renders `template` (a template's text, as `templatefile` reads it) with `vars` as its names.
 pub fn render(template: &str, vars: &Map<String, Value>, funcs: &dyn Functions) -> Result<String> {
-    let parsed: hcl::Template = template
+    let parsed: hcl::Template = strip::template(template)
         .parse()
         .map_err(|e| Error(format!("invalid template: {e}")))?;
     let mut env = Env {

@@ -11,12 +11,19 @@ use hcl::Value;
 pub(super) struct Edges {
     start: bool,
     end: bool,
+    /// In a quoted string: its text holds escapes (`\n`) inside directives
+    /// (the parser reads them only outside).
+    quoted: bool,
+    /// Inside a directive.
+    nested: bool,
 }
 
 impl Edges {
     pub(super) const NONE: Edges = Edges {
         start: false,
         end: false,
+        quoted: false,
+        nested: false,
     };
 }
 
@@ -43,7 +50,11 @@ impl Env<'_> {
             return self.eval(&only.expr);
         }
         let mut out = String::new();
-        self.template(&template, &mut out, Edges::NONE)?;
+        let edges = Edges {
+            quoted: matches!(t, TemplateExpr::QuotedString(_)),
+            ..Edges::NONE
+        };
+        self.template(&template, &mut out, edges)?;
         Ok(Value::String(out))
     }
 
@@ -59,18 +70,21 @@ impl Env<'_> {
                 Some(next) => strip_of(next).strip_start(),
             };
             match e {
-                Element::Literal(text) => out.push_str(strip(text, before, after)),
+                Element::Literal(text) => match edges.quoted && edges.nested {
+                    true => out.push_str(strip(&unescape(text)?, before, after)),
+                    false => out.push_str(strip(text, before, after)),
+                },
                 Element::Interpolation(i) => {
                     let v = self.eval(&i.expr)?;
                     out.push_str(&interpolated(&v)?);
                 }
-                Element::Directive(d) => self.directive(d, out)?,
+                Element::Directive(d) => self.directive(d, out, edges.quoted)?,
             }
         }
         Ok(())
     }
 
-    fn directive(&mut self, d: &Directive, out: &mut String) -> Result<()> {
+    fn directive(&mut self, d: &Directive, out: &mut String, quoted: bool) -> Result<()> {
         match d {
             Directive::If(d) => {
                 let cond = match self.eval(&d.cond_expr)? {
@@ -87,12 +101,16 @@ impl Env<'_> {
                     let edges = Edges {
                         start: d.if_strip.strip_end(),
                         end: close.strip_start(),
+                        quoted,
+                        nested: true,
                     };
                     self.template(&d.true_template, out, edges)?;
                 } else if let Some(f) = &d.false_template {
                     let edges = Edges {
                         start: d.else_strip.strip_end(),
                         end: d.endif_strip.strip_start(),
+                        quoted,
+                        nested: true,
                     };
                     self.template(f, out, edges)?;
                 }
@@ -103,6 +121,8 @@ impl Env<'_> {
                 let edges = Edges {
                     start: d.for_strip.strip_end(),
                     end: d.endfor_strip.strip_start(),
+                    quoted,
+                    nested: true,
                 };
                 for (k, v) in items {
                     let depth = self.bound.len();
@@ -140,4 +160,34 @@ fn strip(mut text: &str, start: bool, end: bool) -> &str {
         text = text.trim_end();
     }
     text
+}
+
+/// A quoted string's escapes read (`\n`, `\"`, `\\`, `\u00e9`).
+fn unescape(text: &str) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let bad = || Error("Invalid escape sequence in a quoted template".into());
+        out.push(match chars.next().ok_or_else(bad)? {
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            '"' => '"',
+            '\\' => '\\',
+            u @ ('u' | 'U') => {
+                let n = if u == 'u' { 4 } else { 8 };
+                let hex: String = chars.by_ref().take(n).collect();
+                u32::from_str_radix(&hex, 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .ok_or_else(bad)?
+            }
+            _ => return Err(bad()),
+        });
+    }
+    Ok(out)
 }

@@ -317,3 +317,38 @@ pub fn constant(e: &hcl::Expression) -> Result<hcl::Value, crate::lang::Error> {
     let none: hcl::Map<String, hcl::Value> = hcl::Map::new();
     crate::lang::evaluate(e, &none, &crate::lang::NoFunctions)
 }
+
+/// `e` as the evaluator holds it, each heredoc read as Terraform reads it
+/// (its `~` markers and `<<-` indentation: [`crate::lang::strip`]);
+/// `source` is the text `e`'s spans point into.
+pub fn terraform_expr(e: &hcl::edit::expr::Expression, source: &str) -> hcl::Expression {
+    if !source.contains("<<") {
+        return hcl::Expression::from(e.clone());
+    }
+    let mut e = e.clone();
+    terraform_heredocs(&mut e, source);
+    hcl::Expression::from(e)
+}
+
+fn terraform_heredocs(e: &mut hcl::edit::expr::Expression, source: &str) {
+    use hcl::edit::visit_mut::{visit_expr_mut, VisitMut};
+    use hcl::edit::{expr::Expression, Span};
+    struct Heredocs<'s>(&'s str);
+    impl VisitMut for Heredocs<'_> {
+        fn visit_expr_mut(&mut self, e: &mut Expression) {
+            if !matches!(e, Expression::HeredocTemplate(_)) {
+                return visit_expr_mut(self, e);
+            }
+            let text = e.span().and_then(|s| self.0.get(s));
+            let Some(quoted) = text.and_then(crate::lang::strip::heredoc) else {
+                return visit_expr_mut(self, e);
+            };
+            // Unreadable (not expected): the parser's own reading stays.
+            if let Ok(mut read) = quoted.parse::<Expression>() {
+                Heredocs(&quoted).visit_expr_mut(&mut read);
+                *e = read;
+            }
+        }
+    }
+    Heredocs(source).visit_expr_mut(e);
+}

@@ -137,20 +137,37 @@ fn duplicate_migration(prev: &MigrationDecl, span: SourceSpan) -> Diagnostic {
     .at(Some(span))
 }
 
+/// The syntax of `file` (`what` names it in a message: "file", "variable
+/// file"), or why it cannot be read as Terraform reads it.
+pub fn parse(file: &Arc<SourceFile>, what: &str) -> Result<EBody, Box<Diagnostic>> {
+    let body = hcl::edit::parser::parse_body(&file.text).map_err(|e| {
+        let o = e.location().offset();
+        Diagnostic::error(
+            "Malformed HCL",
+            format!("The {what} could not be parsed: {}.", e.message()),
+        )
+        .at(Some(SourceSpan::new(file, o..o + 1)))
+    })?;
+    if let Some((at, how)) = crate::lang::lex::misread_heredoc(&file.text) {
+        use crate::lang::lex::Misread;
+        let (summary, detail) = match how {
+            Misread::EmptyBeforeMarker => ("Ambiguous empty heredoc", "This heredoc is empty (its closing marker is on the next line), and a later line holds the same marker: Terraform ends the heredoc at once, but the HCL parser cutover uses would read on to that later line. Write \"\" for an empty string, or give the heredoc a line of text."),
+            Misread::Unclosed => ("Unterminated heredoc", "No line holds this heredoc's marker alone: Terraform ends a heredoc only at a line with nothing but its marker (and spaces), so put anything after it (`)`, `,`, a comment) on the next line."),
+        };
+        return Err(Box::new(
+            Diagnostic::error(summary, detail).at(Some(SourceSpan::new(file, at))),
+        ));
+    }
+    Ok(body)
+}
+
 /// Parses one file and adds its blocks to `module`.
 pub fn load_source(file: &Arc<SourceFile>, module: &mut ModuleSource, diags: &mut Diagnostics) {
     module.files.push(Arc::clone(file));
-    let body = match hcl::edit::parser::parse_body(&file.text) {
+    let body = match parse(file, "file") {
         Ok(b) => b,
-        Err(e) => {
-            let offset = e.location().offset();
-            diags.push(
-                Diagnostic::error(
-                    "Malformed HCL",
-                    format!("The file could not be parsed: {}.", e.message()),
-                )
-                .at(Some(SourceSpan::new(file, offset..offset + 1))),
-            );
+        Err(d) => {
+            diags.push(*d);
             return;
         }
     };
@@ -591,7 +608,7 @@ impl Cx<'_> {
         finder.visit_expr(e);
         finder.refs.shrink_to_fit();
         Expr {
-            expr: hcl::Expression::from(e.clone()),
+            expr: super::ast::terraform_expr(e, &self.file.text),
             span: self.must_span(e.span()),
             refs: finder.refs,
         }

@@ -287,17 +287,10 @@ fn load_var_file(
             return;
         }
     };
-    let body = match hcl::edit::parser::parse_body(&file.text) {
+    let body = match super::load::parse(&file, "variable file") {
         Ok(b) => b,
-        Err(e) => {
-            let o = e.location().offset();
-            diags.push(
-                Diagnostic::error(
-                    "Malformed HCL",
-                    format!("The variable file could not be parsed: {}.", e.message()),
-                )
-                .at(Some(SourceSpan::new(&file, o..o + 1))),
-            );
+        Err(d) => {
+            diags.push(*d);
             return;
         }
     };
@@ -329,7 +322,8 @@ fn load_var_file(
             );
             continue;
         }
-        let v = super::ast::constant(&a.value.clone().into()).map_err(|e| e.to_string());
+        let value = super::ast::terraform_expr(&a.value, &file.text);
+        let v = super::ast::constant(&value).map_err(|e| e.to_string());
         raw.insert(
             name.to_string(),
             (

@@ -47,7 +47,8 @@ fn validate_does_not_need_variable_values() {
 }
 
 const UGLY: &str = "step \"exec\"   \"a\" {\n# keep me\ncommand=[\"true\"]\n      timeout = \"1m\"\n\n\n\nretry {\nattempts = 3\n}\n}\n";
-const PRETTY: &str = "step \"exec\" \"a\" {\n  # keep me\n  command = [\"true\"]\n  timeout = \"1m\"\n\n  retry {\n    attempts = 3\n  }\n}\n";
+// Blank lines stay as they are, as in `terraform fmt`.
+const PRETTY: &str = "step \"exec\" \"a\" {\n  # keep me\n  command = [\"true\"]\n  timeout = \"1m\"\n\n\n\n  retry {\n    attempts = 3\n  }\n}\n";
 
 #[test]
 fn fmt_rewrites_checks_and_diffs() {
@@ -97,6 +98,29 @@ fn fmt_lays_out_as_terraform_fmt_does() {
         "locals {\n  a = var.a\n  b = var.b\n  c = \"x${var.c}\"\n  m = {\n    k = \"${var.k}\"\n  }\n}\nstep \"exec\" \"x\" {\n}\n"
     );
     assert_eq!(p.run(&["fmt", "-check"]), (0, String::new(), String::new()));
+}
+
+#[test]
+fn fmt_recursive_formats_the_modules_inside() {
+    let ugly = "a=1\n";
+    let p = Project::new()
+        .file("main.hcl", ugly)
+        .file("modules/copy/main.hcl", ugly)
+        .file("modules/copy/deep/more.hcl", ugly)
+        .file(".cutover/kept.hcl", ugly);
+    assert_eq!(p.run(&["fmt"]), (0, "main.hcl\n".into(), String::new()));
+    assert_eq!(p.read("modules/copy/main.hcl"), ugly, "without -recursive");
+    let (code, out, err) = p.run(&["fmt", "-recursive"]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (0, "modules/copy/deep/more.hcl\nmodules/copy/main.hcl\n", "")
+    );
+    assert_eq!(p.read("modules/copy/deep/more.hcl"), "a = 1\n");
+    assert_eq!(
+        p.read(".cutover/kept.hcl"),
+        ugly,
+        "hidden directories are skipped"
+    );
 }
 
 #[test]

@@ -30,6 +30,20 @@ fn cases() -> Vec<Case> {
             expect: &["Error: Malformed HCL", "--> main.hcl:2:"],
         },
         Case {
+            name: "empty heredoc whose marker comes again",
+            spec: "locals {\n  a = <<EOT\nEOT\n  b = <<EOT\ntext\nEOT\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Ambiguous empty heredoc", "Terraform ends the heredoc at once", "--> main.hcl:2:7"],
+        },
+        Case {
+            name: "heredoc closed only mid-line",
+            spec: "locals {\n  a = upper(<<EOT\nx\nEOT)\n}\n",
+            extra: &[],
+            args: &["validate"],
+            expect: &["Error: Unterminated heredoc", "nothing but its marker", "--> main.hcl:2:13"],
+        },
+        Case {
             name: "unknown top-level block",
             spec: "stepp \"exec\" \"a\" {\n}\n",
             extra: &[],

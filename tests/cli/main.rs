@@ -7,6 +7,7 @@ mod commands;
 mod diagnostics;
 mod examples;
 mod fleet;
+mod formatting;
 mod history;
 mod instances;
 mod interrupt;
