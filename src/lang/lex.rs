@@ -88,6 +88,33 @@ pub fn write(tokens: &[Token]) -> String {
     out
 }
 
+/// A quoted string's backslash escapes read (`\n`, `\"`, `\\`, `\u00e9`,
+/// `\U0001F600`); `None` for an escape HCL has not.
+pub fn unescape_quoted(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            '"' => '"',
+            '\\' => '\\',
+            u @ ('u' | 'U') => {
+                let n = if u == 'u' { 4 } else { 8 };
+                let hex: String = chars.by_ref().take(n).collect();
+                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+            }
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
 /// How the parser cutover reads specs with would read a heredoc unlike Terraform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Misread {

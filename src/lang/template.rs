@@ -162,32 +162,8 @@ fn strip(mut text: &str, start: bool, end: bool) -> &str {
     text
 }
 
-/// A quoted string's escapes read (`\n`, `\"`, `\\`, `\u00e9`).
+/// A directive body's text in a quoted string, its escapes read.
 fn unescape(text: &str) -> Result<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let bad = || Error("Invalid escape sequence in a quoted template".into());
-        out.push(match chars.next().ok_or_else(bad)? {
-            'n' => '\n',
-            'r' => '\r',
-            't' => '\t',
-            '"' => '"',
-            '\\' => '\\',
-            u @ ('u' | 'U') => {
-                let n = if u == 'u' { 4 } else { 8 };
-                let hex: String = chars.by_ref().take(n).collect();
-                u32::from_str_radix(&hex, 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .ok_or_else(bad)?
-            }
-            _ => return Err(bad()),
-        });
-    }
-    Ok(out)
+    super::lex::unescape_quoted(text)
+        .ok_or_else(|| Error("Invalid escape sequence in a quoted template".into()))
 }

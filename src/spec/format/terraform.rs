@@ -159,34 +159,8 @@ fn quoted_labels<'a>(labels: &[Token<'a>]) -> Option<Vec<Token<'a>>> {
 /// A quoted literal's text read (`\n`, `\u00e9`, `$${`); `None` for an
 /// escape HCL has not.
 fn unescape(raw: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.push(match chars.next()? {
-                'n' => '\n',
-                'r' => '\r',
-                't' => '\t',
-                '"' => '"',
-                '\\' => '\\',
-                u @ ('u' | 'U') => {
-                    let n = if u == 'u' { 4 } else { 8 };
-                    let hex: String = (0..n).filter_map(|_| chars.next()).collect();
-                    char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
-                }
-                _ => return None,
-            }),
-            '$' | '%' if chars.peek() == Some(&c) => {
-                chars.next();
-                out.push(c);
-                if chars.peek() != Some(&'{') {
-                    out.push(c);
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    Some(out)
+    let text = crate::lang::lex::unescape_quoted(raw)?;
+    Some(text.replace("$${", "${").replace("%%{", "%{"))
 }
 
 /// A string as Terraform writes it between quotes.
