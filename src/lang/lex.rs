@@ -115,23 +115,23 @@ pub fn unescape_quoted(raw: &str) -> Option<String> {
     Some(out)
 }
 
-/// How the parser cutover reads specs with would read a heredoc unlike Terraform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Misread {
-    /// Empty (`<<EOT` with `EOT` on the very next line) and followed later
-    /// by another line `EOT`: Terraform ends it at once, the parser reads
-    /// on to that later line.
-    EmptyBeforeMarker,
-    /// No line holds its marker alone (`EOT)` does not close it for
-    /// Terraform, which then cannot read the file; the parser can).
-    Unclosed,
+/// Where a heredoc is in a file, as Terraform's scanner reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeredocSpan {
+    /// The byte offset of its `<<`.
+    pub start: usize,
+    /// The end of its closing marker (spaces after it excluded); `None`
+    /// when no line holds its marker alone (Terraform cannot read the file).
+    pub end: Option<usize>,
+    /// Closed on the very next line.
+    pub empty: bool,
 }
 
-/// The first heredoc in `src` that the parser cutover uses would read
-/// unlike Terraform, with its place.
-pub fn misread_heredoc(src: &str) -> Option<(std::ops::Range<usize>, Misread)> {
+/// The heredocs of `src`, in order.
+pub fn heredocs(src: &str) -> Vec<HeredocSpan> {
+    let mut out = Vec::new();
     if !src.contains("<<") {
-        return None;
+        return out;
     }
     let tokens = lex(src);
     let mut open = Vec::new();
@@ -140,21 +140,24 @@ pub fn misread_heredoc(src: &str) -> Option<(std::ops::Range<usize>, Misread)> {
         let start = at + t.spaces;
         at = start + t.text.len();
         match t.kind {
-            Kind::OHeredoc => open.push(start..at),
+            Kind::OHeredoc => {
+                open.push(out.len());
+                out.push(HeredocSpan {
+                    start,
+                    end: None,
+                    empty: false,
+                });
+            }
             Kind::CHeredoc => {
-                let intro = open.pop()?;
-                let empty = tokens[i - 1].kind == Kind::OHeredoc;
-                let marker = t.text.trim();
-                if empty && src.get(at..)?.lines().skip(1).any(|l| l.trim() == marker) {
-                    return Some((intro, Misread::EmptyBeforeMarker));
+                if let Some(h) = open.pop().and_then(|n| out.get_mut(n)) {
+                    h.end = Some(start + t.text.trim_end().len());
+                    h.empty = tokens[i - 1].kind == Kind::OHeredoc;
                 }
             }
             _ => {}
         }
     }
-    open.into_iter()
-        .next()
-        .map(|intro| (intro, Misread::Unclosed))
+    out
 }
 
 enum Mode {

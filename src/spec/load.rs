@@ -137,6 +137,57 @@ fn duplicate_migration(prev: &MigrationDecl, span: SourceSpan) -> Diagnostic {
     .at(Some(span))
 }
 
+/// How the HCL parser cutover uses reads a heredoc unlike Terraform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misread {
+    /// Empty (`<<EOT` with `EOT` on the very next line) and followed later
+    /// by another line `EOT`: Terraform ends it at once, the parser reads
+    /// on to that later line.
+    EmptyBeforeMarker,
+    /// No line holds its marker alone (`EOT)` does not close it for
+    /// Terraform, which then cannot read the file; the parser can).
+    Unclosed,
+    /// Ended at another line.
+    Elsewhere,
+}
+
+/// The first heredoc of `body` (parsed from `text`) that the parser read
+/// unlike Terraform's scanner, with the place of its `<<EOT`.
+pub fn misread_heredoc(body: &EBody, text: &str) -> Option<(std::ops::Range<usize>, Misread)> {
+    struct Spans(Vec<std::ops::Range<usize>>);
+    impl Visit for Spans {
+        fn visit_expr(&mut self, e: &EExpr) {
+            if let (EExpr::HeredocTemplate(_), Some(span)) = (e, e.span()) {
+                self.0.push(span);
+            }
+            visit::visit_expr(self, e);
+        }
+    }
+    let terraform = crate::lang::lex::heredocs(text);
+    if terraform.is_empty() {
+        return None;
+    }
+    let mut parsed = Spans(Vec::new());
+    parsed.visit_body(body);
+    terraform.into_iter().find_map(|h| {
+        let intro = h.start
+            ..text[h.start..]
+                .find('\n')
+                .map_or(text.len(), |n| h.start + n);
+        let same = parsed
+            .0
+            .iter()
+            .any(|p| p.start == h.start && Some(p.end) == h.end);
+        let how = match h.end {
+            _ if same => return None,
+            None => Misread::Unclosed,
+            Some(_) if h.empty => Misread::EmptyBeforeMarker,
+            Some(_) => Misread::Elsewhere,
+        };
+        Some((intro, how))
+    })
+}
+
 /// The syntax of `file` (`what` names it in a message: "file", "variable
 /// file"), or why it cannot be read as Terraform reads it.
 pub fn parse(file: &Arc<SourceFile>, what: &str) -> Result<EBody, Box<Diagnostic>> {
@@ -148,11 +199,11 @@ pub fn parse(file: &Arc<SourceFile>, what: &str) -> Result<EBody, Box<Diagnostic
         )
         .at(Some(SourceSpan::new(file, o..o + 1)))
     })?;
-    if let Some((at, how)) = crate::lang::lex::misread_heredoc(&file.text) {
-        use crate::lang::lex::Misread;
+    if let Some((at, how)) = misread_heredoc(&body, &file.text) {
         let (summary, detail) = match how {
             Misread::EmptyBeforeMarker => ("Ambiguous empty heredoc", "This heredoc is empty (its closing marker is on the next line), and a later line holds the same marker: Terraform ends the heredoc at once, but the HCL parser cutover uses would read on to that later line. Write \"\" for an empty string, or give the heredoc a line of text."),
             Misread::Unclosed => ("Unterminated heredoc", "No line holds this heredoc's marker alone: Terraform ends a heredoc only at a line with nothing but its marker (and spaces), so put anything after it (`)`, `,`, a comment) on the next line."),
+            Misread::Elsewhere => ("Ambiguous heredoc", "Terraform ends this heredoc at the first line holding its marker alone (spaces around it aside), but the HCL parser cutover uses ends it elsewhere: keep the closing marker alone on its line, and no line of the text equal to it."),
         };
         return Err(Box::new(
             Diagnostic::error(summary, detail).at(Some(SourceSpan::new(file, at))),
