@@ -342,34 +342,16 @@ impl<'a> Scanner<'a> {
             c if ident_start(c) => return self.takes(Kind::Ident, Self::ident_len(rest)),
             _ => {}
         }
-        if c == '#' || two == "//" {
-            let len = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        if let Some(len) = comment_len(rest) {
             return self.takes(Kind::Comment, len);
         }
-        if two == "/*" {
-            if let Some(i) = rest[2..].find("*/") {
-                return self.takes(Kind::Comment, i + 4);
-            }
-        }
-        if two == "\r\n" {
-            return self.takes(Kind::Newline, 2);
-        }
-        if rest.starts_with("...") {
-            return self.takes(Kind::Ellipsis, 3);
-        }
-        let pair = match two {
-            "==" => Some(Kind::EqualOp),
-            "!=" => Some(Kind::NotEqual),
-            ">=" => Some(Kind::Ge),
-            "<=" => Some(Kind::Le),
-            "&&" => Some(Kind::And),
-            "||" => Some(Kind::Or),
-            "::" => Some(Kind::DoubleColon),
-            "=>" => Some(Kind::FatArrow),
-            _ => None,
+        let fixed = match two {
+            "\r\n" => Some((Kind::Newline, 2)),
+            _ if rest.starts_with("...") => Some((Kind::Ellipsis, 3)),
+            _ => pair(two).map(|kind| (kind, 2)),
         };
-        if let Some(kind) = pair {
-            return self.takes(kind, 2);
+        if let Some((kind, len)) = fixed {
+            return self.takes(kind, len);
         }
         if two == "<<" {
             if let Some(len) = self.heredoc_intro(rest) {
@@ -524,6 +506,31 @@ impl<'a> Scanner<'a> {
         doc.start_of_line = true;
         self.takes(Kind::StringLit, text + eol)
     }
+}
+
+/// The length of the comment at the start of `rest`: a `#` or `//` one
+/// with its line's end, a `/* */` one when it is closed.
+fn comment_len(rest: &str) -> Option<usize> {
+    if rest.starts_with('#') || rest.starts_with("//") {
+        return Some(rest.find('\n').map_or(rest.len(), |i| i + 1));
+    }
+    let body = rest.strip_prefix("/*")?;
+    body.find("*/").map(|i| i + 4)
+}
+
+/// The operator of two characters `two` is, if any.
+fn pair(two: &str) -> Option<Kind> {
+    Some(match two {
+        "==" => Kind::EqualOp,
+        "!=" => Kind::NotEqual,
+        ">=" => Kind::Ge,
+        "<=" => Kind::Le,
+        "&&" => Kind::And,
+        "||" => Kind::Or,
+        "::" => Kind::DoubleColon,
+        "=>" => Kind::FatArrow,
+        _ => return None,
+    })
 }
 
 fn single(c: char) -> Kind {
