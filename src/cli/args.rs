@@ -214,8 +214,8 @@ pub enum Command {
         /// Print the changes as a unified diff.
         #[arg(long)]
         diff: bool,
-        /// Also format the directories inside (the local modules a migration
-        /// calls), as `terraform fmt -recursive`.
+        /// Also format the directories inside, as `terraform fmt -recursive`,
+        /// and the local modules the files call (`source = "../modules/x"`).
         #[arg(long)]
         recursive: bool,
         /// Files or directories (default: the current directory).

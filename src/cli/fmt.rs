@@ -18,7 +18,63 @@ fn files(paths: &[PathBuf], recursive: bool) -> Result<Vec<PathBuf>> {
             false => out.push(r),
         }
     }
+    if recursive {
+        with_called_modules(&mut out)?;
+    }
+    // A file reached twice (a module inside the tree) is formatted once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
     Ok(out)
+}
+
+/// `a/b/../c` as `a/c` (for the names printed; the files are the same).
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Adds the files of the local modules the files call (`source =
+/// "../modules/x"`), and of the modules those call, wherever they are.
+fn with_called_modules(files: &mut Vec<PathBuf>) -> Result<()> {
+    let mut i = 0;
+    let mut dirs = std::collections::HashSet::new();
+    while i < files.len() {
+        let file = files[i].clone();
+        i += 1;
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let Ok(body) = hcl::edit::parser::parse_body(&text) else {
+            continue;
+        };
+        for call in body.get_blocks("module") {
+            let source = call
+                .body
+                .get_attribute("source")
+                .and_then(|a| a.value.as_str());
+            let Some(source) = source.filter(|s| s.starts_with("./") || s.starts_with("../"))
+            else {
+                continue;
+            };
+            let dir = tidy(&file.parent().unwrap_or(Path::new(".")).join(source));
+            if dir.is_dir() && dirs.insert(dir.canonicalize()?) {
+                in_dir(&dir, true, files)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The spec files in `dir`, and with `recursive` in the directories inside;

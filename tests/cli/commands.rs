@@ -124,6 +124,33 @@ fn fmt_recursive_formats_the_modules_inside() {
 }
 
 #[test]
+fn fmt_recursive_formats_the_local_modules_a_migration_calls() {
+    let ugly = "a=1\n";
+    let p = Project::new()
+        .file(
+            "migration/main.hcl",
+            "module \"copy\" {\n  source = \"../shared/copy\"\n}\n",
+        )
+        .file(
+            "shared/copy/main.hcl",
+            "module \"inner\" {\n  source = \"./inner\"\n}\n",
+        )
+        .file("shared/copy/inner/main.hcl", ugly)
+        .file("shared/unused/main.hcl", ugly);
+    let (code, out, err) = p.run(&["fmt", "-check", "-recursive", "migration"]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (3, "shared/copy/inner/main.hcl\n", "")
+    );
+    assert_eq!(
+        p.run(&["fmt", "-check", "migration"]).0,
+        0,
+        "without -recursive"
+    );
+    assert_eq!(p.read("shared/unused/main.hcl"), ugly);
+}
+
+#[test]
 fn fmt_refuses_malformed_files() {
     let p = Project::new().file("main.hcl", "step \"exec\" \"a\" {\n");
     let (code, _, err) = p.run(&["fmt"]);
