@@ -206,7 +206,7 @@ pub enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
-    /// Rewrite spec files in the canonical layout.
+    /// Rewrite spec files in the layout `terraform fmt` gives them.
     Fmt {
         /// Change nothing; exit 3 if any file is not formatted.
         #[arg(long)]
