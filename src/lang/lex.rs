@@ -115,6 +115,47 @@ pub fn unescape_quoted(raw: &str) -> Option<String> {
     Some(out)
 }
 
+/// A literal's template sequences read: `$${` is `${`, `%%{` is `%{`.
+pub fn unescape_sequences(text: &str) -> String {
+    text.replace("$${", "${").replace("%%{", "%{")
+}
+
+/// A string as Terraform writes it between quotes.
+pub fn escape_quoted(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '$' | '%' => {
+                out.push(c);
+                if chars.peek() == Some(&'{') {
+                    out.push(c);
+                }
+            }
+            c if !printable(c) => match u32::from(c) {
+                n if n < 0x10000 => out.push_str(&format!("\\u{n:04x}")),
+                n => out.push_str(&format!("\\U{n:08x}")),
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Go's `unicode.IsPrint`, for the characters a string holds in practice:
+/// not a control, format or private-use character, nor a space but ` `.
+fn printable(c: char) -> bool {
+    c == ' '
+        || !(c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{E000}'..='\u{F8FF}'))
+}
+
 /// Where a heredoc is in a file, as Terraform's scanner reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeredocSpan {

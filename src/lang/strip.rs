@@ -28,7 +28,7 @@ fn parts<'t, 'a>(tokens: &'t [Token<'a>]) -> Option<Vec<Part<'t, 'a>>> {
     let mut i = 0;
     while let Some(t) = tokens.get(i) {
         match t.kind {
-            Kind::StringLit => out.push(Part::Text(unescape(&t.text))),
+            Kind::StringLit => out.push(Part::Text(lex::unescape_sequences(&t.text))),
             Kind::TemplateInterp | Kind::TemplateControl => {
                 let start = i;
                 let mut depth = 0;
@@ -47,11 +47,6 @@ fn parts<'t, 'a>(tokens: &'t [Token<'a>]) -> Option<Vec<Part<'t, 'a>>> {
         i += 1;
     }
     Some(out)
-}
-
-/// A literal token's text: `$${` is `${`, `%%{` is `%{`.
-fn unescape(text: &str) -> String {
-    text.replace("$${", "${").replace("%%{", "%{")
 }
 
 fn opens_stripping(seq: &[Token]) -> bool {
@@ -168,18 +163,7 @@ fn escape_template(s: &str, out: &mut String) {
 }
 
 fn escape_quoted(s: &str, out: &mut String) {
-    let mut text = String::new();
-    for c in s.chars() {
-        match c {
-            '\\' => text.push_str("\\\\"),
-            '"' => text.push_str("\\\""),
-            '\n' => text.push_str("\\n"),
-            '\r' => text.push_str("\\r"),
-            '\t' => text.push_str("\\t"),
-            c => text.push(c),
-        }
-    }
-    escape_template(&text, out);
+    out.push_str(&lex::escape_quoted(s));
 }
 
 /// A template file's text as Terraform reads it, with its `~` applied and removed.

@@ -4,7 +4,7 @@
 //! are written quoted, and a top-level `variable`'s legacy type
 //! (`"string"`, `list`) is written as a type expression.
 
-use crate::lang::lex::{Kind, Token};
+use crate::lang::lex::{self, Kind, Token};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -137,7 +137,7 @@ fn quoted_labels<'a>(labels: &[Token<'a>]) -> Option<Vec<Token<'a>>> {
                     .iter()
                     .map(|x| x.text.as_ref())
                     .collect();
-                let canonical = escape(&unescape(&raw)?);
+                let canonical = lex::escape_quoted(&unescape(&raw)?);
                 changed |= canonical != raw;
                 canonical
             }
@@ -159,44 +159,7 @@ fn quoted_labels<'a>(labels: &[Token<'a>]) -> Option<Vec<Token<'a>>> {
 /// A quoted literal's text read (`\n`, `\u00e9`, `$${`); `None` for an
 /// escape HCL has not.
 fn unescape(raw: &str) -> Option<String> {
-    let text = crate::lang::lex::unescape_quoted(raw)?;
-    Some(text.replace("$${", "${").replace("%%{", "%{"))
-}
-
-/// A string as Terraform writes it between quotes.
-fn escape(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '$' | '%' => {
-                out.push(c);
-                if chars.peek() == Some(&'{') {
-                    out.push(c);
-                }
-            }
-            c if !printable(c) => match u32::from(c) {
-                n if n < 0x10000 => out.push_str(&format!("\\u{n:04x}")),
-                n => out.push_str(&format!("\\U{n:08x}")),
-            },
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Go's `unicode.IsPrint`, for the characters a label holds in practice:
-/// not a control, format or private-use character, nor a space but ` `.
-fn printable(c: char) -> bool {
-    c == ' '
-        || !(c.is_control()
-            || c.is_whitespace()
-            || matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{E000}'..='\u{F8FF}'))
+    lex::unescape_quoted(raw).map(|text| lex::unescape_sequences(&text))
 }
 
 /// `"${x}"` as `x`: Terraform's test is on tokens (no other sequence and no
