@@ -131,9 +131,8 @@ fn sole_interpolation(e: &hcl::edit::expr::Expression) -> Option<&hcl::edit::exp
 
 /// Whether `src` is well-formed HCL (what [`format_checked`] can prove a layout of).
 pub fn parses(src: &str) -> bool {
-    tree(src).is_some()
-        && hcl::edit::parser::parse_body(src)
-            .is_ok_and(|b| crate::spec::load::misread_heredoc(&b, src).is_none())
+    hcl::edit::parser::parse_body(src)
+        .is_ok_and(|b| crate::spec::load::misread_heredoc(&b, src).is_none())
 }
 
 /// Formats a spec file's text as `terraform fmt` does. The text must
