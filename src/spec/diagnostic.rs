@@ -16,17 +16,25 @@ use std::sync::Arc;
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
-    line_starts: Vec<usize>,
+    /// Where each line starts, found when a diagnostic first asks (most
+    /// files never need it, and at 100,000 nodes it is megabytes).
+    line_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
     pub fn new(path: PathBuf, text: String) -> Arc<SourceFile> {
-        let mut line_starts = vec![0];
-        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Arc::new(SourceFile {
             path,
             text,
-            line_starts,
+            line_starts: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            let mut starts = vec![0];
+            starts.extend(self.text.match_indices('\n').map(|(i, _)| i + 1));
+            starts
         })
     }
 
@@ -64,23 +72,21 @@ impl SourceFile {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         // Spans from any source may fall inside a multi-byte character.
         let offset = self.text.floor_char_boundary(offset.min(self.text.len()));
-        let line = match self.line_starts.binary_search(&offset) {
+        let starts = self.line_starts();
+        let line = match starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let start = self.line_starts[line];
+        let start = starts[line];
         let col = self.text[start..offset].chars().count() + 1;
         (line + 1, col)
     }
 
     /// The text of a one-based line, without its newline.
     pub fn line_text(&self, line: usize) -> &str {
-        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let end = self
-            .line_starts
-            .get(line)
-            .map(|e| e - 1)
-            .unwrap_or(self.text.len());
+        let starts = self.line_starts();
+        let start = starts.get(line - 1).copied().unwrap_or(0);
+        let end = starts.get(line).map(|e| e - 1).unwrap_or(self.text.len());
         self.text[start..end.max(start)].trim_end_matches('\r')
     }
 }
