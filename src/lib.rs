@@ -148,7 +148,10 @@ fn read_data(
                 ne.remember_sensitive(&out);
                 data.sensitive.insert(
                     node.address.clone(),
-                    ne.sensitive_outputs.iter().map(|k| k.to_string()).collect(),
+                    ne.sensitive_outputs()
+                        .iter()
+                        .map(|k| k.to_string())
+                        .collect(),
                 );
                 data.outputs.insert(node.address.clone(), out);
             }

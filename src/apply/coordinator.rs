@@ -11,7 +11,7 @@ use super::{ApplyError, Confirm, Context, Event, Reporter};
 use crate::eval::{duration, to_json, Evaluator};
 use crate::graph::ReadySet;
 use crate::plan::evaluate::{
-    evaluate_node, known_attrs, node_digest, root_outputs, NodeEval, Values,
+    evaluate_node, known_attrs, node_digest, planned_entries, root_outputs, NodeEval, Values,
 };
 use crate::plan::{Action, Planned, PlannedValue};
 use crate::providers::Attrs;
@@ -97,7 +97,7 @@ struct Walk<'a, 'c> {
     cx: &'a Context<'c>,
     planned: &'a Planned,
     ev: Evaluator<'c>,
-    evals: Vec<Option<NodeEval>>,
+    evals: Vec<Option<Box<NodeEval>>>,
     /// The lockfile document and the journal records on their way to disk.
     rec: Recorder,
     action: Vec<Option<Action>>,
@@ -723,9 +723,13 @@ impl Walk<'_, '_> {
                 )
             })
             .collect();
-        let digest = node_digest(&attributes, ne.rollback.as_ref(), &self.rec.lineage);
+        let digest = node_digest(
+            planned_entries(&attributes),
+            ne.rollback.as_ref(),
+            &self.rec.lineage,
+        );
         let action = self.action[id].unwrap_or(Action::Run);
-        self.evals[id] = Some(ne);
+        self.evals[id] = Some(Box::new(ne));
         if diags.has_errors() {
             let msg = diags
                 .0
@@ -874,7 +878,7 @@ impl Walk<'_, '_> {
             desired = Some(
                 attrs
                     .iter()
-                    .filter(|(k, _)| ne.schema_attrs.contains(&k.as_str()))
+                    .filter(|(k, _)| ne.schema_attrs().contains(&k.as_str()))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             );

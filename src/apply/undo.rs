@@ -304,7 +304,12 @@ fn undo_of(
 
 /// Evaluates, in topological order, every node not evaluated yet (with the
 /// outputs the lockfile recorded), so that rollback blocks can be evaluated.
-fn evaluate_missing(cx: &Context, doc: &Lockfile, ev: &Evaluator, evals: &mut [Option<NodeEval>]) {
+fn evaluate_missing(
+    cx: &Context,
+    doc: &Lockfile,
+    ev: &Evaluator,
+    evals: &mut [Option<Box<NodeEval>>],
+) {
     for &id in cx.graph.topo_order() {
         if evals[id].is_some() {
             continue;
@@ -325,7 +330,7 @@ fn evaluate_missing(cx: &Context, doc: &Lockfile, ev: &Evaluator, evals: &mut [O
         {
             ne.outputs = Some(s.outputs.clone());
         }
-        evals[id] = Some(ne);
+        evals[id] = Some(Box::new(ne));
     }
 }
 
@@ -337,7 +342,7 @@ pub(crate) async fn run(
     lineage: &str,
     plan: Vec<(NodeId, Undo)>,
     ev: &Evaluator<'_>,
-    evals: &mut [Option<NodeEval>],
+    evals: &mut [Option<Box<NodeEval>>],
     reporter: &mut dyn Reporter,
 ) -> Result<Report, StateError> {
     // Gates merely reset (checked again next time) get no line of their own.
@@ -439,7 +444,7 @@ fn keep(reporter: &mut dyn Reporter, report: &mut Report, address: String, reaso
 async fn restore(
     cx: &Context<'_>,
     doc: &Lockfile,
-    evals: &[Option<NodeEval>],
+    evals: &[Option<Box<NodeEval>>],
     id: NodeId,
     state: Option<&serde_json::Value>,
 ) -> Result<bool, String> {

@@ -3,15 +3,18 @@
 
 use super::{Attributes, PlanError, PlannedValue};
 use crate::eval::{to_json, Evaluated, Evaluator, NodeValues};
-use crate::providers::schema::{common_attrs, type_error, TypeSchema};
+use crate::providers::schema::{common_attrs, type_error, SchemaNames, TypeSchema};
 use crate::providers::Attrs;
 use crate::spec::ast::Body;
 use crate::spec::{Diagnostics, NodeId, Spec};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) type EvalMap = indexmap::IndexMap<String, Evaluated>;
+/// A node's evaluated attributes by name (a handful: see [`super::Attributes`]).
+pub(crate) type EvalMap = vecmap::VecMap<String, Evaluated>;
 
 /// Evaluated values of one node.
 #[derive(Debug, Clone, Default)]
@@ -20,10 +23,8 @@ pub(crate) struct NodeEval {
     pub rollback: Option<EvalMap>,
     /// Known outputs (done steps, read data sources); `None`: known after apply.
     pub outputs: Option<Attrs>,
-    pub output_names: Vec<&'static str>,
-    pub schema_attrs: Vec<&'static str>,
-    /// Outputs that are secrets.
-    pub sensitive_outputs: Vec<&'static str>,
+    /// The names its type's schema declares (none for an unknown type).
+    pub names: Option<Arc<SchemaNames>>,
     /// The lifecycle attributes, evaluated once.
     pub lifecycle: Lifecycle,
 }
@@ -97,6 +98,19 @@ impl Lifecycle {
 }
 
 impl NodeEval {
+    pub(crate) fn output_names(&self) -> &[&'static str] {
+        self.names.as_ref().map_or(&[], |n| &n.outputs)
+    }
+
+    pub(crate) fn schema_attrs(&self) -> &[&'static str] {
+        self.names.as_ref().map_or(&[], |n| &n.attrs)
+    }
+
+    /// Outputs that are secrets.
+    pub(crate) fn sensitive_outputs(&self) -> &[&'static str] {
+        self.names.as_ref().map_or(&[], |n| &n.sensitive_outputs)
+    }
+
     /// The known value of attribute `name`; `None` when it is absent or
     /// known only after apply.
     pub(crate) fn value(&self, name: &str) -> Option<&hcl::Value> {
@@ -105,7 +119,7 @@ impl NodeEval {
 
     /// Remembers, for redaction, the secrets among outputs `out` read for this node.
     pub(crate) fn remember_sensitive(&self, out: &Attrs) {
-        for k in &self.sensitive_outputs {
+        for k in self.sensitive_outputs() {
             if let Some(v) = out.get(*k) {
                 crate::eval::redact::remember_json(v);
             }
@@ -113,7 +127,7 @@ impl NodeEval {
     }
 }
 
-pub(crate) struct Values<'a>(pub &'a [Option<NodeEval>]);
+pub(crate) struct Values<'a>(pub &'a [Option<Box<NodeEval>>]);
 
 impl NodeValues for Values<'_> {
     fn attr(&self, id: NodeId, attr: &str) -> Option<Evaluated> {
@@ -127,13 +141,13 @@ impl NodeValues for Values<'_> {
         if let Some(v) = ne.outputs.as_ref().and_then(|o| o.get(attr)) {
             return Some(Evaluated {
                 val: Some(crate::eval::from_json(v)),
-                sensitive: ne.sensitive_outputs.contains(&attr),
+                sensitive: ne.sensitive_outputs().contains(&attr),
             });
         }
-        if ne.output_names.contains(&attr) {
+        if ne.output_names().contains(&attr) {
             return Some(Evaluated::unknown());
         }
-        if ne.schema_attrs.contains(&attr) {
+        if ne.schema_attrs().contains(&attr) {
             return Some(Evaluated::known(hcl::Value::Null));
         }
         None
@@ -160,11 +174,11 @@ impl NodeValues for Values<'_> {
         match &ne.outputs {
             Some(o) => {
                 for (k, v) in o {
-                    sensitive |= ne.sensitive_outputs.contains(&k.as_str());
+                    sensitive |= ne.sensitive_outputs().contains(&k.as_str());
                     m.insert(k.clone(), crate::eval::from_json(v));
                 }
             }
-            None if !ne.output_names.is_empty() => {
+            None if !ne.output_names().is_empty() => {
                 return Evaluated {
                     val: None,
                     sensitive,
@@ -286,14 +300,12 @@ pub(crate) fn evaluate_node(
         attrs,
         rollback,
         outputs: None,
-        output_names: Vec::new(),
-        schema_attrs: Vec::new(),
-        sensitive_outputs: Vec::new(),
+        names: registry
+            .names(node.decl.kind, &node.decl.type_name)
+            .cloned(),
         lifecycle: Lifecycle::default(),
     };
     if let Some(schema) = schema {
-        ne.output_names = schema.outputs.clone();
-        ne.schema_attrs = schema.attrs.iter().map(|a| a.name).collect();
         let common = common_attrs(node.decl.kind);
         for a in &body.attrs {
             let Some(Some(v)) = ne.attrs.get_mut(&a.name).map(|e| e.val.as_mut()) else {
@@ -328,7 +340,6 @@ pub(crate) fn evaluate_node(
                 }
             }
         }
-        ne.sensitive_outputs = schema.sensitive_outputs.clone();
         for s in &schema.attrs {
             let when = s.sensitive_when.is_some_and(|(k, v)| {
                 ne.attrs
@@ -445,29 +456,94 @@ pub(crate) fn sensitive_digest(v: &serde_json::Value, salt: &str) -> serde_json:
     serde_json::json!({ "sensitive_digest": hex::encode(h.finalize()) })
 }
 
-pub(crate) fn node_digest(attrs: &Attributes, rollback: Option<&EvalMap>, salt: &str) -> String {
-    let show = |v: &PlannedValue| -> serde_json::Value {
-        match (&v.value, v.sensitive) {
-            (None, _) => serde_json::json!({ "unknown": true }),
-            (Some(x), true) => sensitive_digest(x, salt),
-            (Some(x), false) => x.clone(),
-        }
-    };
-    let mut doc = serde_json::Map::new();
-    for (k, v) in attrs {
+/// One attribute as a node's digest sees it: its name, its value (`None`:
+/// unknown) and whether it is sensitive.
+pub(crate) type DigestEntry<'a> = (&'a str, Option<Cow<'a, serde_json::Value>>, bool);
+
+/// The digest entries of evaluated attributes; `sensitive` says which the schema marks.
+pub(crate) fn digest_entries<'a>(
+    attrs: &'a EvalMap,
+    sensitive: impl Fn(&str) -> bool + 'a,
+) -> impl Iterator<Item = DigestEntry<'a>> + 'a {
+    attrs.iter().map(move |(k, v)| {
+        let value = v.val.as_ref().map(|x| Cow::Owned(to_json(x)));
+        (k.as_str(), value, v.sensitive || sensitive(k))
+    })
+}
+
+/// The digest entries of planned attributes.
+pub(crate) fn planned_entries(attrs: &Attributes) -> impl Iterator<Item = DigestEntry<'_>> {
+    attrs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.value.as_ref().map(Cow::Borrowed), v.sensitive))
+}
+
+/// sha256 of a node's evaluated definition: its attributes (but
+/// `description` and `expected_duration`) and rollback block as one JSON
+/// object, sensitive values as salted digests and unknown ones as unknown.
+/// The JSON is written straight into the hash, as serde_json prints it.
+pub(crate) fn node_digest<'a>(
+    attrs: impl Iterator<Item = DigestEntry<'a>>,
+    rollback: Option<&EvalMap>,
+    salt: &str,
+) -> String {
+    let mut h = HashWriter(Sha256::new());
+    h.0.update(b"{");
+    let mut first = true;
+    for (k, v, sensitive) in attrs {
         if k == "description" || k == "expected_duration" {
             continue;
         }
-        doc.insert(k.clone(), show(v));
+        h.entry(&mut first, k, &shown(v.as_deref(), sensitive, salt));
     }
     if let Some(rb) = rollback {
         let rb: serde_json::Map<String, serde_json::Value> = rb
             .iter()
-            .map(|(k, v)| (k.clone(), show(&planned(v, false))))
+            .map(|(k, v)| {
+                let value = v.val.as_ref().map(to_json);
+                (k.clone(), shown(value.as_ref(), v.sensitive, salt))
+            })
             .collect();
-        doc.insert("rollback".into(), serde_json::Value::Object(rb));
+        h.entry(&mut first, "rollback", &serde_json::Value::Object(rb));
     }
-    digest_json(&serde_json::Value::Object(doc))
+    h.0.update(b"}");
+    hex::encode(h.0.finalize())
+}
+
+/// A value as a digest counts it.
+fn shown(v: Option<&serde_json::Value>, sensitive: bool, salt: &str) -> serde_json::Value {
+    match (v, sensitive) {
+        (None, _) => serde_json::json!({ "unknown": true }),
+        (Some(x), true) => sensitive_digest(x, salt),
+        (Some(x), false) => x.clone(),
+    }
+}
+
+/// A sha256 that serde_json writes into.
+struct HashWriter(Sha256);
+
+impl HashWriter {
+    /// `"key":value`, after a comma unless it is the first.
+    fn entry(&mut self, first: &mut bool, key: &str, value: &serde_json::Value) {
+        if !std::mem::take(first) {
+            self.0.update(b",");
+        }
+        // Writing into a hash cannot fail, nor can printing a JSON value.
+        let _ = serde_json::to_writer(&mut *self, key);
+        self.0.update(b":");
+        let _ = serde_json::to_writer(&mut *self, value);
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(crate) fn root_outputs(

@@ -194,10 +194,10 @@ impl<'a> Planning<'a> {
         &self,
         ev: &Evaluator<'_>,
         digests: &mut BTreeMap<String, String>,
-    ) -> Result<Vec<Option<NodeEval>>, PlanError> {
+    ) -> Result<Vec<Option<Box<NodeEval>>>, PlanError> {
         let (spec, graph) = (self.spec, self.graph);
         let mut diags = Diagnostics::default();
-        let mut evals: Vec<Option<NodeEval>> = vec![None; spec.nodes.len()];
+        let mut evals: Vec<Option<Box<NodeEval>>> = vec![None; spec.nodes.len()];
         let mut by_wave: Vec<Vec<NodeId>> = vec![Vec::new(); graph.wave_count() as usize + 1];
         for &id in graph.topo_order() {
             if self.included[id] {
@@ -220,7 +220,7 @@ impl<'a> Planning<'a> {
                 if node.decl.kind == NodeKind::Data && ne.attrs.values().all(Evaluated::is_known) {
                     reads.push((id, known_attrs(&ne)));
                 }
-                evals[id] = Some(ne);
+                evals[id] = Some(Box::new(ne));
             }
             let results = run_bounded(self.opts.parallelism, reads, |(id, attrs)| {
                 let node = &spec.nodes[id];
@@ -263,13 +263,13 @@ impl<'a> Planning<'a> {
     /// returns what they found and the probes still to run one by one.
     async fn read_in_batches(
         &self,
-        evals: &[Option<NodeEval>],
+        evals: &[Option<Box<NodeEval>>],
         probes: Vec<(NodeId, Probe)>,
     ) -> (
         Vec<(NodeId, Result<Found, ProviderError>)>,
         Vec<(NodeId, Probe)>,
     ) {
-        let mut by_type: BTreeMap<&str, Vec<(NodeId, Attrs)>> = BTreeMap::new();
+        let mut by_type: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
         let mut rest = Vec::new();
         let batched = |type_name: &str| {
             self.registry
@@ -279,27 +279,28 @@ impl<'a> Planning<'a> {
         for (id, probe) in probes {
             let type_name = self.spec.nodes[id].decl.type_name.as_str();
             match probe {
-                Probe::Identity if batched(type_name) => by_type
-                    .entry(type_name)
-                    .or_default()
-                    .push((id, self.identity(evals, id))),
+                Probe::Identity if batched(type_name) => {
+                    by_type.entry(type_name).or_default().push(id)
+                }
                 other => rest.push((id, other)),
             }
         }
         let mut found = Vec::new();
-        for (type_name, items) in by_type {
-            let (ids, attrs): (Vec<NodeId>, Vec<Attrs>) = items.into_iter().unzip();
-            let batch = match self.registry.provider(NodeKind::Resource, type_name) {
-                Some(p) if ids.len() > 1 => {
-                    p.read_many(NodeKind::Resource, type_name, &attrs).await
-                }
-                _ => Vec::new(),
-            };
-            let mut batch = batch.into_iter();
-            for (id, a) in ids.into_iter().zip(attrs) {
-                match batch.next().flatten() {
-                    Some(r) => found.push((id, r.map(Found::Object))),
-                    None => rest.push((id, Probe::Read(a))),
+        for (type_name, ids) in by_type {
+            let single = ids.len() == 1;
+            // In chunks: 50,000 identities held at once cost more than the calls saved.
+            for chunk in ids.chunks(READ_MANY_CHUNK) {
+                let attrs: Vec<Attrs> = chunk.iter().map(|&id| self.identity(evals, id)).collect();
+                let batch = match self.registry.provider(NodeKind::Resource, type_name) {
+                    Some(p) if !single => p.read_many(NodeKind::Resource, type_name, &attrs).await,
+                    _ => Vec::new(),
+                };
+                let mut batch = batch.into_iter();
+                for (&id, a) in chunk.iter().zip(attrs) {
+                    match batch.next().flatten() {
+                        Some(r) => found.push((id, r.map(Found::Object))),
+                        None => rest.push((id, Probe::Read(a))),
+                    }
                 }
             }
         }
@@ -307,12 +308,12 @@ impl<'a> Planning<'a> {
     }
 
     /// The identity attributes a resource is read by, from its evaluation.
-    fn identity(&self, evals: &[Option<NodeEval>], id: NodeId) -> Attrs {
+    fn identity(&self, evals: &[Option<Box<NodeEval>>], id: NodeId) -> Attrs {
         identity_attrs(self.schemas[id], evals[id].as_ref().expect("evaluated"))
     }
 
     /// `probe`, a resource's identity gathered if it is one to read.
-    fn gathered(&self, evals: &[Option<NodeEval>], id: NodeId, probe: Probe) -> Probe {
+    fn gathered(&self, evals: &[Option<Box<NodeEval>>], id: NodeId, probe: Probe) -> Probe {
         match probe {
             Probe::Identity => Probe::Read(self.identity(evals, id)),
             probe => probe,
@@ -320,7 +321,7 @@ impl<'a> Planning<'a> {
     }
 
     /// Phase 2: which resource blocks name the same real object; they must be ordered.
-    fn objects(&self, evals: &[Option<NodeEval>]) -> Result<Objects, PlanError> {
+    fn objects(&self, evals: &[Option<Box<NodeEval>>]) -> Result<Objects, PlanError> {
         let mut members: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
         let mut of: HashMap<NodeId, String> = HashMap::new();
         for &id in self.graph.topo_order() {
@@ -385,7 +386,7 @@ impl<'a> Planning<'a> {
     /// Phase 3: read the first block of every object, and probe every step, concurrently.
     async fn refresh(
         &self,
-        evals: &[Option<NodeEval>],
+        evals: &[Option<Box<NodeEval>>],
         objects: &Objects,
         digests: &mut BTreeMap<String, String>,
     ) -> Result<Refreshed, PlanError> {
@@ -451,7 +452,7 @@ impl<'a> Planning<'a> {
         Ok(r)
     }
 
-    fn attributes_of(&self, evals: &[Option<NodeEval>], id: NodeId) -> Attributes {
+    fn attributes_of(&self, evals: &[Option<Box<NodeEval>>], id: NodeId) -> Attributes {
         let ne = evals[id].as_ref().expect("evaluated");
         let schema = self.schemas[id];
         ne.attrs
@@ -466,7 +467,7 @@ impl<'a> Planning<'a> {
     /// Phase 4: diff every node in topological order along the predicted-state chain.
     fn diff(
         &self,
-        mut evals: Vec<Option<NodeEval>>,
+        mut evals: Vec<Option<Box<NodeEval>>>,
         objects: &Objects,
         found: &Refreshed,
     ) -> Diffed {
@@ -474,13 +475,17 @@ impl<'a> Planning<'a> {
         // Digests first: whether the next block of an object is already applied decides this one's diff.
         let mut digests: Vec<Option<String>> = (0..n)
             .map(|id| {
-                self.included[id].then(|| {
-                    node_digest(
-                        &self.attributes_of(&evals, id),
-                        evals[id].as_ref().and_then(|e| e.rollback.as_ref()),
-                        &self.lineage,
-                    )
-                })
+                let ne = evals[id].as_ref().filter(|_| self.included[id])?;
+                let sensitive = |k: &str| {
+                    self.schemas[id]
+                        .and_then(|s| s.attr(k))
+                        .is_some_and(|a| a.sensitive)
+                };
+                Some(node_digest(
+                    digest_entries(&ne.attrs, sensitive),
+                    ne.rollback.as_ref(),
+                    &self.lineage,
+                ))
             })
             .collect();
         let mut chain = Chain::default();
@@ -509,7 +514,7 @@ impl<'a> Planning<'a> {
                     };
                     let desired: Attributes = attributes
                         .iter()
-                        .filter(|(k, _)| ne.schema_attrs.contains(&k.as_str()))
+                        .filter(|(k, _)| ne.schema_attrs().contains(&k.as_str()))
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     if let Some(key) = &object {
@@ -910,7 +915,7 @@ fn gate_action(
 pub fn check(spec: &Spec, graph: &Graph, registry: &Registry) -> Diagnostics {
     let ev = Evaluator::new(spec);
     let mut diags = Diagnostics::default();
-    let mut evals: Vec<Option<NodeEval>> = vec![None; spec.nodes.len()];
+    let mut evals: Vec<Option<Box<NodeEval>>> = vec![None; spec.nodes.len()];
     let mut objects: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
     for &id in graph.topo_order() {
         let node = &spec.nodes[id];
@@ -921,7 +926,7 @@ pub fn check(spec: &Spec, graph: &Graph, registry: &Registry) -> Diagnostics {
                 objects.entry(key).or_default().push(id);
             }
         }
-        evals[id] = Some(ne);
+        evals[id] = Some(Box::new(ne));
     }
     let groups: Vec<(String, Vec<NodeId>)> =
         objects.into_iter().filter(|(_, v)| v.len() > 1).collect();
@@ -984,6 +989,9 @@ impl Probe {
         }
     }
 }
+
+/// How many objects of one type a provider's `read_many` is given at a time.
+const READ_MANY_CHUNK: usize = 2048;
 
 /// Runs `f` over `items` with at most `limit` futures in flight; results in input order.
 async fn run_bounded<I, F, Fut, T>(limit: usize, items: Vec<I>, f: F) -> Vec<T>
@@ -1357,12 +1365,12 @@ fn removed_blocks(
 }
 
 /// For each planned resource that opens its object's chain: was the object absent before?
-fn observed_absent(
-    nodes: &[PlannedNode],
+fn observed_absent<'n>(
+    nodes: &'n [PlannedNode],
     ids: &[Option<NodeId>],
     observed: &HashMap<NodeId, Option<Attrs>>,
     object_of: &HashMap<NodeId, String>,
-) -> HashMap<String, bool> {
+) -> HashMap<&'n str, bool> {
     let mut first_absent: HashMap<&str, bool> = HashMap::new();
     for id in ids.iter().flatten() {
         if let (Some(key), Some(o)) = (object_of.get(id), observed.get(id)) {
@@ -1374,7 +1382,7 @@ fn observed_absent(
         .filter_map(|n| {
             let key = n.object.as_deref()?;
             Some((
-                n.address.clone(),
+                n.address.as_str(),
                 first_absent.get(key).copied().unwrap_or(true),
             ))
         })

@@ -13,9 +13,9 @@ use std::collections::{HashMap, HashSet};
 /// Entries for every node the plan changes, in the order a rollback runs them.
 pub fn rollback_plan(
     nodes: &[PlannedNode],
-    absent_before: &HashMap<String, bool>,
+    absent_before: &HashMap<&str, bool>,
 ) -> Vec<RollbackEntry> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(nodes.len());
     for n in nodes.iter().rev() {
         if !matches!(n.action, Action::Create | Action::Update | Action::Run) {
             continue;
@@ -23,7 +23,10 @@ pub fn rollback_plan(
         let action = match n.kind {
             NodeKind::Resource => RollbackAction::Restore {
                 object: n.object.clone().unwrap_or_else(|| n.address.clone()),
-                absent: absent_before.get(&n.address).copied().unwrap_or(true),
+                absent: absent_before
+                    .get(n.address.as_str())
+                    .copied()
+                    .unwrap_or(true),
             },
             NodeKind::Step if n.rollback.is_some() => RollbackAction::RunRollback,
             NodeKind::Step if n.irreversible => RollbackAction::Irreversible,
@@ -37,6 +40,7 @@ pub fn rollback_plan(
             kept_after: Vec::new(),
         });
     }
+    out.shrink_to_fit();
     for p in nodes
         .iter()
         .filter(|n| n.irreversible && n.action != Action::Delete)

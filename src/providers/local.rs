@@ -122,6 +122,28 @@ impl Provider for LocalProvider {
         }
     }
 
+    fn reads_many(&self, type_name: &str) -> bool {
+        type_name == "local_file"
+    }
+
+    /// Files are read in one go: a task each cost more than the read.
+    async fn read_many(
+        &self,
+        kind: NodeKind,
+        type_name: &str,
+        items: &[Attrs],
+    ) -> Vec<Option<Result<Option<Attrs>, ProviderError>>> {
+        items
+            .iter()
+            .map(|attrs| match (kind, type_name) {
+                (NodeKind::Resource, "local_file") => {
+                    Some(str_attr(attrs, "path").and_then(read_file))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     async fn apply(
         &self,
         type_name: &str,

@@ -363,7 +363,15 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 #[derive(Clone, Default)]
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
-    by_type: BTreeMap<(NodeKind, String), (usize, TypeSchema)>,
+    by_type: BTreeMap<NodeKind, BTreeMap<&'static str, Served>>,
+}
+
+/// A node type: the provider that serves it and its schema.
+#[derive(Clone)]
+struct Served {
+    provider: usize,
+    schema: TypeSchema,
+    names: Arc<schema::SchemaNames>,
 }
 
 impl Registry {
@@ -398,8 +406,15 @@ impl Registry {
     pub fn add(&mut self, p: Arc<dyn Provider>) {
         let ix = self.providers.len();
         for s in p.schemas() {
+            let served = Served {
+                provider: ix,
+                names: Arc::new(schema::SchemaNames::of(&s)),
+                schema: s,
+            };
             self.by_type
-                .insert((s.kind, s.type_name.to_string()), (ix, s));
+                .entry(served.schema.kind)
+                .or_default()
+                .insert(served.schema.type_name, served);
         }
         self.providers.push(p);
     }
@@ -413,24 +428,31 @@ impl Registry {
         self.providers.iter().find(|p| p.name() == name)
     }
 
+    /// The entry for a type, looked up without building a key (it runs
+    /// several times for every node).
+    fn served(&self, kind: NodeKind, type_name: &str) -> Option<&Served> {
+        self.by_type.get(&kind)?.get(type_name)
+    }
+
     pub fn schema(&self, kind: NodeKind, type_name: &str) -> Option<&TypeSchema> {
-        self.by_type
-            .get(&(kind, type_name.to_string()))
-            .map(|(_, s)| s)
+        self.served(kind, type_name).map(|s| &s.schema)
+    }
+
+    /// The names of a type's attributes and outputs, shared by its nodes.
+    pub fn names(&self, kind: NodeKind, type_name: &str) -> Option<&Arc<schema::SchemaNames>> {
+        self.served(kind, type_name).map(|s| &s.names)
     }
 
     pub fn provider(&self, kind: NodeKind, type_name: &str) -> Option<&Arc<dyn Provider>> {
-        self.by_type
-            .get(&(kind, type_name.to_string()))
-            .map(|(ix, _)| &self.providers[*ix])
+        self.served(kind, type_name)
+            .map(|s| &self.providers[s.provider])
     }
 
     /// The type names known for a kind of block, for suggestions.
     pub fn type_names(&self, kind: NodeKind) -> Vec<&str> {
         self.by_type
-            .keys()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, t)| t.as_str())
-            .collect()
+            .get(&kind)
+            .map(|types| types.keys().copied().collect())
+            .unwrap_or_default()
     }
 }

@@ -152,6 +152,25 @@ impl AttrSchema {
     }
 }
 
+/// The names evaluation looks up on every node of a type, listed once per
+/// type and shared by its nodes.
+#[derive(Debug, Default)]
+pub struct SchemaNames {
+    pub attrs: Vec<&'static str>,
+    pub outputs: Vec<&'static str>,
+    pub sensitive_outputs: Vec<&'static str>,
+}
+
+impl SchemaNames {
+    pub fn of(schema: &TypeSchema) -> SchemaNames {
+        SchemaNames {
+            attrs: schema.attrs.iter().map(|a| a.name).collect(),
+            outputs: schema.outputs.clone(),
+            sensitive_outputs: schema.sensitive_outputs.clone(),
+        }
+    }
+}
+
 /// The schema of one node type.
 #[derive(Debug, Clone)]
 pub struct TypeSchema {
