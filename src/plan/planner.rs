@@ -14,6 +14,7 @@ use crate::spec::{Diagnostic, Diagnostics, NodeId, Spec};
 use crate::state::{Lockfile, NodeStatus};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the user asked of this plan.
@@ -118,9 +119,10 @@ struct Planning<'a> {
 }
 
 /// Which resource blocks name the same real object, in topological order.
+/// (Keys are shared: a resource's key is in both maps.)
 struct Objects {
-    members: BTreeMap<String, Vec<NodeId>>,
-    of: HashMap<NodeId, String>,
+    members: BTreeMap<Arc<str>, Vec<NodeId>>,
+    of: HashMap<NodeId, Arc<str>>,
 }
 
 /// What the refresh phase found.
@@ -322,8 +324,8 @@ impl<'a> Planning<'a> {
 
     /// Phase 2: which resource blocks name the same real object; they must be ordered.
     fn objects(&self, evals: &[Option<Box<NodeEval>>]) -> Result<Objects, PlanError> {
-        let mut members: BTreeMap<String, Vec<NodeId>> = BTreeMap::new();
-        let mut of: HashMap<NodeId, String> = HashMap::new();
+        let mut members: BTreeMap<Arc<str>, Vec<NodeId>> = BTreeMap::new();
+        let mut of: HashMap<NodeId, Arc<str>> = HashMap::new();
         for &id in self.graph.topo_order() {
             let (Some(ne), Some(schema)) = (&evals[id], self.schemas[id]) else {
                 continue;
@@ -332,14 +334,15 @@ impl<'a> Planning<'a> {
                 continue;
             }
             if let Some(key) = object_key(schema, ne) {
-                members.entry(key.clone()).or_default().push(id);
+                let key: Arc<str> = key.into();
+                members.entry(Arc::clone(&key)).or_default().push(id);
                 of.insert(id, key);
             }
         }
         let groups: Vec<(String, Vec<NodeId>)> = members
             .iter()
             .filter(|(_, v)| v.len() > 1)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         let order_diags = self.graph.check_same_object(self.spec, &groups);
         if order_diags.has_errors() {
@@ -569,7 +572,7 @@ impl<'a> Planning<'a> {
                     reason,
                     attributes,
                     changes,
-                    object,
+                    object: object.as_deref().map(str::to_string),
                     follows,
                     // Read again only for later blocks of an object, never for this one.
                     digest: digests[id].take().unwrap_or_default(),
@@ -1369,12 +1372,12 @@ fn observed_absent<'n>(
     nodes: &'n [PlannedNode],
     ids: &[Option<NodeId>],
     observed: &HashMap<NodeId, Option<Attrs>>,
-    object_of: &HashMap<NodeId, String>,
+    object_of: &HashMap<NodeId, Arc<str>>,
 ) -> HashMap<&'n str, bool> {
     let mut first_absent: HashMap<&str, bool> = HashMap::new();
     for id in ids.iter().flatten() {
         if let (Some(key), Some(o)) = (object_of.get(id), observed.get(id)) {
-            first_absent.entry(key.as_str()).or_insert(o.is_none());
+            first_absent.entry(key).or_insert(o.is_none());
         }
     }
     nodes
