@@ -17,7 +17,7 @@ use crate::plan::{Action, Planned, PlannedValue};
 use crate::providers::Attrs;
 use crate::spec::ast::NodeKind;
 use crate::spec::{Diagnostics, NodeId, OnFailure};
-use crate::state::{Lockfile, NodeState, NodeStatus, Record, StateError};
+use crate::state::{JsonText, Lockfile, NodeState, NodeStatus, Record, StateError};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -165,13 +165,11 @@ pub async fn apply(
         .values()
         .filter(|s| s.status != NodeStatus::RolledBack)
         .filter_map(|s| {
-            let (Some(t), Some(serde_json::Value::Object(idm)), Some(p)) =
-                (&s.type_name, &s.identity, &s.prior)
-            else {
+            let identity = s.identity.as_ref().and_then(JsonText::object);
+            let (Some(t), Some(identity), Some(p)) = (&s.type_name, identity, &s.prior) else {
                 return None;
             };
-            let identity: Attrs = idm.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            Some((object_key(cx, t, &identity), p.clone()))
+            Some((object_key(cx, t, &identity), p.value()))
         })
         .collect();
     // Durations the plan knows (declared, a wait's, a gate's bake time, recorded) order the ready queue.
@@ -420,12 +418,9 @@ impl Walk<'_, '_> {
             let identity: Attrs = st
                 .identity
                 .as_ref()
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .and_then(JsonText::object)
                 .unwrap_or_default();
-            let desired: Option<Attrs> = st
-                .prior
-                .as_ref()
-                .and_then(|v| serde_json::from_value(v.clone()).ok());
+            let desired: Option<Attrs> = st.prior.as_ref().and_then(JsonText::object);
             reporter.report(&Event::NodeStarted {
                 address: pn.address.clone(),
                 wave: 0,
@@ -706,7 +701,7 @@ impl Walk<'_, '_> {
         let lock_state = self.rec.doc.nodes.get(&node.address).cloned();
         if node.decl.kind == NodeKind::Step {
             if let Some(s) = lock_state.as_ref().filter(|s| s.status == NodeStatus::Done) {
-                ne.outputs = Some(s.outputs.clone());
+                ne.outputs = Some(s.outputs());
             }
         }
         let attributes: crate::plan::Attributes = ne
@@ -764,7 +759,7 @@ impl Walk<'_, '_> {
                 s.finished_at = Some(now());
                 if let Some(outputs) = self.resume.recovered.remove(&id) {
                     if let serde_json::Value::Object(m) = self.redact(id, &outputs) {
-                        s.outputs = m.into_iter().collect();
+                        s.set_outputs(&m);
                     }
                     if let Some(ne) = self.evals[id].as_mut() {
                         ne.outputs = Some(outputs);
@@ -870,9 +865,9 @@ impl Walk<'_, '_> {
         let mut desired = None;
         if node.decl.kind == NodeKind::Resource {
             let key = object_key(cx, &node.decl.type_name, &identity);
-            state.identity = Some(serde_json::to_value(&identity).unwrap_or_default());
+            state.identity = Some(serde_json::to_value(&identity).unwrap_or_default().into());
             match self.priors.get(&key) {
-                Some(p) => state.prior = Some(p.clone()),
+                Some(p) => state.prior = Some(JsonText::new(p)),
                 None => need_prior = true,
             }
             desired = Some(
@@ -962,15 +957,12 @@ impl Walk<'_, '_> {
                         .map(|p| self.redact(id, &p))
                         .unwrap_or(serde_json::Value::Null);
                     if let Some(mut s) = self.rec.doc.nodes.get(&address).cloned() {
-                        if let (Some(t), Some(serde_json::Value::Object(idm))) =
-                            (&s.type_name, &s.identity)
-                        {
-                            let identity: Attrs =
-                                idm.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                        let identity = s.identity.as_ref().and_then(JsonText::object);
+                        if let (Some(t), Some(identity)) = (&s.type_name, identity) {
                             self.priors
                                 .insert(object_key(self.cx, t, &identity), prior.clone());
                         }
-                        s.prior = Some(prior);
+                        s.prior = Some(prior.into());
                         self.record(&address, s);
                     }
                     acks.push(ack);
@@ -1080,12 +1072,12 @@ impl Walk<'_, '_> {
                     s.status = NodeStatus::Done;
                     s.finished_at = Some(now());
                     s.error = None;
-                    s.outputs = match self.redact(id, &f.outputs) {
-                        serde_json::Value::Object(m) => m.into_iter().collect(),
-                        _ => Default::default(),
-                    };
+                    match self.redact(id, &f.outputs) {
+                        serde_json::Value::Object(m) => s.set_outputs(&m),
+                        _ => s.outputs_text = None,
+                    }
                     if self.cx.spec.nodes[id].decl.kind == NodeKind::Step {
-                        s.applied = Some(self.definition(id));
+                        s.applied = Some(self.definition(id).into());
                         s.irreversible =
                             self.cx.spec.nodes[id].decl.body.block("rollback").is_none()
                                 && self.evals[id]
@@ -1097,7 +1089,8 @@ impl Walk<'_, '_> {
                             applied
                                 .as_ref()
                                 .map(|a| self.redact(id, a))
-                                .unwrap_or(serde_json::Value::Null),
+                                .unwrap_or(serde_json::Value::Null)
+                                .into(),
                         );
                     }
                     self.record(&address, s);

@@ -236,7 +236,10 @@ impl Log {
         if let Some(m) = event.as_object_mut() {
             m.insert("seq".into(), self.seq.into());
         }
-        self.pending.push(Stamped { at, event });
+        self.pending.push(Stamped {
+            at,
+            event: event.into(),
+        });
     }
 
     /// A poll: kept if it is the first, or differs from the last kept one, within the bound.
@@ -250,7 +253,10 @@ impl Log {
             p.unkept = None;
             self.push(at, value);
         } else {
-            p.unkept = Some(Stamped { at, event: value });
+            p.unkept = Some(Stamped {
+                at,
+                event: value.into(),
+            });
         }
     }
 
@@ -262,7 +268,7 @@ impl Log {
             .filter_map(|(_, p)| p.unkept.take())
             .collect();
         for s in last {
-            self.push(s.at, s.event);
+            self.push(s.at, s.event.value());
         }
     }
 

@@ -15,7 +15,7 @@ use crate::plan::evaluate::{evaluate_node, known_attrs, NodeEval, Values};
 use crate::providers::Attrs;
 use crate::spec::ast::NodeKind;
 use crate::spec::{Diagnostics, NodeId};
-use crate::state::{Lockfile, NodeState, NodeStatus, Record, StateError};
+use crate::state::{JsonText, Lockfile, NodeState, NodeStatus, Record, StateError};
 use std::collections::{HashMap, HashSet};
 
 /// What a rollback did.
@@ -183,12 +183,11 @@ pub fn protected_by(cx: &Context, doc: &Lockfile, past: &[NodeId]) -> Vec<Option
 
 /// The object a lockfile entry names, as a key.
 fn recorded_object(cx: &Context, address: &str, st: &NodeState) -> String {
-    match (&st.type_name, &st.identity) {
-        (Some(t), Some(serde_json::Value::Object(m))) => object_key(
-            cx,
-            t,
-            &m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        ),
+    match (
+        &st.type_name,
+        st.identity.as_ref().and_then(JsonText::object),
+    ) {
+        (Some(t), Some(m)) => object_key(cx, t, &m),
         _ => address.to_string(),
     }
 }
@@ -207,7 +206,10 @@ fn protected_floors(
             continue;
         };
         if protected[id].is_some() && node.decl.kind == NodeKind::Resource {
-            let applied = st.applied.clone().map(|v| (!v.is_null()).then_some(v));
+            let applied = st
+                .applied
+                .as_ref()
+                .map(|v| (!v.is_null()).then(|| v.value()));
             if let Some(a) = applied {
                 floors.insert(
                     recorded_object(cx, &node.address, st),
@@ -282,8 +284,8 @@ fn undo_of(
                 }
             } else {
                 match &st.prior {
-                    Some(serde_json::Value::Null) => Undo::Restore(None),
-                    Some(p) => Undo::Restore(Some(p.clone())),
+                    Some(p) if p.is_null() => Undo::Restore(None),
+                    Some(p) => Undo::Restore(Some(p.value())),
                     None => Undo::Keep("no prior state was recorded".into()),
                 }
             }
@@ -328,7 +330,7 @@ fn evaluate_missing(
             .get(&node.address)
             .filter(|s| s.status == NodeStatus::Done)
         {
-            ne.outputs = Some(s.outputs.clone());
+            ne.outputs = Some(s.outputs());
         }
         evals[id] = Some(Box::new(ne));
     }
@@ -452,8 +454,8 @@ async fn restore(
     let identity: Attrs = doc
         .nodes
         .get(&node.address)
-        .and_then(|s| s.identity.clone())
-        .and_then(|v| serde_json::from_value(v).ok())
+        .and_then(|s| s.identity.as_ref())
+        .and_then(JsonText::object)
         .or_else(|| evals[id].as_ref().map(|ne| identity_of(cx, id, ne)))
         .unwrap_or_default();
     let desired: Option<Attrs> = state.and_then(|p| serde_json::from_value(p.clone()).ok());

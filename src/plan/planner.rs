@@ -11,7 +11,7 @@ use crate::graph::Graph;
 use crate::providers::schema::TypeSchema;
 use crate::providers::{Attrs, CheckOutcome, ProviderError, Registry, RunVerdict};
 use crate::spec::{Diagnostic, Diagnostics, NodeId, Spec};
-use crate::state::{Lockfile, NodeStatus};
+use crate::state::{JsonText, Lockfile, NodeStatus};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -215,7 +215,7 @@ impl<'a> Planning<'a> {
                 if node.decl.kind == NodeKind::Step {
                     if let Some(st) = self.lock_state(id) {
                         if st.status == NodeStatus::Done {
-                            ne.outputs = Some(st.outputs.clone());
+                            ne.outputs = Some(st.outputs());
                         }
                     }
                 }
@@ -695,11 +695,11 @@ impl<'a> Planning<'a> {
         }
         let mut changes = Vec::new();
         // A changed step shows what changed against the definition it ran with.
-        if let (Action::Changed | Action::Run, Some(serde_json::Value::Object(ran))) =
-            (action, lock_state.and_then(|s| s.applied.as_ref()))
+        let ran = lock_state.and_then(|s| s.applied.as_ref());
+        if let (Action::Changed | Action::Run, Some(mut before)) =
+            (action, ran.and_then(JsonText::object))
         {
             if lock_state.is_some_and(|s| s.digest != digest) {
-                let mut before: Attrs = ran.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 for (k, v) in attributes.iter().filter(|(_, v)| v.sensitive) {
                     if let Some(cur) = &v.value {
                         if before.get(k) == Some(&sensitive_digest(cur, &self.lineage)) {
@@ -1339,7 +1339,7 @@ fn removed_blocks(
         {
             continue;
         }
-        let absent = st.prior.as_ref().is_none_or(serde_json::Value::is_null);
+        let absent = st.prior.as_ref().is_none_or(JsonText::is_null);
         nodes.push(PlannedNode {
             address: address.clone(),
             kind: NodeKind::Resource,

@@ -177,7 +177,7 @@ fn scan(r: &Run) -> (Option<usize>, usize, BTreeMap<String, Running>) {
     let mut finished = 0;
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     for s in &r.events {
-        let Ok(e) = serde_json::from_value::<Event>(s.event.clone()) else {
+        let Ok(e) = s.event.read::<Event>() else {
             continue;
         };
         match &e {

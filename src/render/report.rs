@@ -170,7 +170,7 @@ impl Builder<'_> {
         let mut spans: HashMap<String, usize> = HashMap::new();
         let mut gates: HashMap<String, usize> = HashMap::new();
         for s in &self.run.events {
-            let Ok(e) = serde_json::from_value::<Event>(s.event.clone()) else {
+            let Ok(e) = s.event.read::<Event>() else {
                 continue;
             };
             let t = offset(&s.at);

@@ -6,7 +6,7 @@ use super::human::Style;
 use super::values::{assignment, show};
 use super::Format;
 use crate::plan::PlannedValue;
-use crate::state::{Lockfile, NodeState};
+use crate::state::{JsonText, Lockfile, NodeState};
 use std::fmt::Write as _;
 
 /// The state in `format`; `doc` is `None` when nothing has been applied.
@@ -75,8 +75,8 @@ fn human(doc: &Lockfile, st: Style) -> String {
         if let Some(e) = &s.error {
             let _ = writeln!(out, "      error: {e}");
         }
-        let object = s.applied.as_ref().and_then(|a| a.as_object());
-        for (k, v) in s.outputs.iter().chain(object.into_iter().flatten()) {
+        let object = s.applied.as_ref().and_then(JsonText::object);
+        for (k, v) in s.outputs().iter().chain(object.iter().flatten()) {
             out.push_str(&assignment(6, k, &recorded(v)));
         }
     }

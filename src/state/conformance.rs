@@ -64,7 +64,7 @@ fn events_record(id: &str, seqs: std::ops::Range<u64>) -> Record {
     let events = seqs
         .map(|seq| super::history::Stamped {
             at: "2026-12-02T01:00:01.000Z".into(),
-            event: serde_json::json!({ "event": "node_started", "address": "step.a", "wave": 1, "attempt": 1, "seq": seq }),
+            event: serde_json::json!({ "event": "node_started", "address": "step.a", "wave": 1, "attempt": 1, "seq": seq }).into(),
         })
         .collect();
     Record {

@@ -95,7 +95,8 @@ fn is_zero(n: &u64) -> bool {
 pub struct Stamped {
     /// RFC 3339 with milliseconds, UTC.
     pub at: String,
-    pub event: serde_json::Value,
+    /// The event as JSON: opaque here (see the module's note).
+    pub event: super::JsonText,
 }
 
 /// One apply or rollback.
@@ -159,7 +160,11 @@ pub fn open(history: &mut Vec<Run>, run: Run) {
 
 /// Appends events to the run `id` (ignored if the run is unknown: its start was compacted away).
 pub fn extend(history: &mut [Run], id: &str, events: Vec<Stamped>) {
-    let seq = |e: &Stamped| e.event.get("seq").and_then(serde_json::Value::as_u64);
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: Option<u64>,
+    }
+    let seq = |e: &Stamped| e.event.read::<Seq>().ok().and_then(|s| s.seq);
     if let Some(r) = history.iter_mut().rev().find(|r| r.id == id) {
         // Events carry a sequence number: seen twice, they are kept once.
         let last = r.events.last().and_then(seq).unwrap_or(0);
@@ -201,7 +206,7 @@ fn compact(history: &mut [Run]) {
     let size = |r: &Run| {
         r.events
             .iter()
-            .map(|e| e.event.to_string().len() + 40)
+            .map(|e| e.event.as_str().len() + 40)
             .sum::<usize>()
     };
     let mut total: usize = history.iter().map(size).sum();

@@ -79,7 +79,18 @@ impl Record {
         if checksum(json) != sum {
             return Err("its checksum does not match its content".into());
         }
-        serde_json::from_str(json).map_err(|e| format!("not a journal record ({e})"))
+        let r: Record =
+            serde_json::from_str(json).map_err(|e| format!("not a journal record ({e})"))?;
+        // What folds into the lockfile is held to what the lockfile is.
+        if r.lineage.is_empty() {
+            return Err("not a journal record (its lineage is empty)".into());
+        }
+        if let Change::Node { address, state } = &r.change {
+            state
+                .check()
+                .map_err(|e| format!("not a journal record ({address}: {e})"))?;
+        }
+        Ok(r)
     }
 }
 
@@ -156,5 +167,27 @@ mod tests {
         );
         let garbage_first = "garbage\n".to_string() + &rec("a").encode();
         assert_eq!(decode_all(&garbage_first).unwrap_err().line, 1);
+    }
+
+    /// Found by fuzzing: a record the lockfile would refuse folded into a
+    /// document that could then not be read back. It is damage, with its line.
+    #[test]
+    fn a_record_the_lockfile_would_refuse_is_damage() {
+        let mut s = NodeState::new(NodeStatus::Done, "d");
+        s.started_at = Some("4052-12-83T13:21:06.391Z".into());
+        let bad_time = Record::node("L", "step.b", s).encode();
+        let text = rec("a").encode() + &bad_time + &rec("c").encode();
+        let damage = decode_all(&text).unwrap_err();
+        assert_eq!(damage.line, 2);
+        assert!(damage.reason.starts_with("not a journal record (step.b: started_at \"4052-12-83T13:21:06.391Z\" is not an RFC 3339 timestamp"), "{}", damage.reason);
+        let no_lineage = Record::node("", "step.b", NodeState::new(NodeStatus::Done, "d"));
+        let text = no_lineage.encode() + &rec("c").encode();
+        assert_eq!(
+            decode_all(&text),
+            Err(Damage {
+                line: 1,
+                reason: "not a journal record (its lineage is empty)".into()
+            })
+        );
     }
 }

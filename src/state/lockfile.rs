@@ -69,6 +69,74 @@ pub enum NodeStatus {
     Interrupted,
 }
 
+/// A JSON value kept as its compact text. A lockfile holds one for each
+/// node's objects and outputs and each history event: parsed, every object
+/// in them is a hash or B-tree map several times its text's size (at 100,000
+/// nodes, most of the state's memory). Parsed again where it is used.
+#[derive(Clone)]
+pub struct JsonText(Box<str>);
+
+impl JsonText {
+    pub fn new(value: &serde_json::Value) -> JsonText {
+        JsonText(value.to_string().into_boxed_str())
+    }
+
+    /// The value; the text is always one (it is only ever made from a value).
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
+
+    /// The value as an object's attributes, when it is an object.
+    pub fn object(&self) -> Option<BTreeMap<String, serde_json::Value>> {
+        serde_json::from_str(&self.0).ok()
+    }
+
+    /// The value read as `T`.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    /// The compact text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_null(&self) -> bool {
+        &*self.0 == "null"
+    }
+}
+
+impl From<serde_json::Value> for JsonText {
+    fn from(value: serde_json::Value) -> JsonText {
+        JsonText::new(&value)
+    }
+}
+
+impl std::fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Equal as values: the same object may have been written in another key order.
+impl PartialEq for JsonText {
+    fn eq(&self, other: &JsonText) -> bool {
+        self.0 == other.0 || self.value() == other.value()
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonText, D::Error> {
+        serde_json::Value::deserialize(d).map(|v| JsonText::new(&v))
+    }
+}
+
 /// What the lockfile records for one node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,26 +152,32 @@ pub struct NodeState {
     pub started_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
-    /// Outputs of a step, observed state of a data source.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub outputs: BTreeMap<String, serde_json::Value>,
+    /// Outputs of a step, observed state of a data source: an object
+    /// (absent: none). See [`NodeState::outputs`].
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "outputs",
+        deserialize_with = "present"
+    )]
+    pub outputs_text: Option<JsonText>,
     /// A resource's object before the migration first changed it (`null`: it did not exist).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    pub prior: Option<serde_json::Value>,
+    pub prior: Option<JsonText>,
     /// A resource's object as apply left it (`null`: removed).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    pub applied: Option<serde_json::Value>,
+    pub applied: Option<JsonText>,
     /// Identity attributes of a resource's object, so it can be restored after its block is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<serde_json::Value>,
+    pub identity: Option<JsonText>,
     /// Why the node failed, was skipped, invalidated or interrupted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -152,7 +226,7 @@ impl NodeState {
             type_name: None,
             started_at: None,
             finished_at: None,
-            outputs: BTreeMap::new(),
+            outputs_text: None,
             prior: None,
             applied: None,
             identity: None,
@@ -160,6 +234,49 @@ impl NodeState {
             irreversible: false,
             progress: None,
         }
+    }
+}
+
+impl NodeState {
+    /// What the types alone do not check: timestamps that are timestamps,
+    /// outputs that are an object.
+    pub fn check(&self) -> Result<(), String> {
+        if self
+            .outputs_text
+            .as_ref()
+            .is_some_and(|o| !o.0.starts_with('{'))
+        {
+            return Err("its outputs are not an object".into());
+        }
+        for (name, t) in [
+            ("started_at", &self.started_at),
+            ("finished_at", &self.finished_at),
+        ] {
+            if let Some(t) = t.as_deref() {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| format!("{name} \"{t}\" is not an RFC 3339 timestamp ({e})"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A step's outputs, a data source's observed state.
+    pub fn outputs(&self) -> BTreeMap<String, serde_json::Value> {
+        match self.outputs_text.as_ref().map(JsonText::value) {
+            Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    pub fn set_outputs<'a>(
+        &mut self,
+        outputs: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
+    ) {
+        let map: serde_json::Map<String, serde_json::Value> = outputs
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.outputs_text = (!map.is_empty()).then(|| JsonText::new(&map.into()));
     }
 }
 
@@ -189,8 +306,10 @@ fn packed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Nod
 
 /// A field that is present is `Some`, even when it is `null` (an object that
 /// did not exist); a missing field is `None` (nothing recorded).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A JSON value with every object's keys sorted, recursively.
@@ -253,16 +372,7 @@ impl Lockfile {
             return Err("its lineage is empty".into());
         }
         for (address, n) in &self.nodes {
-            for (name, t) in [
-                ("started_at", &n.started_at),
-                ("finished_at", &n.finished_at),
-            ] {
-                if let Some(t) = t.as_deref() {
-                    chrono::DateTime::parse_from_rfc3339(t).map_err(|e| {
-                        format!("{address}: {name} \"{t}\" is not an RFC 3339 timestamp ({e})")
-                    })?;
-                }
-            }
+            n.check().map_err(|e| format!("{address}: {e}"))?;
         }
         Ok(())
     }
@@ -315,12 +425,12 @@ mod tests {
     fn a_null_prior_survives_a_round_trip() {
         let mut doc = Lockfile::new("m", "l");
         let mut s = NodeState::new(NodeStatus::Done, "d");
-        s.prior = Some(serde_json::Value::Null);
+        s.prior = Some(serde_json::Value::Null.into());
         doc.nodes.insert("local_file.x".into(), s);
         let back = Lockfile::parse(&doc.to_json(), Path::new("x"), "m").unwrap();
         assert_eq!(
             back.nodes["local_file.x"].prior,
-            Some(serde_json::Value::Null),
+            Some(serde_json::Value::Null.into()),
             "the object did not exist"
         );
         assert_eq!(back.nodes["local_file.x"].applied, None, "nothing recorded");

@@ -25,4 +25,4 @@ pub mod worker;
 pub use backend::{Backend, JournalStore, StateLocker, StateReader, StateWriter};
 pub use journal::{Change, Record};
 pub use lock::{LockGuard, LockInfo};
-pub use lockfile::{Lockfile, NodeState, NodeStatus, StateError};
+pub use lockfile::{JsonText, Lockfile, NodeState, NodeStatus, StateError};
