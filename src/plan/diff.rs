@@ -83,7 +83,8 @@ mod tests {
             ("path".to_string(), json!("x")),
             ("mode".to_string(), json!("0644")),
         ]
-        .into();
+        .into_iter()
+        .collect();
         let d = diff(&desired, Some(&prior), |_| false);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].name, "content");

@@ -588,8 +588,8 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(out["outputs"], json!({"v": "2"}));
-        assert_eq!(out["exit_code"], json!(0));
+        assert_eq!(out.get("outputs"), Some(&json!({"v": "2"})));
+        assert_eq!(out.get("exit_code"), Some(&json!(0)));
     }
 
     #[tokio::test]
@@ -653,8 +653,8 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(got["content"], json!("v2\n"));
-        assert_eq!(got["mode"], json!("0600"));
+        assert_eq!(got.get("content"), Some(&json!("v2\n")));
+        assert_eq!(got.get("mode"), Some(&json!("0600")));
         LocalProvider.apply("local_file", None, &id).await.unwrap();
         assert!(!Path::new(&path).exists());
     }

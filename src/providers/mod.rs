@@ -32,8 +32,10 @@ use schema::TypeSchema;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Evaluated attributes, or a resource's observed state, or a step's outputs.
-pub type Attrs = BTreeMap<String, serde_json::Value>;
+/// Evaluated attributes, or a resource's observed state, or a step's outputs:
+/// a vector sorted by name. Most hold a handful of attributes, for which a
+/// `BTreeMap` allocated a node with room for eleven (about 1 KB each).
+pub type Attrs = litemap::LiteMap<String, serde_json::Value>;
 
 /// The attribute apply adds to a step's attributes: an id for this run of the
 /// step, which a provider may record atomically with the step's effect.

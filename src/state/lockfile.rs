@@ -87,7 +87,7 @@ impl JsonText {
     }
 
     /// The value as an object's attributes, when it is an object.
-    pub fn object(&self) -> Option<BTreeMap<String, serde_json::Value>> {
+    pub fn object(&self) -> Option<crate::providers::Attrs> {
         serde_json::from_str(&self.0).ok()
     }
 
@@ -261,11 +261,11 @@ impl NodeState {
     }
 
     /// A step's outputs, a data source's observed state.
-    pub fn outputs(&self) -> BTreeMap<String, serde_json::Value> {
-        match self.outputs_text.as_ref().map(JsonText::value) {
-            Some(serde_json::Value::Object(m)) => m.into_iter().collect(),
-            _ => BTreeMap::new(),
-        }
+    pub fn outputs(&self) -> crate::providers::Attrs {
+        self.outputs_text
+            .as_ref()
+            .and_then(JsonText::object)
+            .unwrap_or_default()
     }
 
     pub fn set_outputs<'a>(
