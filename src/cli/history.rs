@@ -69,14 +69,26 @@ pub fn status(watch: Option<u64>) -> Result<i32> {
     let (spec, _, _) = compile(&VarArgs::default(), true)?;
     let backend = super::apply::backend(&spec)?;
     let tty = std::io::stdout().is_terminal();
+    let mut watched = false;
     loop {
         let doc = backend.read(&spec.settings.name)?;
-        let holder = backend.holder()?;
-        let text = history::status(doc.as_ref(), holder.as_ref(), chrono::Utc::now());
         let open = doc
             .as_ref()
             .and_then(|d| d.history.last())
             .is_some_and(|r| r.is_open());
+        let mut holder = backend.holder()?;
+        // A run's end is recorded just before its lock is released: the
+        // refresh that shows the end waits a moment for the release.
+        let ended = watched && !open;
+        for _ in 0..20 {
+            if !ended || holder.is_none() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            holder = backend.holder()?;
+        }
+        watched |= open;
+        let text = history::status(doc.as_ref(), holder.as_ref(), chrono::Utc::now());
         match watch {
             Some(_) if tty => print_out(format!("\x1b[2J\x1b[H{text}"))?,
             Some(_) => print_out(format!("{text}\n"))?,
