@@ -701,7 +701,7 @@ impl Walk<'_, '_> {
         let lock_state = self.rec.doc.nodes.get(&node.address).cloned();
         if node.decl.kind == NodeKind::Step {
             if let Some(s) = lock_state.as_ref().filter(|s| s.status == NodeStatus::Done) {
-                ne.outputs = Some(s.outputs());
+                ne.outputs = Some(s.outputs_json());
             }
         }
         let attributes: crate::plan::Attributes = ne
@@ -762,7 +762,7 @@ impl Walk<'_, '_> {
                         s.set_outputs(&m);
                     }
                     if let Some(ne) = self.evals[id].as_mut() {
-                        ne.outputs = Some(outputs);
+                        ne.outputs = Some(JsonText::of(&outputs));
                     }
                 }
                 self.record(&node.address, s);
@@ -1095,7 +1095,7 @@ impl Walk<'_, '_> {
                     }
                     self.record(&address, s);
                     if let Some(ne) = self.evals[id].as_mut() {
-                        ne.outputs = Some(f.outputs);
+                        ne.outputs = Some(JsonText::of(&f.outputs));
                     }
                     done.push((id, address, started.elapsed(), f.detail));
                 }

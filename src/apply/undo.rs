@@ -330,7 +330,7 @@ fn evaluate_missing(
             .get(&node.address)
             .filter(|s| s.status == NodeStatus::Done)
         {
-            ne.outputs = Some(s.outputs());
+            ne.outputs = Some(s.outputs_json());
         }
         evals[id] = Some(Box::new(ne));
     }

@@ -115,7 +115,7 @@ struct Planning<'a> {
     excluded: Vec<NodeId>,
     schemas: Vec<Option<&'a TypeSchema>>,
     /// How long each node took the last time it ran, from the run history.
-    recorded: BTreeMap<String, u64>,
+    recorded: BTreeMap<&'a str, u64>,
 }
 
 /// Which resource blocks name the same real object, in topological order.
@@ -215,7 +215,7 @@ impl<'a> Planning<'a> {
                 if node.decl.kind == NodeKind::Step {
                     if let Some(st) = self.lock_state(id) {
                         if st.status == NodeStatus::Done {
-                            ne.outputs = Some(st.outputs());
+                            ne.outputs = Some(st.outputs_json());
                         }
                     }
                 }
@@ -250,7 +250,7 @@ impl<'a> Planning<'a> {
                 if let Some(ne) = evals[id].as_mut() {
                     let out = out.unwrap_or_default();
                     ne.remember_sensitive(&out);
-                    ne.outputs = Some(out);
+                    ne.outputs = Some(JsonText::of(&out));
                 }
             }
         }
@@ -560,7 +560,7 @@ impl<'a> Planning<'a> {
             };
             let recorded = self
                 .recorded
-                .get(&node.address)
+                .get(node.address.as_str())
                 .map(|ms| Duration::from_millis(*ms));
             let (duration, source) = node_duration(node, ne, lock_state, recorded);
             out.durations[id] = duration;

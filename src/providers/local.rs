@@ -340,14 +340,12 @@ fn read_file(path: &str) -> Result<Option<Attrs>, ProviderError> {
         Ok(bytes) => {
             let meta = std::fs::metadata(path)
                 .map_err(|e| ProviderError::failed(format!("{path}: {e}")))?;
-            let mut a = Attrs::new();
-            a.insert("path".into(), json!(path));
-            a.insert("content".into(), json!(String::from_utf8_lossy(&bytes)));
-            a.insert(
-                "mode".into(),
-                json!(format!("{:04o}", meta.permissions().mode() & 0o7777)),
-            );
-            Ok(Some(a))
+            let mode = format!("{:04o}", meta.permissions().mode() & 0o7777);
+            Ok(Some(Attrs::from_iter([
+                ("path".into(), json!(path)),
+                ("content".into(), json!(String::from_utf8_lossy(&bytes))),
+                ("mode".into(), json!(mode)),
+            ])))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ProviderError::failed(format!("reading {path}: {e}"))),

@@ -258,11 +258,11 @@ pub fn find<'a>(history: &'a [Run], wanted: Option<&str>) -> Result<&'a Run, Str
 }
 
 /// The duration each node took the last time it ran to completion, newest run first.
-pub fn recorded_durations(history: &[Run]) -> BTreeMap<String, u64> {
+pub fn recorded_durations(history: &[Run]) -> BTreeMap<&str, u64> {
     let mut out = BTreeMap::new();
     for r in history.iter().rev() {
         for (a, ms) in &r.summary.durations_ms {
-            out.entry(a.clone()).or_insert(*ms);
+            out.entry(a.as_str()).or_insert(*ms);
         }
     }
     out

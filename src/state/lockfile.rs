@@ -78,7 +78,13 @@ pub struct JsonText(Box<str>);
 
 impl JsonText {
     pub fn new(value: &serde_json::Value) -> JsonText {
-        JsonText(value.to_string().into_boxed_str())
+        JsonText::of(value)
+    }
+
+    /// Any value that is JSON (a map with other than string keys is not: `null`).
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> JsonText {
+        let text = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+        JsonText(text.into_boxed_str())
     }
 
     /// The value; the text is always one (it is only ever made from a value).
@@ -266,6 +272,13 @@ impl NodeState {
             .as_ref()
             .and_then(JsonText::object)
             .unwrap_or_default()
+    }
+
+    /// The outputs as text: `{}` when there are none.
+    pub fn outputs_json(&self) -> JsonText {
+        self.outputs_text
+            .clone()
+            .unwrap_or_else(|| JsonText("{}".into()))
     }
 
     pub fn set_outputs<'a>(
