@@ -67,8 +67,7 @@ impl Record {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         // Free text (errors, a command's stdout) may quote a secret: masked on the way out.
         crate::eval::redact::mask_json(&mut value);
-        let json = serde_json::to_string(&value).unwrap_or_default();
-        format!("{}\t{json}\n", checksum(&json))
+        line(&serde_json::to_string(&value).unwrap_or_default())
     }
 
     /// Parses one line (without its newline), or says what is wrong with it.
@@ -92,6 +91,11 @@ impl Record {
         }
         Ok(r)
     }
+}
+
+/// A record's JSON as its journal line: its checksum, a tab, the JSON, a newline.
+pub fn line(json: &str) -> String {
+    format!("{}\t{json}\n", checksum(json))
 }
 
 fn checksum(s: &str) -> String {
