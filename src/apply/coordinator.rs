@@ -867,7 +867,7 @@ impl Walk<'_, '_> {
             let key = object_key(cx, &node.decl.type_name, &identity);
             state.identity = Some(serde_json::to_value(&identity).unwrap_or_default().into());
             match self.priors.get(&key) {
-                Some(p) => state.prior = Some(JsonText::new(p)),
+                Some(p) => state.prior = Some(JsonText::of(p)),
                 None => need_prior = true,
             }
             desired = Some(

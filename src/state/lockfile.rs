@@ -77,10 +77,6 @@ pub enum NodeStatus {
 pub struct JsonText(Box<str>);
 
 impl JsonText {
-    pub fn new(value: &serde_json::Value) -> JsonText {
-        JsonText::of(value)
-    }
-
     /// Any value that is JSON (a map with other than string keys is not: `null`).
     pub fn of<T: Serialize + ?Sized>(value: &T) -> JsonText {
         let text = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
@@ -94,7 +90,7 @@ impl JsonText {
 
     /// The value as an object's attributes, when it is an object.
     pub fn object(&self) -> Option<crate::providers::Attrs> {
-        serde_json::from_str(&self.0).ok()
+        self.read().ok()
     }
 
     /// The value read as `T`.
@@ -114,7 +110,7 @@ impl JsonText {
 
 impl From<serde_json::Value> for JsonText {
     fn from(value: serde_json::Value) -> JsonText {
-        JsonText::new(&value)
+        JsonText::of(&value)
     }
 }
 
@@ -139,7 +135,7 @@ impl Serialize for JsonText {
 
 impl<'de> Deserialize<'de> for JsonText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonText, D::Error> {
-        serde_json::Value::deserialize(d).map(|v| JsonText::new(&v))
+        serde_json::Value::deserialize(d).map(|v| JsonText::of(&v))
     }
 }
 
@@ -281,15 +277,8 @@ impl NodeState {
             .unwrap_or_else(|| JsonText("{}".into()))
     }
 
-    pub fn set_outputs<'a>(
-        &mut self,
-        outputs: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
-    ) {
-        let map: serde_json::Map<String, serde_json::Value> = outputs
-            .into_iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        self.outputs_text = (!map.is_empty()).then(|| JsonText::new(&map.into()));
+    pub fn set_outputs(&mut self, outputs: &serde_json::Map<String, serde_json::Value>) {
+        self.outputs_text = (!outputs.is_empty()).then(|| JsonText::of(outputs));
     }
 }
 
