@@ -293,8 +293,7 @@ impl Walk<'_, '_> {
             .iter()
             .filter_map(|(k, v)| {
                 let value = to_json(v.val.as_ref()?);
-                let sensitive =
-                    v.sensitive || schema.and_then(|s| s.attr(k)).is_some_and(|a| a.sensitive);
+                let sensitive = v.sensitive || schema.is_some_and(|s| s.is_sensitive(k));
                 Some((
                     k.clone(),
                     if sensitive {
@@ -712,8 +711,7 @@ impl Walk<'_, '_> {
                     k.clone(),
                     PlannedValue {
                         value: v.val.as_ref().map(to_json),
-                        sensitive: v.sensitive
-                            || schema.and_then(|s| s.attr(k)).is_some_and(|a| a.sensitive),
+                        sensitive: v.sensitive || schema.is_some_and(|s| s.is_sensitive(k)),
                     },
                 )
             })

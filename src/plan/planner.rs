@@ -455,13 +455,18 @@ impl<'a> Planning<'a> {
         Ok(r)
     }
 
+    /// Whether node `id`'s schema marks attribute `name` as a secret.
+    fn sensitive_attr(&self, id: NodeId, name: &str) -> bool {
+        self.schemas[id].is_some_and(|s| s.is_sensitive(name))
+    }
+
     fn attributes_of(&self, evals: &[Option<Box<NodeEval>>], id: NodeId) -> Attributes {
         let ne = evals[id].as_ref().expect("evaluated");
         let schema = self.schemas[id];
         ne.attrs
             .iter()
             .map(|(k, v)| {
-                let sensitive = schema.and_then(|s| s.attr(k)).is_some_and(|a| a.sensitive);
+                let sensitive = schema.is_some_and(|s| s.is_sensitive(k));
                 (k.clone(), planned(v, sensitive))
             })
             .collect()
@@ -479,11 +484,7 @@ impl<'a> Planning<'a> {
         let mut digests: Vec<Option<String>> = (0..n)
             .map(|id| {
                 let ne = evals[id].as_ref().filter(|_| self.included[id])?;
-                let sensitive = |k: &str| {
-                    self.schemas[id]
-                        .and_then(|s| s.attr(k))
-                        .is_some_and(|a| a.sensitive)
-                };
+                let sensitive = |k: &str| self.sensitive_attr(id, k);
                 Some(node_digest(
                     digest_entries(&ne.attrs, sensitive),
                     ne.rollback.as_ref(),
@@ -596,11 +597,7 @@ impl<'a> Planning<'a> {
         applied: &dyn Fn(NodeId) -> bool,
     ) -> (Action, String, Vec<AttrChange>) {
         let id = here.id;
-        let sensitive_attr = |name: &str| {
-            self.schemas[id]
-                .and_then(|s| s.attr(name))
-                .is_some_and(|a| a.sensitive)
-        };
+        let sensitive_attr = |name: &str| self.sensitive_attr(id, name);
         let Some(key) = object else {
             let changes = diff(here.desired, None, sensitive_attr);
             return (
@@ -707,11 +704,7 @@ impl<'a> Planning<'a> {
                         }
                     }
                 }
-                let sensitive_attr = |name: &str| {
-                    self.schemas[id]
-                        .and_then(|s| s.attr(name))
-                        .is_some_and(|a| a.sensitive)
-                };
+                let sensitive_attr = |name: &str| self.sensitive_attr(id, name);
                 changes = diff(attributes, Some(&before), sensitive_attr);
             }
         }

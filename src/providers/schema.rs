@@ -217,6 +217,11 @@ impl TypeSchema {
         self.attrs.iter().find(|a| a.name == name)
     }
 
+    /// Whether attribute `name` is a secret (an undeclared one is not).
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        self.attr(name).is_some_and(|a| a.sensitive)
+    }
+
     pub fn identity_attrs(&self) -> impl Iterator<Item = &AttrSchema> {
         self.attrs.iter().filter(|a| a.identity)
     }
