@@ -14,7 +14,7 @@ pub mod rollback;
 pub mod saved;
 mod value;
 
-pub use planner::{check, plan, PlanError, PlanOptions, Planned};
+pub use planner::{check, evaluate, plan, Evaluation, PlanError, PlanOptions, Planned};
 pub use value::PlannedValue;
 
 use crate::spec::ast::NodeKind;

@@ -89,17 +89,108 @@ pub async fn plan(
     lock: Option<&Lockfile>,
     opts: &PlanOptions,
 ) -> Result<Planned, PlanError> {
-    let p = Planning::new(spec, graph, registry, lock, opts)?;
+    evaluate(spec, graph, registry, lock, opts)
+        .await?
+        .finish(spec, graph, registry, lock, opts)
+}
+
+/// A plan's first three phases done: every node evaluated, every object
+/// refreshed. Nothing in it borrows the spec, and the rest of the plan reads
+/// no expression: the spec's syntax trees may go before [`Evaluation::finish`].
+pub struct Evaluation {
+    selection: Selection,
+    evals: Vec<Option<Box<NodeEval>>>,
+    objects: Objects,
+    refreshed: Refreshed,
+    outputs: BTreeMap<String, PlannedValue>,
+    digests: BTreeMap<String, String>,
+}
+
+/// Phases one to three of [`plan`]: evaluate, group by object, refresh.
+pub async fn evaluate(
+    spec: &Spec,
+    graph: &Graph,
+    registry: &Registry,
+    lock: Option<&Lockfile>,
+    opts: &PlanOptions,
+) -> Result<Evaluation, PlanError> {
+    let selection = Selection::of(spec, graph, lock, opts)?;
+    let p = Planning::new(spec, graph, registry, lock, opts, selection);
     let ev = Evaluator::new(spec);
     let mut digests = BTreeMap::new();
     let evals = p.evaluate(&ev, &mut digests).await?;
     let objects = p.objects(&evals)?;
     let refreshed = p.refresh(&evals, &objects, &mut digests).await?;
     let outputs = root_outputs(spec, &ev, &Values(&evals))?;
-    // The diff consumes the evaluations node by node: at 100,000 nodes they
-    // and the planned nodes would otherwise be held twice over.
-    let diffed = p.diff(evals, &objects, &refreshed);
-    p.assemble(outputs, objects, refreshed, diffed, digests)
+    Ok(Evaluation {
+        selection: Selection {
+            lineage: p.lineage,
+            included: p.included,
+            excluded: p.excluded,
+        },
+        evals,
+        objects,
+        refreshed,
+        outputs,
+        digests,
+    })
+}
+
+impl Evaluation {
+    /// Phases four and five of [`plan`]: diff and assemble, against the same
+    /// spec (or the same spec with its syntax released), graph, lockfile and options.
+    pub fn finish(
+        self,
+        spec: &Spec,
+        graph: &Graph,
+        registry: &Registry,
+        lock: Option<&Lockfile>,
+        opts: &PlanOptions,
+    ) -> Result<Planned, PlanError> {
+        let p = Planning::new(spec, graph, registry, lock, opts, self.selection);
+        // The diff consumes the evaluations node by node: at 100,000 nodes they
+        // and the planned nodes would otherwise be held twice over.
+        let diffed = p.diff(self.evals, &self.objects, &self.refreshed);
+        p.assemble(
+            self.outputs,
+            self.objects,
+            self.refreshed,
+            diffed,
+            self.digests,
+        )
+    }
+}
+
+/// What a plan covers, decided once before it evaluates anything.
+struct Selection {
+    lineage: String,
+    included: Vec<bool>,
+    /// Nodes left out by `-exclude`.
+    excluded: Vec<NodeId>,
+}
+
+impl Selection {
+    /// The lineage (a new one without a lockfile) and the nodes `-target` and
+    /// `-exclude` leave in; every address they and `-replace` name must exist.
+    fn of(
+        spec: &Spec,
+        graph: &Graph,
+        lock: Option<&Lockfile>,
+        opts: &PlanOptions,
+    ) -> Result<Selection, PlanError> {
+        let lineage = opts
+            .lineage
+            .clone()
+            .or_else(|| lock.map(|l| l.lineage.clone()))
+            .unwrap_or_else(random_lineage);
+        let (included, excluded) = select(spec, graph, &opts.targets, &opts.excludes)?;
+        check_replace(spec, &opts.replace)?;
+        Ok(Selection {
+            lineage,
+            included,
+            excluded,
+        })
+    }
 }
 
 /// What every phase of one plan reads.
@@ -157,33 +248,27 @@ impl<'a> Planning<'a> {
         registry: &'a Registry,
         lock: Option<&'a Lockfile>,
         opts: &'a PlanOptions,
-    ) -> Result<Planning<'a>, PlanError> {
-        let lineage = opts
-            .lineage
-            .clone()
-            .or_else(|| lock.map(|l| l.lineage.clone()))
-            .unwrap_or_else(random_lineage);
-        let (included, excluded) = select(spec, graph, &opts.targets, &opts.excludes)?;
-        check_replace(spec, &opts.replace)?;
+        selection: Selection,
+    ) -> Planning<'a> {
         let schemas = spec
             .nodes
             .iter()
             .map(|nd| registry.schema(nd.decl.kind, &nd.decl.type_name))
             .collect();
-        Ok(Planning {
+        Planning {
             spec,
             graph,
             registry,
             lock,
             opts,
-            lineage,
-            included,
-            excluded,
+            lineage: selection.lineage,
+            included: selection.included,
+            excluded: selection.excluded,
             schemas,
             recorded: lock
                 .map(|l| crate::state::history::recorded_durations(&l.history))
                 .unwrap_or_default(),
-        })
+        }
     }
 
     fn lock_state(&self, id: NodeId) -> Option<&'a crate::state::NodeState> {
@@ -726,7 +811,7 @@ impl<'a> Planning<'a> {
                     .collect(),
             )
         });
-        let irreversible = node.decl.body.block("rollback").is_none() && ne.lifecycle.irreversible;
+        let irreversible = ne.rollback.is_none() && ne.lifecycle.irreversible;
         PlannedNode {
             address: node.address.clone(),
             kind: node.decl.kind,
@@ -1400,4 +1485,49 @@ fn summarize(nodes: &[PlannedNode]) -> Summary {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::VarInputs;
+    use std::path::Path;
+
+    /// The plan of `dir`, whole or with the spec's syntax released between
+    /// evaluation and diff (as `cutover plan` does), as JSON.
+    fn planned(dir: &Path, release: bool) -> serde_json::Value {
+        let (mut spec, graph, reg) =
+            crate::compile(dir, &VarInputs::default()).expect("the fixture compiles");
+        let opts = PlanOptions {
+            lineage: Some("fixed".into()),
+            ..PlanOptions::default()
+        };
+        let rt = tokio::runtime::Runtime::new().expect("a runtime");
+        let evaluated = rt
+            .block_on(evaluate(&spec, &graph, &reg, None, &opts))
+            .expect("the fixture plans");
+        if release {
+            spec.release_syntax();
+        }
+        let planned = evaluated.finish(&spec, &graph, &reg, None, &opts);
+        serde_json::to_value(planned.expect("the fixture plans").plan).expect("JSON")
+    }
+
+    #[test]
+    fn a_plan_after_the_syntax_is_released_is_the_same_plan() {
+        // Rollbacks and a point of no return in a rollout; a fleet of module
+        // instances. (The instances fixture reads files relative to the
+        // directory `cutover` runs in, which a unit test does not change.)
+        for fixture in ["rollout3", "fleet"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(fixture);
+            let (whole, released) = (planned(&dir, false), planned(&dir, true));
+            assert_eq!(whole, released, "{fixture}");
+            assert!(
+                whole["nodes"].as_array().is_some_and(|n| n.len() > 3),
+                "{fixture}"
+            );
+        }
+    }
 }

@@ -170,6 +170,18 @@ pub struct NodeDecl {
 }
 
 impl NodeDecl {
+    /// The declaration with an empty body: see [`crate::spec::Spec::release_syntax`].
+    pub fn without_body(&self) -> NodeDecl {
+        NodeDecl {
+            kind: self.kind,
+            type_name: self.type_name.clone(),
+            name: self.name.clone(),
+            body: Body::default(),
+            span: self.span.clone(),
+            type_span: self.type_span.clone(),
+        }
+    }
+
     pub fn local_address(&self) -> String {
         self.kind.local_address(&self.type_name, &self.name)
     }
@@ -309,6 +321,18 @@ pub struct ModuleSource {
     pub rollouts: Vec<RolloutDecl>,
     pub modules: Vec<Arc<ModuleCall>>,
     pub outputs: Vec<OutputDecl>,
+}
+
+impl ModuleSource {
+    /// The module's directory and files, without its declarations: see
+    /// [`crate::spec::Spec::release_syntax`].
+    pub fn without_declarations(&self) -> ModuleSource {
+        ModuleSource {
+            dir: self.dir.clone(),
+            files: self.files.clone(),
+            ..ModuleSource::default()
+        }
+    }
 }
 
 /// The value of an expression that reads no names and calls no functions

@@ -255,4 +255,37 @@ impl Spec {
     pub fn node_by_address(&self, address: &str) -> Option<NodeId> {
         self.nodes.iter().position(|n| n.address == address)
     }
+
+    /// Frees what only evaluation reads: each declaration's body (its
+    /// expressions and the references found in them), each scope's locals,
+    /// outputs and other declarations, and the names a scope resolves. What a
+    /// plan's diff reads stays: addresses, kinds, types, spans, instances,
+    /// fleets, settings, the digest. At 100,000 nodes this is most of the
+    /// spec. Nothing of the spec can be evaluated afterwards.
+    pub fn release_syntax(&mut self) {
+        // Sources first: a declaration held by its node alone is emptied in place.
+        let mut sources: HashMap<*const ModuleSource, Arc<ModuleSource>> = HashMap::new();
+        for s in &mut self.scopes {
+            s.nodes = HashMap::new();
+            if let Some(source) = Arc::get_mut(&mut s.source) {
+                *source = source.without_declarations();
+                continue;
+            }
+            let shell = sources
+                .entry(Arc::as_ptr(&s.source))
+                .or_insert_with(|| Arc::new(s.source.without_declarations()));
+            s.source = Arc::clone(shell);
+        }
+        let mut decls: HashMap<*const NodeDecl, Arc<NodeDecl>> = HashMap::new();
+        for n in &mut self.nodes {
+            if let Some(decl) = Arc::get_mut(&mut n.decl) {
+                decl.body = ast::Body::default();
+                continue;
+            }
+            let shell = decls
+                .entry(Arc::as_ptr(&n.decl))
+                .or_insert_with(|| Arc::new(n.decl.without_body()));
+            n.decl = Arc::clone(shell);
+        }
+    }
 }
