@@ -18,26 +18,30 @@ pub fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 /// The changes that turn `prior` into `desired`. Only attributes the spec
 /// sets are compared; an unknown desired value always counts as a change.
+/// Without a prior state, none are listed: a created object's changes are
+/// all of its attributes ([`super::PlannedNode::changes`]).
 pub fn diff(
     desired: &Attributes,
     prior: Option<&Attrs>,
     sensitive: impl Fn(&str) -> bool,
 ) -> Vec<AttrChange> {
+    let Some(prior) = prior else {
+        return Vec::new();
+    };
     let mut out = Vec::with_capacity(desired.len());
     for (name, want) in desired {
-        let before = prior.map(|p| PlannedValue {
-            value: Some(p.get(name).cloned().unwrap_or(serde_json::Value::Null)),
+        let before = PlannedValue {
+            value: Some(prior.get(name).cloned().unwrap_or(serde_json::Value::Null)),
             sensitive: want.sensitive || sensitive(name),
-        });
-        let changed = match (&before, &want.value) {
-            (None, _) => true,
-            (Some(_), None) => true,
-            (Some(b), Some(w)) => !same(b.value.as_ref().unwrap_or(&serde_json::Value::Null), w),
+        };
+        let changed = match &want.value {
+            None => true,
+            Some(w) => !same(before.value.as_ref().unwrap_or(&serde_json::Value::Null), w),
         };
         if changed {
             out.push(AttrChange {
                 name: name.clone(),
-                before,
+                before: Some(before),
                 after: Some(want.clone()),
             });
         }

@@ -115,9 +115,10 @@ fn node(out: &mut String, n: &PlannedNode, width: usize, st: Style) {
         n.address,
         n.reason
     );
+    let changes = n.changes();
     match n.action {
-        _ if !n.changes.is_empty() => {
-            for c in &n.changes {
+        _ if !changes.is_empty() => {
+            for c in changes.iter() {
                 let (sym, code) = if c.before.is_none() {
                     ("+", "32")
                 } else {

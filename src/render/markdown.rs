@@ -526,7 +526,8 @@ fn numbers_u32(waves: impl Iterator<Item = u32>) -> String {
 fn node_details(n: &PlannedNode) -> String {
     let mut out = String::new();
     let mut diff = String::new();
-    for c in &n.changes {
+    let changes = n.changes();
+    for c in changes.iter() {
         match (multiline(c.before.as_ref()), multiline(c.after.as_ref())) {
             (Some(b), Some(a)) => {
                 let _ = writeln!(diff, "# {}", c.name);
@@ -550,7 +551,7 @@ fn node_details(n: &PlannedNode) -> String {
     if !diff.is_empty() {
         let _ = writeln!(out, "{}", fenced("diff", &diff));
     }
-    if n.changes.is_empty() {
+    if changes.is_empty() {
         out.push_str(&attributes(&n.attributes));
     }
     out
