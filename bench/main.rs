@@ -41,8 +41,18 @@ fn num(args: &[String], name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+const USAGE: &str = "usage: cutover-bench all | plan | apply | journal | makespan | refresh | refresh-aws | refresh-k8s | size | batches | fleet [--max N] [--results DIR] | gen --nodes N --out DIR [options]";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Asking for help runs nothing (`gen --help` once wrote 1,000 nodes to ./synthetic).
+    if args
+        .iter()
+        .any(|a| a == "--help" || a == "-h" || a == "help")
+    {
+        println!("{USAGE}");
+        return;
+    }
     let exe = std::env::current_exe().expect("own path");
     let bin = exe.with_file_name("cutover");
     let out = PathBuf::from(arg(&args, "--results").unwrap_or_else(|| "bench/results".into()));
@@ -50,22 +60,42 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("gen") => {
             let n = num(&args, "--nodes", 1000);
-            let kinds = arg(&args, "--kind").map(|k| Kind::parse_list(&k)).filter(|k| !k.is_empty()).unwrap_or_else(|| vec![Kind::File, Kind::Exec]);
+            let kinds = arg(&args, "--kind")
+                .map(|k| Kind::parse_list(&k))
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| vec![Kind::File, Kind::Exec]);
             let dag = match arg(&args, "--shape").as_deref() {
-                Some("random") => Dag::random(n, num(&args, "--percent", 8) as u64, num(&args, "--seed", 1) as u64, &kinds),
+                Some("random") => Dag::random(
+                    n,
+                    num(&args, "--percent", 8) as u64,
+                    num(&args, "--seed", 1) as u64,
+                    &kinds,
+                ),
                 _ => {
                     let width = num(&args, "--width", n.div_ceil(10).max(1));
-                    let mut d = Dag::layered(width, n.div_ceil(width), &kinds, num(&args, "--ms", 0) as u64);
+                    let mut d = Dag::layered(
+                        width,
+                        n.div_ceil(width),
+                        &kinds,
+                        num(&args, "--ms", 0) as u64,
+                    );
                     d.nodes.truncate(n);
                     d
                 }
             };
             let dir = PathBuf::from(arg(&args, "--out").unwrap_or_else(|| "synthetic".into()));
-            dag.write_cutover(&dir, args.iter().any(|a| a == "--expected-duration")).expect("generate");
+            dag.write_cutover(&dir, args.iter().any(|a| a == "--expected-duration"))
+                .expect("generate");
             if let Some(tf) = arg(&args, "--terraform") {
-                dag.write_terraform(&PathBuf::from(tf)).expect("terraform config");
+                dag.write_terraform(&PathBuf::from(tf))
+                    .expect("terraform config");
             }
-            println!("wrote {n} nodes to {} (critical path {} ms, widest wave {})", dir.display(), dag.critical_path_ms(), dag.width());
+            println!(
+                "wrote {n} nodes to {} (critical path {} ms, widest wave {})",
+                dir.display(),
+                dag.critical_path_ms(),
+                dag.width()
+            );
         }
         Some("plan") => suites::plan(&bin, max, &out),
         Some("apply") => suites::apply(&bin, max, &out),
@@ -89,6 +119,6 @@ fn main() {
             batches::batches(&bin, &out, &[100_000, 1_000_000]);
             fleet::fleet(&bin, &out);
         }
-        _ => eprintln!("usage: cutover-bench all | plan | apply | journal | makespan | refresh | refresh-aws | refresh-k8s | size | batches | fleet [--max N] [--results DIR] | gen --nodes N --out DIR [options]"),
+        _ => eprintln!("{USAGE}"),
     }
 }

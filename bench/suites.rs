@@ -39,17 +39,21 @@ pub fn plan(bin: &Path, max: usize, out: &Path) {
             empty.wall_s, empty.peak_rss_mb
         );
         rows.push(serde_json::json!({ "nodes": n, "state": "empty", "wall_s": empty.wall_s, "peak_rss_mb": empty.peak_rss_mb }));
-        if n <= 10_000 {
-            let applied = measure_in(bin, &dir, &["apply", "-auto-approve", "-no-color"]);
-            assert_eq!(applied.code, 0, "apply failed on {n} nodes");
-            let done = best_of(3, || measure_in(bin, &dir, &["plan", "-no-color"]));
-            let _ = writeln!(md, "| {n} | all applied | {:.3} | {:.1} | {:.1} | `{cmd}` after `apply -auto-approve` |", done.wall_s, done.peak_rss_mb, done.wall_s * 1e6 / n as f64);
-            println!(
-                "plan {n:>7} nodes, all applied: {:.3} s, {:.1} MB",
-                done.wall_s, done.peak_rss_mb
-            );
-            rows.push(serde_json::json!({ "nodes": n, "state": "applied", "wall_s": done.wall_s, "peak_rss_mb": done.peak_rss_mb }));
-        }
+        let applied = measure_in(bin, &dir, &["apply", "-auto-approve", "-no-color"]);
+        assert_eq!(applied.code, 0, "apply failed on {n} nodes");
+        let done = best_of(3, || measure_in(bin, &dir, &["plan", "-no-color"]));
+        let _ = writeln!(
+            md,
+            "| {n} | all applied | {:.3} | {:.1} | {:.1} | `{cmd}` after `apply -auto-approve` |",
+            done.wall_s,
+            done.peak_rss_mb,
+            done.wall_s * 1e6 / n as f64
+        );
+        println!(
+            "plan {n:>7} nodes, all applied: {:.3} s, {:.1} MB",
+            done.wall_s, done.peak_rss_mb
+        );
+        rows.push(serde_json::json!({ "nodes": n, "state": "applied", "wall_s": done.wall_s, "peak_rss_mb": done.peak_rss_mb }));
         if let (Some(tf), true) = (&tf, n <= 10_000) {
             let tdir = terraform_workdir(tf, &dag, &format!("plan-tf-{n}"));
             let r = measure_in(tf, &tdir, &["plan", "-input=false", "-out=plan.tfplan"]);
