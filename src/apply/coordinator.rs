@@ -783,7 +783,7 @@ impl Walk<'_, '_> {
             return Prepared::Finished;
         }
         if node.decl.kind == NodeKind::Step
-            && ne.lifecycle.irreversible
+            && ne.lifecycle().irreversible
             && node.decl.body.block("rollback").is_none()
         {
             let none = crate::plan::Attributes::new();
@@ -878,15 +878,15 @@ impl Walk<'_, '_> {
         }
         let gate = (node.decl.kind == NodeKind::Gate).then(|| GateTiming {
             interval: ne
-                .lifecycle
+                .lifecycle()
                 .interval
                 .unwrap_or(execute::DEFAULT_GATE_INTERVAL),
-            hold: ne.lifecycle.hold.unwrap_or_default(),
+            hold: ne.lifecycle().hold.unwrap_or_default(),
             timeout: ne
-                .lifecycle
+                .lifecycle()
                 .timeout
                 .unwrap_or(execute::DEFAULT_GATE_TIMEOUT),
-            failure_limit: ne.lifecycle.failure_limit,
+            failure_limit: ne.lifecycle().failure_limit,
         });
         let job = Job {
             id,
@@ -901,9 +901,9 @@ impl Walk<'_, '_> {
             timeout: if node.decl.kind == NodeKind::Gate {
                 None
             } else {
-                ne.lifecycle.timeout
+                ne.lifecycle().timeout
             },
-            retry: ne.lifecycle.retry,
+            retry: ne.lifecycle().retry,
             gate,
             progress,
             stop: self.interrupt.stop_loops.clone(),
@@ -1080,7 +1080,7 @@ impl Walk<'_, '_> {
                             self.cx.spec.nodes[id].decl.body.block("rollback").is_none()
                                 && self.evals[id]
                                     .as_ref()
-                                    .is_some_and(|ne| ne.lifecycle.irreversible);
+                                    .is_some_and(|ne| ne.lifecycle().irreversible);
                     }
                     if let Some(applied) = &f.applied {
                         s.applied = Some(

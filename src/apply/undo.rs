@@ -550,7 +550,7 @@ async fn run_rollback_block(cx: &Context<'_>, id: NodeId, ne: &NodeEval) -> Resu
     let Some(p) = cx.registry.provider(NodeKind::Step, &node.decl.type_name) else {
         return Err("no provider serves this type".into());
     };
-    let timeout = ne.lifecycle.timeout;
+    let timeout = ne.lifecycle().timeout;
     let run = p.run_rollback(&node.decl.type_name, &step, &attrs);
     let out = match timeout {
         Some(t) => tokio::time::timeout(t, run)

@@ -28,8 +28,9 @@ pub(crate) struct NodeEval {
     pub outputs: Option<JsonText>,
     /// The names its type's schema declares (none for an unknown type).
     pub names: Option<Arc<SchemaNames>>,
-    /// The lifecycle attributes, evaluated once.
-    pub lifecycle: Lifecycle,
+    /// The lifecycle attributes, evaluated once; `None` when all are
+    /// defaults, as for most nodes (read through [`NodeEval::lifecycle`]).
+    pub lifecycle_set: Option<Box<Lifecycle>>,
 }
 
 /// How a node runs, from its lifecycle attributes (`idempotent`,
@@ -58,16 +59,31 @@ pub struct Retry {
     pub backoff: Duration,
 }
 
+impl Retry {
+    const DEFAULT: Retry = Retry {
+        attempts: 1,
+        backoff: Duration::from_secs(1),
+    };
+}
+
 impl Default for Retry {
     fn default() -> Retry {
-        Retry {
-            attempts: 1,
-            backoff: Duration::from_secs(1),
-        }
+        Retry::DEFAULT
     }
 }
 
 impl Lifecycle {
+    const DEFAULT: Lifecycle = Lifecycle {
+        idempotent: false,
+        irreversible: false,
+        timeout: None,
+        interval: None,
+        hold: None,
+        failure_limit: None,
+        expected_duration: None,
+        retry: Retry::DEFAULT,
+    };
+
     fn of(ne: &NodeEval) -> Lifecycle {
         let duration = |k: &str| {
             ne.value(k)
@@ -101,6 +117,11 @@ impl Lifecycle {
 }
 
 impl NodeEval {
+    /// How the node runs: its lifecycle attributes, defaults where unset.
+    pub(crate) fn lifecycle(&self) -> &Lifecycle {
+        self.lifecycle_set.as_deref().unwrap_or(&Lifecycle::DEFAULT)
+    }
+
     pub(crate) fn output_names(&self) -> &[&'static str] {
         self.names.as_ref().map_or(&[], |n| &n.outputs)
     }
@@ -307,7 +328,7 @@ pub(crate) fn evaluate_node(
         names: registry
             .names(node.decl.kind, &node.decl.type_name)
             .cloned(),
-        lifecycle: Lifecycle::default(),
+        lifecycle_set: None,
     };
     if let Some(schema) = schema {
         let common = common_attrs(node.decl.kind);
@@ -362,7 +383,9 @@ pub(crate) fn evaluate_node(
             }
         }
     }
-    ne.lifecycle = Lifecycle::of(&ne);
+    let lifecycle = Lifecycle::of(&ne);
+    // Boxed only when set: at 100,000 nodes, 10 MB at the plan's peak.
+    ne.lifecycle_set = (lifecycle != Lifecycle::DEFAULT).then(|| Box::new(lifecycle));
     // What the provider derives from the evaluated attributes (a SQL file's content).
     if ne.attrs.values().all(Evaluated::is_known) {
         if let Some(p) = registry.provider(node.decl.kind, &node.decl.type_name) {

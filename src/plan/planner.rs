@@ -811,7 +811,7 @@ impl<'a> Planning<'a> {
                     .collect(),
             )
         });
-        let irreversible = ne.rollback.is_none() && ne.lifecycle.irreversible;
+        let irreversible = ne.rollback.is_none() && ne.lifecycle().irreversible;
         PlannedNode {
             address: node.address.clone(),
             kind: node.decl.kind,
@@ -1349,7 +1349,7 @@ fn gate_reason(ne: &NodeEval, waits: &str) -> String {
     if let Some(t) = s("timeout") {
         r.push_str(&format!(", failing after {t}"));
     }
-    if let Some(n) = ne.lifecycle.failure_limit {
+    if let Some(n) = ne.lifecycle().failure_limit {
         r.push_str(&format!(" or after {n} failed measurements in a row"));
     }
     r
@@ -1366,7 +1366,7 @@ fn node_duration(
 ) -> (Duration, Option<DurationSource>) {
     let declared = |d: Duration| (d, Some(DurationSource::Declared));
     let (kind, type_name) = (node.decl.kind, node.decl.type_name.as_str());
-    if let Some(x) = ne.lifecycle.expected_duration {
+    if let Some(x) = ne.lifecycle().expected_duration {
         return declared(x);
     }
     if kind == NodeKind::Step && type_name == "wait" {
@@ -1378,10 +1378,10 @@ fn node_duration(
             return declared(x);
         }
     }
-    if let (NodeKind::Gate, "approval", Some(t)) = (kind, type_name, ne.lifecycle.timeout) {
+    if let (NodeKind::Gate, "approval", Some(t)) = (kind, type_name, ne.lifecycle().timeout) {
         return (t, Some(DurationSource::UpperBound));
     }
-    if let (NodeKind::Gate, Some(x)) = (kind, ne.lifecycle.hold) {
+    if let (NodeKind::Gate, Some(x)) = (kind, ne.lifecycle().hold) {
         return declared(x);
     }
     let from_lock = lock.and_then(|s| {
