@@ -9,7 +9,7 @@
 //! target/release/cutover-bench apply [--max N]     # apply of zero-duration wait steps
 //! target/release/cutover-bench journal             # cost of one durable transition vs N
 //! target/release/cutover-bench makespan            # makespan / critical path on seeded random sleep DAGs
-//! target/release/cutover-bench refresh             # reads on PostgreSQL vs psql one by one (CUTOVER_TEST_PG)
+//! target/release/cutover-bench refresh-pg          # reads on PostgreSQL vs psql one by one (CUTOVER_TEST_PG); also `refresh`
 //! target/release/cutover-bench refresh-aws         # 1,000 SSM + 200 ECS reads on moto vs the aws CLI (CUTOVER_TEST_AWS_ENDPOINT)
 //! target/release/cutover-bench refresh-k8s         # 500 ConfigMaps + 200 Deployments vs kubectl get one by one (CUTOVER_TEST_KUBECONFIG)
 //! target/release/cutover-bench size                # the release binary's size, with and without symbols
@@ -41,7 +41,7 @@ fn num(args: &[String], name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-const USAGE: &str = "usage: cutover-bench all | plan | apply | journal | makespan | refresh | refresh-aws | refresh-k8s | size | batches | fleet [--max N] [--results DIR] | gen --nodes N --out DIR [options]";
+const USAGE: &str = "usage: cutover-bench all | plan | apply | journal | makespan | refresh-pg | refresh-aws | refresh-k8s | size | batches | fleet [--max N] [--results DIR] | gen --nodes N --out DIR [options]";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -101,7 +101,7 @@ fn main() {
         Some("apply") => suites::apply(&bin, max, &out),
         Some("journal") => suites::journal(&out),
         Some("makespan") => suites::makespan(&bin, &out),
-        Some("refresh") => suites::refresh(&bin, &out),
+        Some("refresh" | "refresh-pg") => suites::refresh(&bin, &out),
         Some("refresh-aws") => suites::refresh_aws(&bin, &out),
         Some("refresh-k8s") => footprint::refresh_k8s(&bin, &out),
         Some("size") => footprint::size(&bin, &out),
