@@ -245,12 +245,15 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
     planned.plan.directory = Some(show::migration_directory());
     // The plan is all that is printed: the spec and state go before its text is made.
     drop((spec, graph, reg, lock));
-    print_out(render::plan(
-        &planned.plan,
+    print_rendered(
+        render::plan(
+            &planned.plan,
+            args.format,
+            color,
+            &show::markdown_options(&planned.plan, &args.markdown),
+        ),
         args.format,
-        color,
-        &show::markdown_options(&planned.plan, &args.markdown),
-    ))?;
+    )?;
     if let Some(out) = &args.out {
         saved::save(&planned.plan, out)?;
         eprintln!(
@@ -266,7 +269,20 @@ fn plan(args: &PlanArgs, color: bool) -> Result<i32> {
 }
 
 fn print_out(text: impl Into<String>) -> Result<()> {
-    let text = crate::eval::redact::mask_owned(text.into());
+    write_stdout(&crate::eval::redact::mask_owned(text.into()))
+}
+
+/// Prints what was rendered in `format`: a JSON document is masked inside
+/// its strings only, so that a secret spelled like one of its tokens
+/// (`true`, a number) cannot break it.
+fn print_rendered(text: String, format: render::Format) -> Result<()> {
+    match format {
+        render::Format::Json => write_stdout(&crate::eval::redact::mask_json_text(text)),
+        _ => print_out(text),
+    }
+}
+
+fn write_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

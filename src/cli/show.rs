@@ -1,7 +1,7 @@
 //! `cutover show [PLANFILE]`: a saved plan as `plan` printed it, or the state.
 
 use super::args::{MarkdownArgs, VarArgs};
-use super::{compile, print_out, EXIT_OK};
+use super::{compile, print_rendered, EXIT_OK};
 use crate::plan::{saved, Plan};
 use crate::render::{self, markdown, Format};
 use anyhow::Result;
@@ -19,7 +19,7 @@ pub fn run(file: Option<&Path>, format: Format, md: &MarkdownArgs, color: bool) 
             render::state::view(&spec.settings.name, doc.as_ref(), format, color)
         }
     };
-    print_out(&text)?;
+    print_rendered(text, format)?;
     Ok(EXIT_OK)
 }
 

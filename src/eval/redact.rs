@@ -31,11 +31,12 @@ pub fn remember(secret: &str) {
         return;
     };
     let json = serde_json::to_string(secret).unwrap_or_default();
-    let forms = [
-        secret.to_string(),
-        url_encode(secret),
-        json.trim_matches('"').to_string(),
-    ];
+    // Without its two quotes (`trim_matches` would also take an escaped one's).
+    let escaped = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or(&json);
+    let forms = [secret.to_string(), url_encode(secret), escaped.to_string()];
     for f in forms {
         if !known.contains(&f) {
             known.push(f);
@@ -72,16 +73,61 @@ pub fn mask(text: &str) -> String {
 
 /// [`mask`] of a text the caller gives up: copied only where a secret is
 /// replaced (a 100,000-node plan's text is 16 MB).
-pub fn mask_owned(mut out: String) -> String {
+pub fn mask_owned(out: String) -> String {
     let Ok(known) = SECRETS.read() else {
         return out;
     };
-    for s in known.iter() {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), MASK);
+    replace_known(&known, out)
+}
+
+/// [`mask_owned`] for a JSON document: secrets are replaced inside its
+/// strings (keys and values) only, so that a secret spelled like one of
+/// the document's own tokens (`true`, `null`, a number) cannot break it.
+pub fn mask_json_text(text: String) -> String {
+    let Ok(known) = SECRETS.read() else {
+        return text;
+    };
+    if !known.iter().any(|s| text.contains(s.as_str())) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let end = string_end(rest);
+        out.push_str(&replace_known(&known, rest[..end].to_string()));
+        // The closing quote, unless the document ends inside a string.
+        out.push_str(&rest[end..(end + 1).min(rest.len())]);
+        rest = &rest[(end + 1).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the JSON string whose content `s` starts ends: the index of its
+/// closing quote (past escaped ones), or `s`'s length.
+fn string_end(s: &str) -> usize {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i,
+            _ => i += 1,
         }
     }
-    out
+    bytes.len()
+}
+
+/// `text` with every secret of `known` (longest first) replaced.
+fn replace_known(known: &[String], mut text: String) -> String {
+    for s in known {
+        if text.contains(s.as_str()) {
+            text = text.replace(s.as_str(), MASK);
+        }
+    }
+    text
 }
 
 /// Masks every string (and key) inside a JSON value, in place.
@@ -138,5 +184,24 @@ mod tests {
             v,
             serde_json::json!({"error": "exit 1: (sensitive)", "n": [1, "(sensitive)"]})
         );
+    }
+
+    #[test]
+    fn a_json_document_is_masked_inside_its_strings_only() {
+        // A sensitive list's literal parts are remembered with it.
+        remember("true");
+        remember("8080");
+        remember("Kp2\"quoted\"");
+        let doc =
+            r#"{"true": true, "port": 8080, "cmd": ["true", "x8080"], "s": "a Kp2\"quoted\" b"}"#;
+        let masked = mask_json_text(doc.to_string());
+        assert_eq!(
+            masked,
+            r#"{"(sensitive)": true, "port": 8080, "cmd": ["(sensitive)", "x(sensitive)"], "s": "a (sensitive) b"}"#
+        );
+        assert!(serde_json::from_str::<serde_json::Value>(&masked).is_ok());
+        // A document cut inside a string is masked up to its end.
+        assert_eq!(mask_json_text(r#"["true"#.into()), r#"["(sensitive)"#);
+        assert_eq!(mask_json_text("[1, 2]".into()), "[1, 2]");
     }
 }

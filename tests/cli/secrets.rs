@@ -197,3 +197,52 @@ fn a_canary_secret_reaches_no_output_file_event_or_webhook() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the lockfile is private");
 }
+
+/// A sensitive list's literal parts are masked with it (which of its
+/// strings came from the secret is not known): a part spelled like a JSON
+/// token (`true`) must not break a JSON document by being masked in it.
+#[test]
+fn masking_a_secret_spelled_like_a_json_token_keeps_json_output_valid() {
+    let p = Project::new().file(
+        "main.hcl",
+        r#"
+migration "tokens" {}
+
+variable "token" {
+  type      = string
+  sensitive = true
+}
+
+resource "local_file" "cfg" {
+  path    = "cfg.txt"
+  content = "token=${var.token}"
+}
+
+step "exec" "use" {
+  command    = ["true", var.token]
+  depends_on = [local_file.cfg]
+}
+"#,
+    );
+    let env = &[("CUTOVER_VAR_token", CANARY)];
+    let (code, out, err) = p.run_env(env, &["plan", "-format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_clean("plan -format json", &out);
+    let plan: serde_json::Value = serde_json::from_str(&out).expect("the JSON plan parses");
+    let step = &plan["nodes"][1];
+    assert_eq!(step["address"], "step.use");
+    assert_eq!(
+        step["irreversible"], false,
+        "JSON's own `false` and `true` stay"
+    );
+    assert_eq!(
+        step["attributes"]["command"],
+        serde_json::json!({"sensitive": true})
+    );
+    let (code, _, err) = p.run_env(env, &["plan", "-out", "saved.plan"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = p.run_env(env, &["show", "-format", "json", "saved.plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert_clean("show -format json", &out);
+    serde_json::from_str::<serde_json::Value>(&out).expect("the shown plan parses");
+}
