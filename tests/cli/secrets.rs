@@ -222,9 +222,23 @@ step "exec" "use" {
   command    = ["true", var.token]
   depends_on = [local_file.cfg]
 }
+
+step "exec" "check" {
+  command    = ["true", "checked"]
+  depends_on = [step.use]
+}
 "#,
     );
     let env = &[("CUTOVER_VAR_token", CANARY)];
+    // Only the list's part that reads the secret is masked elsewhere.
+    let (code, out, err) = p.run_env(env, &["plan", "-no-color"]);
+    assert_eq!(code, 0, "{err}");
+    assert_clean("plan", &out);
+    assert!(
+        out.contains("      command = (sensitive)\n")
+            && out.contains("      command = [\"true\", \"checked\"]\n"),
+        "{out}"
+    );
     let (code, out, err) = p.run_env(env, &["plan", "-format", "json"]);
     assert_eq!(code, 0, "{err}");
     assert_clean("plan -format json", &out);
