@@ -198,9 +198,11 @@ fn a_canary_secret_reaches_no_output_file_event_or_webhook() {
     assert_eq!(mode & 0o777, 0o600, "the lockfile is private");
 }
 
-/// A sensitive list's literal parts are masked with it (which of its
-/// strings came from the secret is not known): a part spelled like a JSON
-/// token (`true`) must not break a JSON document by being masked in it.
+/// A sensitive list is shown as `(sensitive)`; only its parts that read
+/// the secret are masked elsewhere (`true` in another step's command stays
+/// readable); and a remembered secret spelled like a JSON token must not
+/// break a JSON document by being masked in it (the redact unit tests
+/// remember `true` itself).
 #[test]
 fn masking_a_secret_spelled_like_a_json_token_keeps_json_output_valid() {
     let p = Project::new().file(
