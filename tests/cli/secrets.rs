@@ -198,11 +198,10 @@ fn a_canary_secret_reaches_no_output_file_event_or_webhook() {
     assert_eq!(mode & 0o777, 0o600, "the lockfile is private");
 }
 
-/// A sensitive list is shown as `(sensitive)`; only its parts that read
-/// the secret are masked elsewhere (`true` in another step's command stays
-/// readable); and a remembered secret spelled like a JSON token must not
-/// break a JSON document by being masked in it (the redact unit tests
-/// remember `true` itself).
+/// A sensitive list is shown as `(sensitive)`, and only its parts that
+/// read a secret are masked elsewhere: its `echo` in another step's
+/// command stays readable. A secret spelled like a JSON token (`true`)
+/// must not break a JSON document by being masked in it.
 #[test]
 fn masking_a_secret_spelled_like_a_json_token_keeps_json_output_valid() {
     let p = Project::new().file(
@@ -215,18 +214,25 @@ variable "token" {
   sensitive = true
 }
 
+# A secret spelled like JSON's own `true`.
+variable "flag" {
+  type      = string
+  default   = "true"
+  sensitive = true
+}
+
 resource "local_file" "cfg" {
   path    = "cfg.txt"
-  content = "token=${var.token}"
+  content = "token=${var.token} flag=${var.flag}"
 }
 
 step "exec" "use" {
-  command    = ["true", var.token]
+  command    = ["echo", var.token]
   depends_on = [local_file.cfg]
 }
 
 step "exec" "check" {
-  command    = ["true", "checked"]
+  command    = ["echo", "checked"]
   depends_on = [step.use]
 }
 "#,
@@ -238,7 +244,7 @@ step "exec" "check" {
     assert_clean("plan", &out);
     assert!(
         out.contains("      command = (sensitive)\n")
-            && out.contains("      command = [\"true\", \"checked\"]\n"),
+            && out.contains("      command = [\"echo\", \"checked\"]\n"),
         "{out}"
     );
     let (code, out, err) = p.run_env(env, &["plan", "-format", "json"]);
