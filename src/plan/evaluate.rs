@@ -37,7 +37,7 @@ pub(crate) struct NodeEval {
 /// `irreversible`, `timeout`, `retry {}`, `interval`, `for`,
 /// `failure_limit`, `expected_duration`), evaluated like any other: so
 /// `idempotent = var.safe` counts wherever a literal would.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Lifecycle {
     pub idempotent: bool,
     pub irreversible: bool,

@@ -123,11 +123,7 @@ pub async fn evaluate(
     let refreshed = p.refresh(&evals, &objects, &mut digests).await?;
     let outputs = root_outputs(spec, &ev, &Values(&evals))?;
     Ok(Evaluation {
-        selection: Selection {
-            lineage: p.lineage,
-            included: p.included,
-            excluded: p.excluded,
-        },
+        selection: p.selection,
         evals,
         objects,
         refreshed,
@@ -200,10 +196,7 @@ struct Planning<'a> {
     registry: &'a Registry,
     lock: Option<&'a Lockfile>,
     opts: &'a PlanOptions,
-    lineage: String,
-    included: Vec<bool>,
-    /// Nodes left out by `-exclude`.
-    excluded: Vec<NodeId>,
+    selection: Selection,
     schemas: Vec<Option<&'a TypeSchema>>,
     /// How long each node took the last time it ran, from the run history.
     recorded: BTreeMap<&'a str, u64>,
@@ -261,9 +254,7 @@ impl<'a> Planning<'a> {
             registry,
             lock,
             opts,
-            lineage: selection.lineage,
-            included: selection.included,
-            excluded: selection.excluded,
+            selection,
             schemas,
             recorded: lock
                 .map(|l| crate::state::history::recorded_durations(&l.history))
@@ -287,7 +278,7 @@ impl<'a> Planning<'a> {
         let mut evals: Vec<Option<Box<NodeEval>>> = vec![None; spec.nodes.len()];
         let mut by_wave: Vec<Vec<NodeId>> = vec![Vec::new(); graph.wave_count() as usize + 1];
         for &id in graph.topo_order() {
-            if self.included[id] {
+            if self.selection.included[id] {
                 by_wave[graph.wave(id) as usize].push(id);
             }
         }
@@ -485,7 +476,7 @@ impl<'a> Planning<'a> {
             reads.push((id, Probe::Identity));
         }
         for &id in self.graph.topo_order() {
-            if self.included[id] && spec.nodes[id].decl.kind == NodeKind::Step {
+            if self.selection.included[id] && spec.nodes[id].decl.kind == NodeKind::Step {
                 self.step_probes(id, evals[id].as_ref().expect("evaluated"), &mut reads);
             }
         }
@@ -568,12 +559,12 @@ impl<'a> Planning<'a> {
         // Digests first: whether the next block of an object is already applied decides this one's diff.
         let mut digests: Vec<Option<String>> = (0..n)
             .map(|id| {
-                let ne = evals[id].as_ref().filter(|_| self.included[id])?;
+                let ne = evals[id].as_ref().filter(|_| self.selection.included[id])?;
                 let sensitive = |k: &str| self.sensitive_attr(id, k);
                 Some(node_digest(
                     digest_entries(&ne.attrs, sensitive),
                     ne.rollback.as_ref(),
-                    &self.lineage,
+                    &self.selection.lineage,
                 ))
             })
             .collect();
@@ -584,7 +575,7 @@ impl<'a> Planning<'a> {
             durations: vec![Duration::ZERO; n],
         };
         for &id in graph.topo_order() {
-            if !self.included[id] {
+            if !self.selection.included[id] {
                 continue;
             }
             let node = &spec.nodes[id];
@@ -784,7 +775,7 @@ impl<'a> Planning<'a> {
             if lock_state.is_some_and(|s| s.digest != digest) {
                 for (k, v) in attributes.iter().filter(|(_, v)| v.sensitive) {
                     if let Some(cur) = &v.value {
-                        if before.get(k) == Some(&sensitive_digest(cur, &self.lineage)) {
+                        if before.get(k) == Some(&sensitive_digest(cur, &self.selection.lineage)) {
                             before.insert(k.clone(), cur.clone());
                         }
                     }
@@ -821,7 +812,7 @@ impl<'a> Planning<'a> {
                 .graph
                 .dependencies(id)
                 .into_iter()
-                .filter(|d| self.included[*d])
+                .filter(|d| self.selection.included[*d])
                 .map(|d| self.spec.nodes[d].address.clone())
                 .collect(),
             action: v.action,
@@ -868,7 +859,7 @@ impl<'a> Planning<'a> {
             duration_ms: cp_total.as_millis() as u64,
             nodes: cp_nodes
                 .into_iter()
-                .filter(|n| self.included[*n] && durations[*n] > Duration::ZERO)
+                .filter(|n| self.selection.included[*n] && durations[*n] > Duration::ZERO)
                 .map(|n| spec.nodes[n].address.clone())
                 .collect(),
         };
@@ -896,11 +887,12 @@ impl<'a> Planning<'a> {
             directory: None,
             on_failure: spec.settings.on_failure,
             spec_digest: spec.digest.clone(),
-            lineage: self.lineage.clone(),
+            lineage: self.selection.lineage.clone(),
             lockfile_serial: lock.map(|l| l.serial),
             targets: self.opts.targets.clone(),
             excludes: self.opts.excludes.clone(),
             excluded: self
+                .selection
                 .excluded
                 .iter()
                 .map(|&id| spec.nodes[id].address.clone())
@@ -936,9 +928,9 @@ impl<'a> Planning<'a> {
         Ok(Planned {
             plan,
             ids,
-            included: self.included,
+            included: self.selection.included,
             observed: found.observed,
-            lineage: self.lineage,
+            lineage: self.selection.lineage,
             rerun_safe,
             still_running,
             recovered,
