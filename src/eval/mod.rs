@@ -431,7 +431,6 @@ fn cycle(what: &str, name: &str, e: &Expr) -> Diagnostic {
     .at(Some(e.span.clone()))
 }
 
-/// Puts `v` at `keys` inside the context roots, creating objects and arrays on the way.
 /// Remembers the strings of `v`, the sensitive value of `e`, for masking.
 /// Of a list or object written out in `e`, only the elements that read a
 /// secret (`["curl", "-H", "Bearer ${var.token}"]` leaves `curl` and `-H`
@@ -439,24 +438,21 @@ fn cycle(what: &str, name: &str, e: &Expr) -> Diagnostic {
 fn remember_sensitive(e: &hcl::Expression, v: &Value, secrets: &[Vec<Step>]) {
     use crate::lang::marks::reads_sensitive;
     let secret = |x: &hcl::Expression| reads_sensitive(x, secrets);
+    let mut any = false;
     match (e, v) {
-        (hcl::Expression::Array(items), Value::Array(values))
-            if items.len() == values.len() && items.iter().any(secret) =>
-        {
-            for (x, value) in items.iter().zip(values).filter(|(x, _)| secret(x)) {
-                remember_sensitive(x, value, secrets);
+        (hcl::Expression::Array(items), Value::Array(values)) if items.len() == values.len() => {
+            for (x, value) in items.iter().zip(values) {
+                if secret(x) {
+                    remember_sensitive(x, value, secrets);
+                    any = true;
+                }
             }
         }
         (hcl::Expression::Object(entries), Value::Object(values))
             if entries.len() == values.len() =>
         {
-            let mut any = false;
             for ((key, x), (name, value)) in entries.iter().zip(values) {
-                let key_secret = match key {
-                    hcl::ObjectKey::Expression(k) => secret(k),
-                    _ => false,
-                };
-                if key_secret {
+                if matches!(key, hcl::ObjectKey::Expression(k) if secret(k)) {
                     redact::remember(name);
                     redact::remember_value(value);
                     any = true;
@@ -465,14 +461,15 @@ fn remember_sensitive(e: &hcl::Expression, v: &Value, secrets: &[Vec<Step>]) {
                     any = true;
                 }
             }
-            if !any {
-                redact::remember_value(v);
-            }
         }
-        _ => redact::remember_value(v),
+        _ => {}
+    }
+    if !any {
+        redact::remember_value(v);
     }
 }
 
+/// Puts `v` at `keys` inside the context roots, creating objects and arrays on the way.
 fn insert_path(roots: &mut HashMap<String, Value>, keys: &[Step], v: Value) {
     let Some((Step::Name(first), rest)) = keys.split_first() else {
         return;
