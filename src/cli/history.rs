@@ -2,7 +2,7 @@
 //! what the state backend recorded of every run, read without the lock.
 
 use super::args::{ReportFormat, VarArgs};
-use super::{compile, print_out, write_stdout, EXIT_ERROR, EXIT_OK};
+use super::{compile, masked, print_out, write_stdout, EXIT_ERROR, EXIT_OK};
 use crate::render::{history, html, report};
 use crate::state::history::find;
 use anyhow::{Context as _, Result};
@@ -55,11 +55,7 @@ pub fn report(run: Option<&str>, format: ReportFormat, out: Option<&Path>) -> Re
         ReportFormat::Html => html::page(&r),
         ReportFormat::Json => report::json(&r),
     };
-    // A JSON report is masked inside its strings only: see `print_rendered`.
-    let text = match format {
-        ReportFormat::Json => crate::eval::redact::mask_json_text(text),
-        _ => crate::eval::redact::mask_owned(text),
-    };
+    let text = masked(text, matches!(format, ReportFormat::Json));
     match out {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?

@@ -272,13 +272,19 @@ fn print_out(text: impl Into<String>) -> Result<()> {
     write_stdout(&crate::eval::redact::mask_owned(text.into()))
 }
 
-/// Prints what was rendered in `format`: a JSON document is masked inside
-/// its strings only, so that a secret spelled like one of its tokens
-/// (`true`, a number) cannot break it.
+/// Prints what was rendered in `format`, masked ([`masked`]).
 fn print_rendered(text: String, format: render::Format) -> Result<()> {
-    match format {
-        render::Format::Json => write_stdout(&crate::eval::redact::mask_json_text(text)),
-        _ => print_out(text),
+    write_stdout(&masked(text, format == render::Format::Json))
+}
+
+/// A rendered text with every remembered secret masked: a JSON document
+/// inside its strings only, so that a secret spelled like one of its tokens
+/// (`true`, a number) cannot break it.
+fn masked(text: String, json: bool) -> String {
+    if json {
+        crate::eval::redact::mask_json_text(text)
+    } else {
+        crate::eval::redact::mask_owned(text)
     }
 }
 
